@@ -1,0 +1,308 @@
+"""The JSON API for photographers and attendees."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import authenticate, get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Count, Q, QuerySet
+from django.urls import reverse
+from django.utils import timezone
+from rest_framework import status
+from rest_framework.authtoken.models import Token
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from gallery.models import (
+    Event,
+    EventVisibility,
+    Match,
+    Membership,
+    Photo,
+    PhotoStatus,
+    is_photographer,
+    profile_for,
+)
+from gallery.uploads import QueueFull, accept_uploads
+from processing.backends.base import NoFaceError
+from processing.images import InvalidImage
+from processing.pipeline import enrol_selfie, refresh_member_matches
+
+QUEUE_FULL_RETRY_AFTER = 30
+
+
+class IsPhotographer(BasePermission):
+    message = "Only photographers can do this"
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return is_photographer(request.user)
+
+
+def _required_str(data: Any, key: str) -> str:
+    value = data.get(key) if hasattr(data, "get") else None
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError({"detail": f"'{key}' is required"})
+    return value
+
+
+class TokenView(APIView):
+    authentication_classes: list[type] = []
+    permission_classes = [AllowAny]
+
+    def post(self, request: Request) -> Response:
+        username = _required_str(request.data, "username")
+        password = _required_str(request.data, "password")
+        user = authenticate(request._request, username=username, password=password)
+        if user is None:
+            raise ValidationError({"detail": "Invalid username or password"})
+        token, _ = Token.objects.get_or_create(user=user)
+        return Response({"token": token.key})
+
+
+class RegisterView(APIView):
+    authentication_classes: list[type] = []
+    permission_classes = [AllowAny]
+
+    def post(self, request: Request) -> Response:
+        username = _required_str(request.data, "username").strip()
+        password = _required_str(request.data, "password")
+        email = request.data.get("email") or ""
+        if not isinstance(email, str):
+            raise ValidationError({"detail": "'email' must be a string"})
+        user_model = get_user_model()
+        if len(username) > 150:
+            raise ValidationError({"detail": "Username is too long (150 characters at most)"})
+        if user_model.objects.filter(username__iexact=username).exists():
+            raise ValidationError({"detail": "That username is taken"})
+        candidate = user_model(username=username, email=email)
+        try:
+            validate_password(password, candidate)
+        except DjangoValidationError as exc:
+            raise ValidationError({"detail": " ".join(exc.messages)}) from None
+        user = user_model.objects.create_user(username=username, email=email, password=password)
+        profile_for(user)
+        token = Token.objects.create(user=user)
+        return Response({"token": token.key}, status=status.HTTP_201_CREATED)
+
+
+def event_json(event: Event) -> dict[str, Any]:
+    return {
+        "id": event.pk,
+        "name": event.name,
+        "date": event.date.isoformat() if event.date else None,
+    }
+
+
+def photo_counts(event: Event) -> dict[str, int]:
+    counts = dict(
+        Photo.objects.filter(event=event).values_list("status").annotate(n=Count("id")).values_list("status", "n")
+    )
+    result = {s.value: counts.get(s.value, 0) for s in PhotoStatus}
+    return {"total": sum(result.values()), **result}
+
+
+class PhotographerEventsView(APIView):
+    permission_classes = [IsAuthenticated, IsPhotographer]
+
+    def get(self, request: Request) -> Response:
+        events = Event.objects.filter(owner=request.user)
+        return Response({"results": [{**event_json(e), "code": e.code} for e in events]})
+
+    def post(self, request: Request) -> Response:
+        name = _required_str(request.data, "name").strip()[:200]
+        raw_date = request.data.get("date")
+        date = None
+        if raw_date not in (None, ""):
+            try:
+                date = timezone.datetime.fromisoformat(str(raw_date)).date()
+            except ValueError:
+                raise ValidationError({"detail": "'date' must be YYYY-MM-DD"}) from None
+        event = Event.objects.create(owner=request.user, name=name, date=date)
+        return Response({**event_json(event), "code": event.code}, status=status.HTTP_201_CREATED)
+
+
+def owned_event(request: Request, event_id: int) -> Event:
+    event = Event.objects.filter(pk=event_id).first()
+    if event is None:
+        raise NotFound("Event not found")
+    if event.owner_id != request.user.pk and not request.user.is_staff:
+        raise PermissionDenied("This is not your event")
+    return event
+
+
+class PhotographerEventView(APIView):
+    permission_classes = [IsAuthenticated, IsPhotographer]
+
+    def get(self, request: Request, event_id: int) -> Response:
+        event = owned_event(request, event_id)
+        link = request.build_absolute_uri(reverse("gallery-join-link", args=[event.code]))
+        return Response({**event_json(event), "code": event.code, "link": link, "photos": photo_counts(event)})
+
+
+class UploadPhotosView(APIView):
+    permission_classes = [IsAuthenticated, IsPhotographer]
+
+    def post(self, request: Request, event_id: int) -> Response:
+        event = owned_event(request, event_id)
+        uploads = request.FILES.getlist("photos")
+        if not uploads:
+            raise ValidationError({"detail": "Send one or more files in the multipart field 'photos'"})
+        try:
+            accepted, rejected = accept_uploads(event, request.user, uploads)
+        except QueueFull:
+            return Response(
+                {"detail": "Queue is full, try again later"},
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                headers={"Retry-After": str(QUEUE_FULL_RETRY_AFTER)},
+            )
+        body = {
+            "jobs": [
+                {
+                    "job_id": str(a.photo.job_id),
+                    "photo_id": a.photo.pk,
+                    "filename": a.photo.filename,
+                    "status": a.photo.status,
+                    "duplicate": a.duplicate,
+                }
+                for a in accepted
+            ],
+            "rejected": [{"filename": r.filename, "error": r.error} for r in rejected],
+        }
+        if not accepted:
+            body["detail"] = "No acceptable photo in the upload: " + "; ".join(
+                f"{r.filename}: {r.error}" for r in rejected
+            )
+            return Response(body, status=status.HTTP_400_BAD_REQUEST)
+        return Response(body, status=status.HTTP_202_ACCEPTED)
+
+
+class EventPhotosView(APIView):
+    permission_classes = [IsAuthenticated, IsPhotographer]
+
+    def get(self, request: Request, event_id: int) -> Response:
+        event = owned_event(request, event_id)
+        photos = Photo.objects.filter(event=event).order_by("-created_at", "-id")
+        status_filter = request.query_params.get("status")
+        if status_filter:
+            if status_filter not in PhotoStatus.values:
+                raise ValidationError({"detail": f"'status' must be one of {', '.join(PhotoStatus.values)}"})
+            photos = photos.filter(status=status_filter)
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(photos, request, view=self) or []
+        return paginator.get_paginated_response(
+            [
+                {"id": p.pk, "filename": p.filename, "status": p.status, "faces": p.face_count, "error": p.error}
+                for p in page
+            ]
+        )
+
+
+class JoinEventView(APIView):
+    def post(self, request: Request) -> Response:
+        code = _required_str(request.data, "code").strip().upper()
+        event = Event.objects.filter(code=code).first()
+        if event is None:
+            raise NotFound("No event with that code")
+        join_event(request.user, event)
+        return Response({"event": event_json(event)})
+
+
+def join_event(user: Any, event: Event) -> Membership:
+    """Make `user` a member of `event` and bring their matches up to date."""
+    membership, created = Membership.objects.get_or_create(user=user, event=event)
+    if created and profile_for(user).has_consented:
+        refresh_member_matches(user, event)
+    return membership
+
+
+class SelfieView(APIView):
+    def post(self, request: Request) -> Response:
+        upload = request.FILES.get("selfie")
+        if upload is None:
+            raise ValidationError({"detail": "Send the selfie in the multipart field 'selfie'"})
+        if str(request.data.get("consent", "true")).lower() in {"false", "0", "no"}:
+            raise ValidationError({"detail": "A selfie is only stored with consent to face matching"})
+        if upload.size and upload.size > settings.MAX_UPLOAD_MB * 1024 * 1024:
+            raise ValidationError({"detail": f"The selfie is larger than {settings.MAX_UPLOAD_MB} MB"})
+        profile = profile_for(request.user)
+        if not profile.has_consented:
+            # An API client that uploads a selfie is asking for face matching;
+            # the consent text is part of the API documentation.
+            profile.face_consent_at = timezone.now()
+            profile.save(update_fields=["face_consent_at"])
+        try:
+            _, faces_found = enrol_selfie(request.user, upload)
+        except InvalidImage as exc:
+            raise ValidationError({"detail": str(exc)}) from None
+        except NoFaceError:
+            raise ValidationError({"detail": "No face found in the selfie"}) from None
+        return Response({"faces_found": faces_found})
+
+
+def member_event(request: Request) -> Event:
+    """The event named by ?event=, or the only one the attendee joined."""
+    raw = request.query_params.get("event")
+    if raw in (None, ""):
+        joined = list(Event.objects.filter(memberships__user=request.user)[:2])
+        if len(joined) != 1:
+            raise ValidationError({"detail": "Say which event with ?event=<id>" if joined else "Join an event first"})
+        return joined[0]
+    try:
+        event_id = int(str(raw))
+    except ValueError:
+        raise ValidationError({"detail": "'event' must be an event id"}) from None
+    event = Event.objects.filter(pk=event_id).first()
+    if event is None:
+        raise NotFound("Event not found")
+    if not event.can_view(request.user):
+        raise PermissionDenied("Join this event first")
+    return event
+
+
+def photo_json(request: Request, photo: Photo) -> dict[str, Any]:
+    return {
+        "id": photo.pk,
+        "thumbnail_url": request.build_absolute_uri(reverse("gallery-photo-file", args=[photo.pk, "thumbnail"])),
+        "url": request.build_absolute_uri(reverse("gallery-photo-file", args=[photo.pk, "web"])),
+        "original_url": request.build_absolute_uri(reverse("gallery-photo-file", args=[photo.pk, "original"])),
+    }
+
+
+def my_matches(user: Any, event: Event) -> QuerySet[Match]:
+    return (
+        Match.objects.filter(user=user, event=event, photo__status=PhotoStatus.DONE)
+        .select_related("photo")
+        .order_by("-similarity", "photo_id")
+    )
+
+
+class MyPhotosView(APIView):
+    def get(self, request: Request) -> Response:
+        event = member_event(request)
+        photos = [{**photo_json(request, m.photo), "similarity": m.similarity} for m in my_matches(request.user, event)]
+        return Response({"event": event.pk, "photos": photos})
+
+
+def visible_photos(user: Any, event: Event) -> QuerySet[Photo]:
+    """The processed photos of `event` that `user` may browse."""
+    photos = Photo.objects.filter(event=event, status=PhotoStatus.DONE).order_by("-created_at", "-id")
+    if event.visibility == EventVisibility.OWN and not (user.is_staff or event.owner_id == user.pk):
+        photos = photos.filter(Q(matches__user=user))
+    return photos
+
+
+class AllPhotosView(APIView):
+    def get(self, request: Request) -> Response:
+        event = member_event(request)
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(visible_photos(request.user, event), request, view=self) or []
+        response = paginator.get_paginated_response([photo_json(request, p) for p in page])
+        response.data["event"] = event.pk
+        return response

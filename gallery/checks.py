@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Warning, register
+
+
+@register()
+def check_storage(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    if settings.STORAGE_BACKEND == "s3" and not getattr(settings, "AWS_STORAGE_BUCKET_NAME", ""):
+        messages.append(Error("STORAGE_BACKEND=s3 needs AWS_STORAGE_BUCKET_NAME.", id="gallery.E001"))
+    if settings.STORAGE_BACKEND == "local":
+        try:
+            settings.MEDIA_ROOT.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            messages.append(Error(f"MEDIA_ROOT {settings.MEDIA_ROOT} is not writable: {exc}", id="gallery.E002"))
+    if not 0.2 <= settings.FACE_MATCH_THRESHOLD <= 1.0:
+        messages.append(
+            Warning(
+                f"FACE_MATCH_THRESHOLD={settings.FACE_MATCH_THRESHOLD} is outside 0.2..1.0; "
+                "dlib descriptors of one person are usually within 0.6.",
+                id="gallery.W001",
+            )
+        )
+    return messages

@@ -1,0 +1,229 @@
+from __future__ import annotations
+
+import secrets
+import uuid
+from typing import TYPE_CHECKING
+
+import numpy as np
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import models
+from django.utils import timezone
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+PHOTOGRAPHERS_GROUP = "photographers"
+# No 0/O/1/I/L: codes are read aloud and typed on phones.
+CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+CODE_LENGTH = 8
+EMBEDDING_DTYPE = np.float32
+
+
+def new_event_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def is_photographer(user: AbstractBaseUser | AnonymousUser) -> bool:
+    if not user.is_authenticated:
+        return False
+    return user.groups.filter(name=PHOTOGRAPHERS_GROUP).exists()  # type: ignore[attr-defined]
+
+
+class EventVisibility(models.TextChoices):
+    ALL = "all", "Guests see all photos"
+    OWN = "own", "Guests see only their own photos"
+
+
+class Event(models.Model):
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="events")
+    name = models.CharField(max_length=200)
+    date = models.DateField(null=True, blank=True)
+    code = models.CharField(max_length=16, unique=True, default=new_event_code)
+    visibility = models.CharField(max_length=8, choices=EventVisibility.choices, default=EventVisibility.ALL)
+    # Bumped whenever the event's photos or matches change; cache keys include it.
+    content_version = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
+    def can_view(self, user: AbstractBaseUser | AnonymousUser) -> bool:
+        """Whether `user` may see this event's photos at all."""
+        if not user.is_authenticated:
+            return False
+        if user.is_staff or self.owner_id == user.pk:  # type: ignore[attr-defined]
+            return True
+        return self.memberships.filter(user_id=user.pk).exists()
+
+    def bump_version(self) -> None:
+        Event.objects.filter(pk=self.pk).update(content_version=models.F("content_version") + 1)
+
+
+class Membership(models.Model):
+    """An attendee who joined an event."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="memberships")
+    joined_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "event"], name="membership_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in {self.event_id}"
+
+
+class AttendeeProfile(models.Model):
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="attendee")
+    face_consent_at = models.DateTimeField(null=True, blank=True)
+    # Bumped when the attendee's selfie changes; part of my-photos cache keys.
+    face_version = models.PositiveBigIntegerField(default=0)
+    last_active_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"profile of {self.user_id}"
+
+    @property
+    def has_consented(self) -> bool:
+        return self.face_consent_at is not None
+
+
+def profile_for(user: User) -> AttendeeProfile:
+    profile, _ = AttendeeProfile.objects.get_or_create(user=user)
+    return profile
+
+
+def _selfie_path(instance: Selfie, filename: str) -> str:
+    return f"selfies/{instance.user_id}/{uuid.uuid4().hex}.jpg"
+
+
+class Selfie(models.Model):
+    """The reference face of an attendee. The newest one is the one in use."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="selfies")
+    image = models.FileField(upload_to=_selfie_path, max_length=255)
+    embedding = models.BinaryField(null=True, blank=True)
+    external_id = models.CharField(max_length=64, blank=True)
+    faces_found = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"selfie {self.pk} of {self.user_id}"
+
+    @property
+    def vector(self) -> np.ndarray | None:
+        if self.embedding is None:
+            return None
+        return np.frombuffer(bytes(self.embedding), dtype=EMBEDDING_DTYPE)
+
+
+class PhotoStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    PROCESSING = "processing", "Processing"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+def _photo_path(instance: Photo, filename: str) -> str:
+    # The client's filename is display text only and never part of a path.
+    return f"events/{instance.event_id}/originals/{uuid.uuid4().hex}{_extension(instance.format)}"
+
+
+def _extension(image_format: str) -> str:
+    return {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}.get(image_format, "")
+
+
+class Photo(models.Model):
+    """An event photo and its processing job; the job state lives here."""
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="photos")
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True)
+    job_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    original = models.FileField(upload_to=_photo_path, max_length=255)
+    thumbnail = models.FileField(max_length=255, blank=True)
+    web = models.FileField(max_length=255, blank=True)
+    filename = models.CharField(max_length=255, help_text="The client's file name, for display only.")
+    sha256 = models.CharField(max_length=64)
+    format = models.CharField(max_length=8)
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    width = models.PositiveIntegerField(default=0)
+    height = models.PositiveIntegerField(default=0)
+
+    status = models.CharField(max_length=16, choices=PhotoStatus.choices, default=PhotoStatus.QUEUED)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    face_count = models.PositiveIntegerField(default=0)
+    unindexed_reasons = models.JSONField(default=list, blank=True)
+    enqueued_at = models.DateTimeField(default=timezone.now)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    processing_ms = models.PositiveIntegerField(null=True, blank=True)
+    # Set by the worker that claimed the photo; only that worker may finish it.
+    claim = models.UUIDField(null=True, blank=True, editable=False)
+    worker = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["event", "sha256"], name="photo_unique_per_event")]
+        indexes = [
+            models.Index(fields=["status", "enqueued_at"], name="photo_status_enqueued"),
+            models.Index(fields=["event", "status"], name="photo_event_status"),
+            models.Index(fields=["status", "finished_at"], name="photo_status_finished"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.filename} [{self.status}]"
+
+
+class Face(models.Model):
+    photo = models.ForeignKey(Photo, on_delete=models.CASCADE, related_name="faces")
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="faces")
+    # Box as fractions of the upright image, so it fits every rendition.
+    left = models.FloatField()
+    top = models.FloatField()
+    width = models.FloatField()
+    height = models.FloatField()
+    embedding = models.BinaryField(null=True, blank=True)
+    external_id = models.CharField(max_length=64, blank=True, db_index=True)
+    confidence = models.FloatField(default=0.0)
+
+    class Meta:
+        indexes = [models.Index(fields=["event", "id"], name="face_event")]
+
+    def __str__(self) -> str:
+        return f"face {self.pk} in photo {self.photo_id}"
+
+    @property
+    def vector(self) -> np.ndarray | None:
+        if self.embedding is None:
+            return None
+        return np.frombuffer(bytes(self.embedding), dtype=EMBEDDING_DTYPE)
+
+
+class Match(models.Model):
+    """An attendee found in a photo, materialised so that my-photos is one query."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="matches")
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="matches")
+    photo = models.ForeignKey(Photo, on_delete=models.CASCADE, related_name="matches")
+    face = models.ForeignKey(Face, on_delete=models.CASCADE, related_name="matches")
+    similarity = models.FloatField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "photo"], name="match_unique_user_photo")]
+        indexes = [models.Index(fields=["user", "event", "-similarity"], name="match_user_event")]
+
+    def __str__(self) -> str:
+        return f"user {self.user_id} in photo {self.photo_id}"

@@ -1,0 +1,38 @@
+"""Stored files and backend face data go with the rows that own them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.db.models.signals import post_delete, pre_delete
+from django.dispatch import receiver
+
+from gallery.models import Event, Photo, Selfie
+
+
+def _delete_files_on_commit(*files: Any) -> None:
+    names = [(f.storage, f.name) for f in files if f and f.name]
+
+    def delete() -> None:
+        for storage, name in names:
+            storage.delete(name)
+
+    transaction.on_commit(delete)
+
+
+@receiver(post_delete, sender=Photo)
+def delete_photo_files(sender: type[Photo], instance: Photo, **kwargs: Any) -> None:
+    _delete_files_on_commit(instance.original, instance.thumbnail, instance.web)
+
+
+@receiver(post_delete, sender=Selfie)
+def delete_selfie_file(sender: type[Selfie], instance: Selfie, **kwargs: Any) -> None:
+    _delete_files_on_commit(instance.image)
+
+
+@receiver(pre_delete, sender=Event)
+def forget_event_faces(sender: type[Event], instance: Event, **kwargs: Any) -> None:
+    from processing.backends import get_backend
+
+    get_backend().forget_event(instance)

@@ -1,0 +1,137 @@
+"""Accepting photographer uploads: validate, deduplicate, store, enqueue."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import unicodedata
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from gallery.models import Event, Photo, PhotoStatus
+from processing.images import ImageInfo, InvalidImage, inspect_image
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+    from django.core.files.uploadedfile import UploadedFile
+
+
+class QueueFull(Exception):
+    """Accepting the files would put more photos in the queue than allowed."""
+
+
+@dataclass
+class Accepted:
+    photo: Photo
+    duplicate: bool
+
+
+@dataclass
+class Rejected:
+    filename: str
+    error: str
+
+
+@dataclass
+class _Checked:
+    upload: UploadedFile
+    filename: str
+    sha256: str
+    info: ImageInfo
+
+
+def display_name(raw: str | None) -> str:
+    """The client's file name reduced to safe display text; never used as a path."""
+    name = os.path.basename((raw or "").replace("\\", "/"))
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip()
+    if len(name) > 200:
+        stem, ext = os.path.splitext(name)
+        name = stem[: 200 - len(ext[:20])] + ext[:20]
+    return name or "photo"
+
+
+def _sha256(upload: UploadedFile) -> str:
+    digest = hashlib.sha256()
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _check(upload: UploadedFile) -> _Checked | Rejected:
+    filename = display_name(upload.name)
+    limit = settings.MAX_UPLOAD_MB * 1024 * 1024
+    if upload.size is not None and upload.size > limit:
+        return Rejected(filename, f"File is larger than {settings.MAX_UPLOAD_MB} MB")
+    try:
+        info = inspect_image(upload)  # type: ignore[arg-type]
+    except InvalidImage as exc:
+        return Rejected(filename, str(exc))
+    return _Checked(upload=upload, filename=filename, sha256=_sha256(upload), info=info)
+
+
+def accept_uploads(
+    event: Event, user: AbstractBaseUser, uploads: list[UploadedFile]
+) -> tuple[list[Accepted], list[Rejected]]:
+    """Validate and store uploaded photos, then queue the new ones for processing.
+
+    Raises `QueueFull` before storing anything if the queue has no room.
+    """
+    from processing.tasks import enqueue_photos, waiting_count
+
+    accepted: list[Accepted] = []
+    rejected: list[Rejected] = []
+    checked: list[_Checked] = []
+    for upload in uploads:
+        result = _check(upload)
+        if isinstance(result, Rejected):
+            rejected.append(result)
+        else:
+            checked.append(result)
+    existing = {p.sha256: p for p in Photo.objects.filter(event=event, sha256__in=[c.sha256 for c in checked])}
+    fresh: dict[str, _Checked] = {}
+    for item in checked:
+        if item.sha256 in existing:
+            accepted.append(Accepted(existing[item.sha256], duplicate=True))
+        elif item.sha256 in fresh:
+            rejected.append(Rejected(item.filename, "The same file appears twice in this upload"))
+        else:
+            fresh[item.sha256] = item
+    if fresh and waiting_count() + len(fresh) > settings.PHOTO_QUEUE_MAX_SIZE:
+        raise QueueFull
+    new_ids: list[int] = []
+    for item in fresh.values():
+        photo, duplicate = _store(event, user, item)
+        accepted.append(Accepted(photo, duplicate=duplicate))
+        if not duplicate:
+            new_ids.append(photo.pk)
+    if new_ids:
+        transaction.on_commit(lambda: enqueue_photos(new_ids))
+        event.bump_version()
+    return accepted, rejected
+
+
+def _store(event: Event, user: AbstractBaseUser, item: _Checked) -> tuple[Photo, bool]:
+    photo = Photo(
+        event=event,
+        uploaded_by_id=user.pk,
+        filename=item.filename,
+        sha256=item.sha256,
+        format=item.info.format,
+        size_bytes=item.upload.size or 0,
+        width=item.info.width,
+        height=item.info.height,
+        status=PhotoStatus.QUEUED,
+    )
+    item.upload.seek(0)
+    photo.original.save(item.filename, item.upload, save=False)
+    try:
+        with transaction.atomic():
+            photo.save()
+    except IntegrityError:
+        # A concurrent upload of the same bytes won the race.
+        photo.original.delete(save=False)
+        return Photo.objects.get(event=event, sha256=item.sha256), True
+    return photo, False

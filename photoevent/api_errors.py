@@ -1,0 +1,37 @@
+"""One error shape for the whole API: {"detail": "..."} with a 4xx status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django_ratelimit.exceptions import Ratelimited
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+RATE_LIMIT_RETRY_AFTER = 60
+
+
+def _flatten(data: Any) -> str:
+    if isinstance(data, dict):
+        if "detail" in data and len(data) == 1:
+            return _flatten(data["detail"])
+        return "; ".join(f"{key}: {_flatten(value)}" for key, value in data.items())
+    if isinstance(data, list):
+        return " ".join(_flatten(item) for item in data)
+    return str(data)
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, Ratelimited):
+        return Response(
+            {"detail": "Too many requests, slow down and try again in a minute"},
+            status=status.HTTP_429_TOO_MANY_REQUESTS,
+            headers={"Retry-After": str(RATE_LIMIT_RETRY_AFTER)},
+        )
+    response = drf_exception_handler(exc, context)
+    if response is not None and not (isinstance(response.data, dict) and set(response.data) == {"detail"}):
+        response.data = {"detail": _flatten(response.data)}
+    elif response is not None:
+        response.data = {"detail": str(response.data["detail"])}
+    return response

@@ -1,0 +1,376 @@
+"""photoevent settings.
+
+Every value comes from an environment variable read through the strict helpers
+below; the README lists them all. The defaults give the embedded setup (SQLite,
+local filesystem, local face backend) that runs on a new machine with no server.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name} must be a boolean (1/0, true/false), got {raw!r}")
+
+
+def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def env_float(name: str, default: float, *, minimum: float | None = None) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
+
+
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env_str(name, default).strip().lower()
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "data"))).resolve()
+
+
+def _secret_key() -> str:
+    key = env_str("SECRET_KEY")
+    if key:
+        return key
+    # The embedded setup keeps a generated key in DATA_DIR so that sessions and
+    # tokens survive a restart without anyone having to invent a secret.
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    key_file = DATA_DIR / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(50))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env_bool("DEBUG", False)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+
+# Production hardening; on by default only where it cannot break plain-HTTP local use.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
+SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_HTTPS_PROXY", False) else None
+X_FRAME_OPTIONS = "DENY"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "gallery",
+    # Before django_q: its qcluster command wraps django-q2's with queue recovery.
+    "processing",
+    "django_q",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "photoevent.urls"
+WSGI_APPLICATION = "photoevent.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------
+
+
+def _database_from_url(url: str) -> dict[str, object]:
+    parsed = urlparse(url)
+    if parsed.scheme not in {"postgres", "postgresql"}:
+        raise ImproperlyConfigured(f"DATABASE_URL must be a postgres:// URL, got scheme {parsed.scheme!r}")
+    pool_size = env_int("DB_POOL_SIZE", 20, minimum=1)
+    max_overflow = env_int("DB_MAX_OVERFLOW", 50, minimum=0)
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": unquote(parsed.path.lstrip("/")),
+        "USER": unquote(parsed.username or ""),
+        "PASSWORD": unquote(parsed.password or ""),
+        "HOST": parsed.hostname or "",
+        "PORT": str(parsed.port or ""),
+        # Pooled connections are reused by psycopg's pool, so Django must not
+        # keep its own persistent connections on top of it.
+        "CONN_MAX_AGE": 0,
+        "OPTIONS": {
+            "pool": {
+                "min_size": pool_size,
+                "max_size": pool_size + max_overflow,
+                "timeout": env_int("DB_POOL_TIMEOUT", 60, minimum=1),
+                "max_lifetime": env_int("DB_POOL_RECYCLE", 1800, minimum=60),
+            },
+        },
+    }
+
+
+DATABASE_URL = env_str("DATABASE_URL")
+if DATABASE_URL:
+    DATABASES = {"default": _database_from_url(DATABASE_URL)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": DATA_DIR / "db.sqlite3",
+            "OPTIONS": {
+                # WAL lets readers run while a worker writes; IMMEDIATE takes the
+                # write lock at BEGIN so that two writers queue on busy_timeout
+                # instead of failing with "database is locked" on lock upgrade.
+                "transaction_mode": "IMMEDIATE",
+                "timeout": env_int("SQLITE_BUSY_TIMEOUT", 30, minimum=1),
+                "init_command": ("PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA busy_timeout=30000;"),
+            },
+        }
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache ----------------------------------------------------------------
+
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "photoevent",
+        }
+    }
+else:
+    # The embedded cache must be shared by the web and worker processes, so that
+    # invalidation and rate-limit counters hold across them; LocMemCache is per
+    # process. The database cache lives in the same SQLite file and needs no
+    # server. Its incr() is a read-then-write, so under a burst of truly
+    # simultaneous requests a rate-limit counter may undercount by a few; with
+    # REDIS_URL the counters are atomic.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "photoevent_cache",
+            "OPTIONS": {"MAX_ENTRIES": env_int("CACHE_MAX_ENTRIES", 20000, minimum=100)},
+        }
+    }
+
+CACHE_TTL_USER_PHOTOS = env_int("CACHE_TTL_USER_PHOTOS", 30, minimum=1)
+CACHE_TTL_EVENT_DATA = env_int("CACHE_TTL_EVENT_DATA", 120, minimum=1)
+CACHE_TTL_USER_DATA = env_int("CACHE_TTL_USER_DATA", 60, minimum=1)
+
+# --- Storage --------------------------------------------------------------
+
+STORAGE_BACKEND = env_choice("STORAGE_BACKEND", "local", ("local", "s3"))
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(DATA_DIR / "media")))
+# Media is never served from a public URL: every file goes through a view that
+# checks access. MEDIA_URL only exists because Django requires it to differ
+# from STATIC_URL.
+MEDIA_URL = "/protected-media/"
+if STORAGE_BACKEND == "s3":
+    AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME")
+    AWS_S3_REGION_NAME = env_str("AWS_S3_REGION_NAME") or None
+    AWS_S3_ENDPOINT_URL = env_str("AWS_S3_ENDPOINT_URL") or None
+    AWS_DEFAULT_ACL = None
+    AWS_QUERYSTRING_AUTH = True
+    AWS_S3_FILE_OVERWRITE = False
+    default_storage: dict[str, object] = {"BACKEND": "storages.backends.s3.S3Storage"}
+else:
+    default_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(MEDIA_ROOT), "base_url": MEDIA_URL},
+    }
+STORAGES = {
+    "default": default_storage,
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+STATIC_URL = "/static/"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(DATA_DIR / "static")))
+STATICFILES_DIRS = [BASE_DIR / "static"]
+
+# --- Uploads --------------------------------------------------------------
+
+MAX_UPLOAD_MB = env_int("MAX_UPLOAD_MB", 50, minimum=1)
+MAX_IMAGE_PIXELS = env_int("MAX_IMAGE_PIXELS", 120_000_000, minimum=1_000_000)
+# Files above this are streamed to a temporary file rather than held in memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+DATA_UPLOAD_MAX_NUMBER_FILES = env_int("MAX_FILES_PER_REQUEST", 100, minimum=1)
+FILE_UPLOAD_TEMP_DIR = str(DATA_DIR / "tmp")
+# Upload temp files land here; it must exist before the first request.
+Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
+FILE_UPLOAD_PERMISSIONS = 0o640
+
+# --- Photo processing -----------------------------------------------------
+
+PHOTO_ANALYSIS_MAX_SIDE = env_int("PHOTO_ANALYSIS_MAX_SIDE", 1600, minimum=320)
+PHOTO_WEB_MAX_SIDE = env_int("PHOTO_WEB_MAX_SIDE", 1600, minimum=320)
+PHOTO_THUMBNAIL_MAX_SIDE = env_int("PHOTO_THUMBNAIL_MAX_SIDE", 400, minimum=64)
+
+PHOTO_QUEUE_MAX_SIZE = env_int("PHOTO_QUEUE_MAX_SIZE", 1000, minimum=1)
+PHOTO_QUEUE_WORKERS = env_int("PHOTO_QUEUE_WORKERS", 3, minimum=1)
+PHOTO_QUEUE_BATCH_SIZE = env_int("PHOTO_QUEUE_BATCH_SIZE", 5, minimum=1)
+PHOTO_QUEUE_MAX_RETRIES = env_int("PHOTO_QUEUE_MAX_RETRIES", 3, minimum=1)
+# Seconds one photo may take; a batch task gets this times the batch size.
+PHOTO_TASK_TIMEOUT = env_int("PHOTO_TASK_TIMEOUT", 120, minimum=10)
+PHOTO_RETRY_BASE_DELAY = env_float("PHOTO_RETRY_BASE_DELAY", 5.0, minimum=0.0)
+
+FACE_BACKEND = env_choice("FACE_BACKEND", "local", ("local", "rekognition"))
+# Euclidean distance between dlib ResNet descriptors under which two faces are
+# the same person; measured on shared/faces with `manage.py evaluate_matching`.
+FACE_MATCH_THRESHOLD = env_float("FACE_MATCH_THRESHOLD", 0.5, minimum=0.0)
+# Detector upsampling passes: 1 finds faces down to about 40 px at analysis size.
+FACE_DETECT_UPSAMPLE = env_int("FACE_DETECT_UPSAMPLE", 1, minimum=0)
+FACE_MIN_SIZE = env_int("FACE_MIN_SIZE", 20, minimum=0)
+
+_task_timeout = PHOTO_TASK_TIMEOUT * PHOTO_QUEUE_BATCH_SIZE
+Q_BROKER = env_choice("Q_BROKER", "orm", ("orm", "redis"))
+Q_CLUSTER: dict[str, object] = {
+    "name": "photoevent",
+    "workers": PHOTO_QUEUE_WORKERS,
+    # A hard kill after this many seconds frees a worker stuck in native code.
+    "timeout": _task_timeout,
+    # The broker redelivers a task that was not acknowledged after `retry`
+    # seconds. It must exceed the timeout, or a slow batch would run twice in
+    # parallel; the photo claim makes a redelivery harmless anyway.
+    "retry": _task_timeout + 30,
+    # Our own retry logic (Photo.attempts with backoff) decides about retries;
+    # q2's default of 0 would redeliver a crashing task forever.
+    "max_attempts": 1,
+    # Acknowledge failed tasks too: their photos carry the failure themselves.
+    "ack_failures": True,
+    # Workers are recycled to bound the memory of native face libraries.
+    "recycle": 200,
+    "queue_limit": PHOTO_QUEUE_WORKERS * 2,
+    "save_limit": 500,
+    "label": "Task queue",
+    "catch_up": False,
+    "orm": "default",
+    "poll": 0.5,
+}
+if Q_BROKER == "redis":
+    if not REDIS_URL:
+        raise ImproperlyConfigured("Q_BROKER=redis needs REDIS_URL")
+    Q_CLUSTER.pop("orm")
+    Q_CLUSTER["redis"] = REDIS_URL
+if env_bool("Q_SYNC", False):
+    Q_CLUSTER["sync"] = True
+
+# --- API ------------------------------------------------------------------
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.MultiPartParser",
+        "rest_framework.parsers.FormParser",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": env_int("API_PAGE_SIZE", 50, minimum=1),
+    "EXCEPTION_HANDLER": "photoevent.api_errors.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+# --- Auth -----------------------------------------------------------------
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "gallery-home"
+LOGOUT_REDIRECT_URL = "gallery-home"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django_q": {"level": LOG_LEVEL, "propagate": True, "handlers": []}},
+}

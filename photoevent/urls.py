@@ -1,0 +1,40 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from gallery import api as gallery_api
+from processing import api as processing_api
+
+api_patterns = [
+    path("auth/token", gallery_api.TokenView.as_view(), name="api-auth-token"),
+    path("auth/register", gallery_api.RegisterView.as_view(), name="api-auth-register"),
+    path("photographer/events", gallery_api.PhotographerEventsView.as_view(), name="api-photographer-events"),
+    path(
+        "photographer/events/<int:event_id>",
+        gallery_api.PhotographerEventView.as_view(),
+        name="api-photographer-event",
+    ),
+    path(
+        "photographer/events/<int:event_id>/upload-photos",
+        gallery_api.UploadPhotosView.as_view(),
+        name="api-photographer-upload",
+    ),
+    path(
+        "photographer/events/<int:event_id>/photos",
+        gallery_api.EventPhotosView.as_view(),
+        name="api-photographer-event-photos",
+    ),
+    path("events/join", gallery_api.JoinEventView.as_view(), name="api-events-join"),
+    path("me/selfie", gallery_api.SelfieView.as_view(), name="api-me-selfie"),
+    path("my-photos", gallery_api.MyPhotosView.as_view(), name="api-my-photos"),
+    path("all-photos", gallery_api.AllPhotosView.as_view(), name="api-all-photos"),
+    path("admin/queue/stats", processing_api.QueueStatsView.as_view(), name="api-admin-queue-stats"),
+    path("admin/queue/jobs/<uuid:job_id>", processing_api.JobView.as_view(), name="api-admin-job"),
+    path("admin/queue/jobs/<uuid:job_id>/retry", processing_api.RetryJobView.as_view(), name="api-admin-job-retry"),
+    path("admin/cache/clear", processing_api.ClearCacheView.as_view(), name="api-admin-cache-clear"),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/", include(api_patterns)),
+    path("", include("gallery.urls")),
+]

@@ -1,0 +1,52 @@
+"""Staff-only monitoring endpoints."""
+
+from __future__ import annotations
+
+import uuid
+
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.permissions import IsAdminUser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from gallery.caching import clear_cache
+from gallery.models import Photo
+from processing.monitoring import job_json, queue_stats
+from processing.tasks import requeue_photo
+
+
+class StaffAPIView(APIView):
+    permission_classes = [IsAdminUser]
+
+
+class QueueStatsView(StaffAPIView):
+    def get(self, request: Request) -> Response:
+        return Response(queue_stats())
+
+
+def _job(job_id: uuid.UUID) -> Photo:
+    photo = Photo.objects.filter(job_id=job_id).first()
+    if photo is None:
+        raise NotFound("Job not found")
+    return photo
+
+
+class JobView(StaffAPIView):
+    def get(self, request: Request, job_id: uuid.UUID) -> Response:
+        return Response(job_json(_job(job_id)))
+
+
+class RetryJobView(StaffAPIView):
+    def post(self, request: Request, job_id: uuid.UUID) -> Response:
+        photo = _job(job_id)
+        if not requeue_photo(photo, only_failed=True):
+            raise ValidationError({"detail": f"Only failed jobs can be retried; this one is {photo.status}"})
+        photo.refresh_from_db()
+        return Response(job_json(photo))
+
+
+class ClearCacheView(StaffAPIView):
+    def post(self, request: Request) -> Response:
+        clear_cache()
+        return Response({"detail": "Cache cleared"})

@@ -1,0 +1,120 @@
+"""The face backend interface.
+
+A backend turns images into faces and says which stored faces belong to which
+attendee. The pipeline calls it in this order, and every call must be safe to
+repeat, because a redelivered task runs it again:
+
+1. ``index_photo(photo, image)`` once per processing attempt of an event photo.
+   ``image`` is the upright RGB analysis-size image. It returns the faces found,
+   with boxes in that image's pixels, and the reasons for faces it skipped.
+2. ``match_faces(event, faces, references)`` after the photo's faces are
+   stored: which of these faces belong to which attendee reference.
+3. ``enrol_selfie(selfie, image)`` when an attendee uploads a selfie. It returns
+   the largest face and the number of faces found, or raises ``NoFaceError``.
+4. ``match_reference(event, reference)`` when a selfie changes or an attendee
+   joins: every stored face of the event that belongs to the reference.
+5. ``forget_faces`` / ``forget_selfie`` / ``forget_event`` when face data is
+   deleted. They delete whatever the backend stored outside our database.
+
+Errors: ``TransientBackendError`` for anything worth retrying (timeouts,
+throttling), ``PermanentBackendError`` for input that will never work.
+Backends import their heavy libraries lazily, inside the methods that need them.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from gallery.models import Event, Face, Photo, Selfie
+
+
+class BackendError(Exception):
+    """A face backend call failed."""
+
+
+class TransientBackendError(BackendError):
+    """The call may succeed if repeated later (timeout, throttling, outage)."""
+
+
+class PermanentBackendError(BackendError):
+    """The input can never be processed (corrupt image, unsupported data)."""
+
+
+class NoFaceError(BackendError):
+    """The image has no usable face."""
+
+
+@dataclass(frozen=True)
+class DetectedFace:
+    """A face; the box is in pixels of the image the backend was given."""
+
+    left: int
+    top: int
+    width: int
+    height: int
+    confidence: float = 1.0
+    embedding: np.ndarray | None = None
+    external_id: str = ""
+
+    @property
+    def area(self) -> int:
+        return self.width * self.height
+
+
+@dataclass
+class IndexResult:
+    faces: list[DetectedFace]
+    unindexed_reasons: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """An attendee's face reference: one or more selfie faces."""
+
+    user_id: int
+    selfies: Sequence[Selfie]
+
+
+@dataclass(frozen=True)
+class FaceMatch:
+    user_id: int
+    face_id: int
+    photo_id: int
+    similarity: float
+
+
+class FaceBackend(ABC):
+    name: str = ""
+
+    @abstractmethod
+    def index_photo(self, photo: Photo, image: Image.Image) -> IndexResult:
+        """Detect (and describe or index) every face of an event photo."""
+
+    @abstractmethod
+    def enrol_selfie(self, selfie: Selfie, image: Image.Image) -> tuple[DetectedFace, int]:
+        """Return the largest face of a selfie and how many faces it shows."""
+
+    @abstractmethod
+    def match_faces(self, event: Event, faces: Sequence[Face], references: Sequence[Reference]) -> list[FaceMatch]:
+        """Which of `faces` (all from one photo) belong to which reference."""
+
+    @abstractmethod
+    def match_reference(self, event: Event, reference: Reference) -> list[FaceMatch]:
+        """Every stored face of `event` that belongs to `reference`."""
+
+    def forget_faces(self, event: Event, faces: Sequence[Face]) -> None:  # noqa: B027
+        """Delete faces stored outside our database. Default: nothing to do."""
+
+    def forget_selfie(self, selfie: Selfie) -> None:  # noqa: B027
+        """Delete a selfie's face stored outside our database."""
+
+    def forget_event(self, event: Event) -> None:  # noqa: B027
+        """Delete everything stored for an event outside our database."""

@@ -1,0 +1,107 @@
+"""Image decoding and validation shared by uploads and the processing pipeline."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+from typing import IO
+
+from django.conf import settings
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+# Formats a camera or phone produces that Pillow decodes without plugins.
+ACCEPTED_FORMATS = {"JPEG", "PNG", "WEBP"}
+
+
+class InvalidImage(ValueError):
+    """The bytes are not an image we accept; the message says why, for the client."""
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    format: str
+    width: int
+    height: int
+
+
+def inspect_image(fileobj: IO[bytes]) -> ImageInfo:
+    """Check by content that `fileobj` is a whole, accepted, not-too-large image."""
+    fileobj.seek(0)
+    head = fileobj.read(16)
+    if not head:
+        raise InvalidImage("The file is empty")
+    fileobj.seek(0)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(fileobj) as image:
+                image_format = image.format or ""
+                width, height = image.size
+                if image_format not in ACCEPTED_FORMATS:
+                    raise InvalidImage(f"Unsupported image type {image_format or 'unknown'}; send JPEG, PNG or WebP")
+                _check_pixels(width, height)
+                # verify() walks the whole stream, catching truncated files.
+                image.verify()
+    except InvalidImage:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InvalidImage(f"The image has too many pixels (limit {settings.MAX_IMAGE_PIXELS:,})") from None
+    except UnidentifiedImageError:
+        raise InvalidImage("The file is not an image (JPEG, PNG or WebP expected)") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InvalidImage(f"The image is damaged or truncated ({exc})") from None
+    finally:
+        fileobj.seek(0)
+    return ImageInfo(format=image_format, width=width, height=height)
+
+
+def _check_pixels(width: int, height: int) -> None:
+    if width * height > settings.MAX_IMAGE_PIXELS:
+        raise InvalidImage(f"The image has too many pixels ({width}x{height}, limit {settings.MAX_IMAGE_PIXELS:,})")
+    if width < 1 or height < 1:
+        raise InvalidImage("The image has no pixels")
+
+
+def open_upright(fileobj: IO[bytes], max_side: int | None = None) -> Image.Image:
+    """Decode an image as upright RGB, reduced so its longest side is at most `max_side`.
+
+    JPEG decoding uses `draft`, which scales in the decoder and avoids building
+    the full-size bitmap of a 24-megapixel photo.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(fileobj)
+            _check_pixels(*image.size)
+            if max_side and image.format == "JPEG":
+                image.draft("RGB", _draft_size(image, max_side))
+            upright = ImageOps.exif_transpose(image)
+            upright = upright.convert("RGB") if upright.mode != "RGB" else upright
+            if max_side and max(upright.size) > max_side:
+                upright.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+            upright.load()
+            return upright
+    except InvalidImage:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InvalidImage("The image has too many pixels") from None
+    except UnidentifiedImageError:
+        raise InvalidImage("The file is not an image") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InvalidImage(f"The image is damaged or truncated ({exc})") from None
+
+
+def _draft_size(image: Image.Image, max_side: int) -> tuple[int, int]:
+    # draft() picks the smallest decoder scale that is still at least this size.
+    scale = max_side / max(image.size)
+    return (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+
+
+def jpeg_bytes(image: Image.Image, max_side: int, quality: int = 85) -> bytes:
+    """A JPEG copy of `image` whose longest side is at most `max_side`."""
+    copy = image.copy()
+    copy.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    copy.save(buffer, "JPEG", quality=quality, optimize=True, progressive=True)
+    return buffer.getvalue()

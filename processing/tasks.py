@@ -1,0 +1,204 @@
+"""Queue tasks. Job state lives on `Photo`; django-q2 only carries photo ids.
+
+A task may be delivered twice (broker redelivery, a recovery sweep, a retry):
+each photo is claimed with a conditional update, so only one worker processes
+it at a time and a late duplicate finds nothing to do.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import uuid
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.db.models import F, Q
+from django.utils import timezone
+from django_q.models import Schedule
+from django_q.tasks import async_task, schedule
+
+from gallery.models import Photo, PhotoStatus
+from processing.backends.base import PermanentBackendError
+from processing.images import InvalidImage
+from processing.pipeline import LostClaim, process_photo
+
+logger = logging.getLogger("processing.queue")
+
+PROCESS_PHOTOS = "processing.tasks.process_photos"
+
+
+def waiting_count() -> int:
+    return Photo.objects.filter(status__in=[PhotoStatus.QUEUED, PhotoStatus.PROCESSING]).count()
+
+
+def enqueue_photos(photo_ids: Sequence[int]) -> None:
+    """Put photos on the queue in batches of PHOTO_QUEUE_BATCH_SIZE."""
+    batch_size = settings.PHOTO_QUEUE_BATCH_SIZE
+    ids = list(photo_ids)
+    for start in range(0, len(ids), batch_size):
+        batch = ids[start : start + batch_size]
+        async_task(PROCESS_PHOTOS, batch, task_name=f"photos-{batch[0]}-{batch[-1]}", group="photos")
+    if ids:
+        queue_size = waiting_count()
+        for photo_id in ids:
+            logger.info("[PhotoQueue] Job %s enqueued (queue size: %d)", photo_id, queue_size)
+
+
+def _worker_label() -> str:
+    # The pid is what staff need to find (or kill) the worker process.
+    return str(os.getpid())
+
+
+def process_photos(photo_ids: Sequence[int]) -> dict[int, str]:
+    """Task: process a batch of photos; returns each photo's outcome."""
+    worker = _worker_label()
+    return {photo_id: run_photo(photo_id, worker) for photo_id in photo_ids}
+
+
+def claim_photo(photo_id: int, worker: str) -> uuid.UUID | None:
+    claim = uuid.uuid4()
+    now = timezone.now()
+    claimed = (
+        Photo.objects.filter(pk=photo_id, status=PhotoStatus.QUEUED)
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .update(
+            status=PhotoStatus.PROCESSING,
+            claim=claim,
+            worker=worker[:64],
+            started_at=now,
+            attempts=F("attempts") + 1,
+            next_attempt_at=None,
+        )
+    )
+    return claim if claimed else None
+
+
+def run_photo(photo_id: int, worker: str = "0") -> str:
+    claim = claim_photo(photo_id, worker)
+    if claim is None:
+        return "skipped"
+    photo = Photo.objects.select_related("event").get(pk=photo_id)
+    logger.info("[PhotoWorker-%s] Processing job %s: %s", worker, photo.pk, photo.filename)
+    try:
+        process_photo(photo, claim)
+    except LostClaim:
+        return "skipped"
+    except (InvalidImage, PermanentBackendError) as exc:
+        fail_photo(photo, claim, str(exc))
+        return "failed"
+    except Exception as exc:
+        # Timeouts, throttling, storage hiccups and anything unforeseen get the
+        # bounded retry; the reason stays on the photo either way.
+        logger.warning("[PhotoWorker-%s] Job %s error: %s", worker, photo.pk, exc, exc_info=True)
+        return retry_or_fail(photo, claim, f"{type(exc).__name__}: {exc}")
+    logger.info("[PhotoWorker-%s] Job %s completed: %s", worker, photo.pk, photo.original.name)
+    return "done"
+
+
+def fail_photo(photo: Photo, claim: uuid.UUID | None, reason: str) -> None:
+    now = timezone.now()
+    owned = Photo.objects.filter(pk=photo.pk, status=PhotoStatus.PROCESSING)
+    if claim is not None:
+        owned = owned.filter(claim=claim)
+    owned.update(status=PhotoStatus.FAILED, error=reason[:2000], failed_at=now, finished_at=now, claim=None)
+    logger.error("[PhotoWorker] Job %s failed: %s (%s)", photo.pk, photo.filename, reason)
+    photo.event.bump_version()
+
+
+def retry_delay(attempt: int) -> float:
+    """Exponential backoff with full jitter, in seconds."""
+    base: float = settings.PHOTO_RETRY_BASE_DELAY
+    return random.uniform(base / 2, base * 2 ** (attempt - 1))
+
+
+def retry_or_fail(photo: Photo, claim: uuid.UUID, reason: str) -> str:
+    photo.refresh_from_db(fields=["attempts"])
+    if photo.attempts >= settings.PHOTO_QUEUE_MAX_RETRIES:
+        fail_photo(photo, claim, f"{reason} (gave up after {photo.attempts} attempts)")
+        return "failed"
+    due = timezone.now() + timedelta(seconds=retry_delay(photo.attempts))
+    requeued = Photo.objects.filter(pk=photo.pk, claim=claim, status=PhotoStatus.PROCESSING).update(
+        status=PhotoStatus.QUEUED, error=reason[:2000], next_attempt_at=due, claim=None
+    )
+    if requeued:
+        schedule(
+            PROCESS_PHOTOS,
+            [photo.pk],
+            name=f"retry-photo-{photo.pk}-{photo.attempts}",
+            schedule_type=Schedule.ONCE,
+            repeats=1,
+            next_run=due,
+        )
+        logger.warning("[PhotoQueue] Job %s will retry at %s: %s", photo.pk, due.isoformat(), reason)
+    return "retrying"
+
+
+def recover_stalled_photos() -> int:
+    """Task: give photos whose worker died back to the queue; returns how many."""
+    cutoff = timezone.now() - timedelta(seconds=settings.Q_CLUSTER["timeout"] + 30)  # type: ignore[operator]
+    stalled = list(
+        Photo.objects.filter(status=PhotoStatus.PROCESSING, started_at__lt=cutoff).values_list("pk", flat=True)
+    )
+    recovered = []
+    for photo_id in stalled:
+        if Photo.objects.filter(pk=photo_id, status=PhotoStatus.PROCESSING, started_at__lt=cutoff).update(
+            status=PhotoStatus.QUEUED, claim=None, error="Recovered after the worker stopped responding"
+        ):
+            recovered.append(photo_id)
+    due = Photo.objects.filter(status=PhotoStatus.QUEUED, next_attempt_at__lt=timezone.now() - timedelta(minutes=2))
+    overdue = list(due.values_list("pk", flat=True))
+    enqueue_photos(recovered + overdue)
+    if recovered:
+        logger.warning("[PhotoQueue] Recovered %d stalled jobs", len(recovered))
+    return len(recovered)
+
+
+def cleanup_orphan_files() -> int:
+    """Task: delete stale upload temp files and stored files no photo refers to."""
+    removed = 0
+    cutoff = timezone.now() - timedelta(hours=1)
+    temp_dir = Path(settings.FILE_UPLOAD_TEMP_DIR)
+    if temp_dir.is_dir():
+        for path in temp_dir.iterdir():
+            if path.is_file() and path.stat().st_mtime < cutoff.timestamp():
+                path.unlink(missing_ok=True)
+                removed += 1
+    if default_storage.exists("events"):
+        event_dirs, _ = default_storage.listdir("events")
+        for event_dir in event_dirs:
+            for kind in ("originals", "thumbs", "web"):
+                folder = f"events/{event_dir}/{kind}"
+                if not default_storage.exists(folder):
+                    continue
+                _, names = default_storage.listdir(folder)
+                paths = {f"{folder}/{name}" for name in names}
+                field = {"originals": "original", "thumbs": "thumbnail", "web": "web"}[kind]
+                known = set(Photo.objects.filter(**{f"{field}__in": paths}).values_list(field, flat=True))
+                for path in paths - known:
+                    if default_storage.get_modified_time(path) < cutoff:
+                        default_storage.delete(path)
+                        removed += 1
+    if removed:
+        logger.info("[PhotoQueue] Removed %d orphaned files", removed)
+    return removed
+
+
+def requeue_photo(photo: Photo, *, only_failed: bool) -> bool:
+    """Put a failed (or, with only_failed=False, a finished) photo back on the queue."""
+    allowed = [PhotoStatus.FAILED] if only_failed else [PhotoStatus.FAILED, PhotoStatus.DONE]
+    updated = Photo.objects.filter(pk=photo.pk, status__in=allowed).update(
+        status=PhotoStatus.QUEUED,
+        attempts=0,
+        error="",
+        failed_at=None,
+        next_attempt_at=None,
+        enqueued_at=timezone.now(),
+    )
+    if updated:
+        enqueue_photos([photo.pk])
+    return bool(updated)
