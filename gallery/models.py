@@ -163,6 +163,8 @@ class Photo(models.Model):
     face_count = models.PositiveIntegerField(default=0)
     unindexed_reasons = models.JSONField(default=list, blank=True)
     enqueued_at = models.DateTimeField(default=timezone.now)
+    # Last time a task carrying this photo went to the broker.
+    dispatched_at = models.DateTimeField(null=True, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -73,11 +73,12 @@ def _check(upload: UploadedFile) -> _Checked | Rejected:
 
 
 def accept_uploads(
-    event: Event, user: AbstractBaseUser, uploads: list[UploadedFile]
+    event: Event, user: AbstractBaseUser, uploads: list[UploadedFile], *, enqueue: bool = True
 ) -> tuple[list[Accepted], list[Rejected]]:
     """Validate and store uploaded photos, then queue the new ones for processing.
 
-    Raises `QueueFull` before storing anything if the queue has no room.
+    Raises `QueueFull` before storing anything if the queue has no room. With
+    `enqueue=False` the caller processes the photos itself (evaluation runs).
     """
     from processing.tasks import enqueue_photos, waiting_count
 
@@ -99,7 +100,7 @@ def accept_uploads(
             rejected.append(Rejected(item.filename, "The same file appears twice in this upload"))
         else:
             fresh[item.sha256] = item
-    if fresh and waiting_count() + len(fresh) > settings.PHOTO_QUEUE_MAX_SIZE:
+    if enqueue and fresh and waiting_count() + len(fresh) > settings.PHOTO_QUEUE_MAX_SIZE:
         raise QueueFull
     new_ids: list[int] = []
     for item in fresh.values():
@@ -107,7 +108,7 @@ def accept_uploads(
         accepted.append(Accepted(photo, duplicate=duplicate))
         if not duplicate:
             new_ids.append(photo.pk)
-    if new_ids:
+    if new_ids and enqueue:
         transaction.on_commit(lambda: enqueue_photos(new_ids))
         event.bump_version()
     return accepted, rejected

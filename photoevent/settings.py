@@ -186,7 +186,10 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": DATA_DIR / "db.sqlite3",
+            "NAME": Path(env_str("SQLITE_PATH", str(DATA_DIR / "db.sqlite3"))),
+            # A file, not memory, so that tests can share it with the web and
+            # qcluster subprocesses they start.
+            "TEST": {"NAME": str(DATA_DIR / "test-db.sqlite3")},
             "OPTIONS": {
                 # WAL lets readers run while a worker writes; IMMEDIATE takes the
                 # write lock at BEGIN so that two writers queue on busy_timeout
@@ -247,10 +250,8 @@ if STORAGE_BACKEND == "s3":
     AWS_S3_FILE_OVERWRITE = False
     default_storage: dict[str, object] = {"BACKEND": "storages.backends.s3.S3Storage"}
 else:
-    default_storage = {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": str(MEDIA_ROOT), "base_url": MEDIA_URL},
-    }
+    # FileSystemStorage follows MEDIA_ROOT (and tests that redirect it).
+    default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
 STORAGES = {
     "default": default_storage,
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
@@ -259,6 +260,11 @@ STORAGES = {
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(DATA_DIR / "static")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# A checkout that has not run collectstatic (tests, a first runserver) still
+# renders pages: missing manifest entries fall back to the plain file name.
+WHITENOISE_MANIFEST_STRICT = False
+WHITENOISE_USE_FINDERS = True
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 # --- Uploads --------------------------------------------------------------
 
@@ -284,10 +290,13 @@ PHOTO_QUEUE_WORKERS = env_int("PHOTO_QUEUE_WORKERS", 3, minimum=1)
 PHOTO_QUEUE_BATCH_SIZE = env_int("PHOTO_QUEUE_BATCH_SIZE", 5, minimum=1)
 PHOTO_QUEUE_MAX_RETRIES = env_int("PHOTO_QUEUE_MAX_RETRIES", 3, minimum=1)
 # Seconds one photo may take; a batch task gets this times the batch size.
-PHOTO_TASK_TIMEOUT = env_int("PHOTO_TASK_TIMEOUT", 120, minimum=10)
+PHOTO_TASK_TIMEOUT = env_int("PHOTO_TASK_TIMEOUT", 120, minimum=1)
 PHOTO_RETRY_BASE_DELAY = env_float("PHOTO_RETRY_BASE_DELAY", 5.0, minimum=0.0)
 
-FACE_BACKEND = env_choice("FACE_BACKEND", "local", ("local", "rekognition"))
+# "local", "rekognition", or the dotted path of a FaceBackend subclass.
+FACE_BACKEND = env_str("FACE_BACKEND", "local").strip()
+if FACE_BACKEND not in ("local", "rekognition") and "." not in FACE_BACKEND:
+    raise ImproperlyConfigured(f"FACE_BACKEND must be local, rekognition or a dotted class path, got {FACE_BACKEND!r}")
 # Euclidean distance between dlib ResNet descriptors under which two faces are
 # the same person; measured on shared/faces with `manage.py evaluate_matching`.
 FACE_MATCH_THRESHOLD = env_float("FACE_MATCH_THRESHOLD", 0.5, minimum=0.0)
@@ -303,9 +312,9 @@ Q_CLUSTER: dict[str, object] = {
     # A hard kill after this many seconds frees a worker stuck in native code.
     "timeout": _task_timeout,
     # The broker redelivers a task that was not acknowledged after `retry`
-    # seconds. It must exceed the timeout, or a slow batch would run twice in
-    # parallel; the photo claim makes a redelivery harmless anyway.
-    "retry": _task_timeout + 30,
+    # seconds (a worker killed mid-batch). It must exceed the timeout, or a slow
+    # batch would run twice in parallel; the photo claim makes it harmless anyway.
+    "retry": _task_timeout + max(5, _task_timeout // 10),
     # Our own retry logic (Photo.attempts with backoff) decides about retries;
     # q2's default of 0 would redeliver a crashing task forever.
     "max_attempts": 1,
@@ -327,6 +336,53 @@ if Q_BROKER == "redis":
     Q_CLUSTER["redis"] = REDIS_URL
 if env_bool("Q_SYNC", False):
     Q_CLUSTER["sync"] = True
+
+# --- Face service: AWS Rekognition, concurrency limit, usage and costs -----
+# Used when FACE_BACKEND=rekognition; credentials come from boto3's usual chain
+# (environment, shared config, instance role). One collection per event.
+
+AWS_REGION = env_str("AWS_REGION", env_str("AWS_DEFAULT_REGION", ""))
+# Collection ids allow [a-zA-Z0-9_.-]; the event id is appended.
+AWS_REKOGNITION_COLLECTION_PREFIX = env_str("AWS_REKOGNITION_COLLECTION_PREFIX", "photoevent-event-")
+AWS_REKOGNITION_QUALITY_FILTER = env_choice(
+    "AWS_REKOGNITION_QUALITY_FILTER", "auto", ("none", "auto", "low", "medium", "high")
+).upper()
+# IndexFaces keeps at most this many faces per photo, largest first (AWS caps it at 100).
+AWS_REKOGNITION_MAX_FACES = env_int("AWS_REKOGNITION_MAX_FACES", 100, minimum=1)
+# SearchFaces per new photo face: how many similar faces to look at for a member's selfie.
+AWS_REKOGNITION_SEARCH_MAXFACES = env_int("AWS_REKOGNITION_SEARCH_MAXFACES", 10, minimum=1)
+# SearchFacesByImage per selfie and event: how many photo faces one attendee can match.
+AWS_REKOGNITION_SELFIE_SEARCH_MAXFACES = env_int("AWS_REKOGNITION_SELFIE_SEARCH_MAXFACES", 500, minimum=1)
+# Rekognition similarity (0-100) from which two faces count as one person; 80 is AWS's default.
+AWS_REKOGNITION_MATCH_THRESHOLD = env_float("AWS_REKOGNITION_MATCH_THRESHOLD", 80.0, minimum=0.0)
+AWS_CONNECT_TIMEOUT = env_float("AWS_CONNECT_TIMEOUT", 5.0, minimum=0.1)
+AWS_READ_TIMEOUT = env_float("AWS_READ_TIMEOUT", 30.0, minimum=0.1)
+# botocore's own "standard" retries (total attempts per request) ...
+AWS_BOTO_MAX_ATTEMPTS = env_int("AWS_BOTO_MAX_ATTEMPTS", 3, minimum=1)
+# ... and ours on top, after throttling or a failed connection: each attempt
+# takes a fresh concurrency slot, so backing off does not hold one.
+AWS_RETRY_MAX_ATTEMPTS = env_int("AWS_RETRY_MAX_ATTEMPTS", 6, minimum=1)
+AWS_RETRY_BASE_DELAY = env_float("AWS_RETRY_BASE_DELAY", 0.25, minimum=0.0)
+# The startup check makes one free ListCollections call with short timeouts.
+AWS_REKOGNITION_STARTUP_CHECK = env_bool("AWS_REKOGNITION_STARTUP_CHECK", True)
+
+# Simultaneous face-service calls across every web and worker process: with
+# REDIS_URL across machines, otherwise across the processes of this machine.
+AWS_CONCURRENT_REQUESTS = env_int("AWS_CONCURRENT_REQUESTS", 10, minimum=1)
+# The local backend's CPU guard: dlib calls at once on this machine.
+LOCAL_FACE_CONCURRENCY = env_int("LOCAL_FACE_CONCURRENCY", max(1, os.cpu_count() or 1), minimum=1)
+# How long a call waits for a slot before it fails as transient (and is retried).
+FACE_LIMIT_WAIT_SECONDS = env_float("FACE_LIMIT_WAIT_SECONDS", 60.0, minimum=0.0)
+# A Redis slot expires this long after its holder stopped renewing it (a crash).
+FACE_LIMIT_LEASE_SECONDS = env_float("FACE_LIMIT_LEASE_SECONDS", 30.0, minimum=1.0)
+FACE_LIMIT_LOCK_DIR = Path(env_str("FACE_LIMIT_LOCK_DIR", str(DATA_DIR / "locks")))
+# Key prefix of the Redis semaphores (one sorted set per backend).
+FACE_LIMIT_REDIS_PREFIX = env_str("FACE_LIMIT_REDIS_PREFIX", "photoevent:face-limit:")
+
+# Unit prices for the cost estimate, in USD: image APIs (IndexFaces,
+# SearchFaces, SearchFacesByImage, DetectFaces) per call, stored faces per month.
+AWS_PRICE_PER_IMAGE = env_float("AWS_PRICE_PER_IMAGE", 0.001, minimum=0.0)
+AWS_PRICE_PER_FACE_MONTH = env_float("AWS_PRICE_PER_FACE_MONTH", 0.00001, minimum=0.0)
 
 # --- API ------------------------------------------------------------------
 

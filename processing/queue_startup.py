@@ -9,7 +9,7 @@ from django_q.models import OrmQ, Schedule
 from django_q.signing import SignedPackage
 
 from gallery.models import Photo, PhotoStatus
-from processing.tasks import PROCESS_PHOTOS, enqueue_photos, recover_stalled_photos
+from processing.tasks import PROCESS_PHOTOS, recover_stalled_photos, requeue_missing
 
 logger = logging.getLogger("processing.queue")
 
@@ -27,14 +27,25 @@ def ensure_schedules() -> None:
         )
 
 
-def queued_photo_ids_in_broker() -> set[int] | None:
-    """Photo ids that already have a queue entry, or None if the broker cannot be read."""
-    if "orm" not in settings.Q_CLUSTER:
-        return None
+def queued_photo_ids_in_broker() -> set[int]:
+    """Photo ids that already have a task waiting in the broker (ORM or Redis).
+
+    A task a cluster has taken but not acknowledged is not counted: its holder
+    may be gone, and the broker would only redeliver it after `retry` seconds.
+    """
+    from django.utils import timezone
+    from django_q.brokers import get_broker
+
+    broker = get_broker()
+    if "orm" in settings.Q_CLUSTER:
+        waiting = OrmQ.objects.filter(key=broker.list_key, lock__lte=timezone.now())
+        payloads = list(waiting.values_list("payload", flat=True))
+    else:
+        payloads = broker.connection.lrange(broker.list_key, 0, -1)
     ids: set[int] = set()
-    for entry in OrmQ.objects.all():
+    for payload in payloads:
         try:
-            task = SignedPackage.loads(entry.payload)
+            task = SignedPackage.loads(payload)
         except Exception:  # noqa: BLE001 - an unreadable entry just does not count
             continue
         if task.get("func") == PROCESS_PHOTOS and task.get("args"):
@@ -43,14 +54,10 @@ def queued_photo_ids_in_broker() -> set[int] | None:
 
 
 def initialize_photo_queue() -> int:
-    """Re-enqueue queued photos that lost their queue entry; returns the pending count."""
+    """Re-enqueue queued photos that have no queue entry; returns the pending count."""
     ensure_schedules()
     recover_stalled_photos()
-    pending = list(Photo.objects.filter(status=PhotoStatus.QUEUED).order_by("enqueued_at").values_list("pk", flat=True))
-    in_broker = queued_photo_ids_in_broker()
-    # Without a readable broker every queued photo is re-sent; the claim makes
-    # the duplicates no-ops.
-    missing = [pk for pk in pending if in_broker is None or pk not in in_broker]
-    enqueue_photos(missing)
+    pending = list(Photo.objects.filter(status=PhotoStatus.QUEUED).values_list("pk", flat=True))
+    requeue_missing(pending)
     logger.info("[Startup] Photo queue initialized with %d pending jobs", len(pending))
     return len(pending)

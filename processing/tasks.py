@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import random
 import uuid
 from collections.abc import Sequence
@@ -40,6 +41,7 @@ def enqueue_photos(photo_ids: Sequence[int]) -> None:
     """Put photos on the queue in batches of PHOTO_QUEUE_BATCH_SIZE."""
     batch_size = settings.PHOTO_QUEUE_BATCH_SIZE
     ids = list(photo_ids)
+    Photo.objects.filter(pk__in=ids).update(dispatched_at=timezone.now())
     for start in range(0, len(ids), batch_size):
         batch = ids[start : start + batch_size]
         async_task(PROCESS_PHOTOS, batch, task_name=f"photos-{batch[0]}-{batch[-1]}", group="photos")
@@ -49,31 +51,53 @@ def enqueue_photos(photo_ids: Sequence[int]) -> None:
             logger.info("[PhotoQueue] Job %s enqueued (queue size: %d)", photo_id, queue_size)
 
 
-def _worker_label() -> str:
-    # The pid is what staff need to find (or kill) the worker process.
-    return str(os.getpid())
+def worker_identity() -> str:
+    """host:pid of this worker: staff can find it, and recovery can tell if it died."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def worker_is_dead(identity: str) -> bool:
+    """True only if `identity` is a process of this host that no longer exists."""
+    host, _, pid = identity.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def process_photos(photo_ids: Sequence[int]) -> dict[int, str]:
     """Task: process a batch of photos; returns each photo's outcome."""
-    worker = _worker_label()
+    worker = worker_identity()
     return {photo_id: run_photo(photo_id, worker) for photo_id in photo_ids}
 
 
+def stale_after() -> timedelta:
+    """How long a photo may stay in processing before its worker is presumed dead.
+
+    django-q2 kills a task at its timeout, so past it nobody still works on the photo.
+    """
+    timeout = int(settings.Q_CLUSTER["timeout"])  # type: ignore[call-overload]
+    return timedelta(seconds=timeout + 2)
+
+
 def claim_photo(photo_id: int, worker: str) -> uuid.UUID | None:
+    """Take a photo for processing; None if it is not due or another worker holds it."""
     claim = uuid.uuid4()
     now = timezone.now()
-    claimed = (
-        Photo.objects.filter(pk=photo_id, status=PhotoStatus.QUEUED)
-        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-        .update(
-            status=PhotoStatus.PROCESSING,
-            claim=claim,
-            worker=worker[:64],
-            started_at=now,
-            attempts=F("attempts") + 1,
-            next_attempt_at=None,
-        )
+    due = Q(status=PhotoStatus.QUEUED) & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+    abandoned = Q(status=PhotoStatus.PROCESSING, started_at__lt=now - stale_after())
+    claimed = Photo.objects.filter(due | abandoned, pk=photo_id).update(
+        status=PhotoStatus.PROCESSING,
+        claim=claim,
+        worker=worker[:64],
+        started_at=now,
+        attempts=F("attempts") + 1,
+        next_attempt_at=None,
     )
     return claim if claimed else None
 
@@ -83,6 +107,7 @@ def run_photo(photo_id: int, worker: str = "0") -> str:
     if claim is None:
         return "skipped"
     photo = Photo.objects.select_related("event").get(pk=photo_id)
+    worker = worker.rpartition(":")[2]
     logger.info("[PhotoWorker-%s] Processing job %s: %s", worker, photo.pk, photo.filename)
     try:
         process_photo(photo, claim)
@@ -139,23 +164,40 @@ def retry_or_fail(photo: Photo, claim: uuid.UUID, reason: str) -> str:
 
 
 def recover_stalled_photos() -> int:
-    """Task: give photos whose worker died back to the queue; returns how many."""
-    cutoff = timezone.now() - timedelta(seconds=settings.Q_CLUSTER["timeout"] + 30)  # type: ignore[operator]
-    stalled = list(
-        Photo.objects.filter(status=PhotoStatus.PROCESSING, started_at__lt=cutoff).values_list("pk", flat=True)
-    )
+    """Task: put back on the queue the photos no live task will process; returns how many.
+
+    That is photos held by a dead worker, and queued photos whose task was
+    lost (a Redis broker does not redeliver) or whose retry schedule is overdue.
+    """
+    now = timezone.now()
     recovered = []
-    for photo_id in stalled:
-        if Photo.objects.filter(pk=photo_id, status=PhotoStatus.PROCESSING, started_at__lt=cutoff).update(
-            status=PhotoStatus.QUEUED, claim=None, error="Recovered after the worker stopped responding"
+    for pk, worker, started_at in Photo.objects.filter(status=PhotoStatus.PROCESSING).values_list(
+        "pk", "worker", "started_at"
+    ):
+        if not (worker_is_dead(worker) or (started_at and started_at < now - stale_after())):
+            continue
+        if Photo.objects.filter(pk=pk, status=PhotoStatus.PROCESSING, worker=worker, started_at=started_at).update(
+            status=PhotoStatus.QUEUED, claim=None, error="Recovered after its worker stopped"
         ):
-            recovered.append(photo_id)
-    due = Photo.objects.filter(status=PhotoStatus.QUEUED, next_attempt_at__lt=timezone.now() - timedelta(minutes=2))
-    overdue = list(due.values_list("pk", flat=True))
-    enqueue_photos(recovered + overdue)
+            recovered.append(pk)
     if recovered:
-        logger.warning("[PhotoQueue] Recovered %d stalled jobs", len(recovered))
-    return len(recovered)
+        logger.warning("[PhotoQueue] Recovered %d jobs from stopped workers", len(recovered))
+    grace = now - timedelta(seconds=int(settings.Q_CLUSTER["retry"]) + 60)  # type: ignore[call-overload]
+    candidates = Photo.objects.filter(status=PhotoStatus.QUEUED).filter(
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    )
+    candidates = candidates.filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=grace))
+    return requeue_missing(list(candidates.values_list("pk", flat=True)) + recovered)
+
+
+def requeue_missing(photo_ids: list[int]) -> int:
+    """Enqueue those of `photo_ids` that have no entry in the broker; returns how many."""
+    from processing.queue_startup import queued_photo_ids_in_broker
+
+    in_broker = queued_photo_ids_in_broker()
+    missing = sorted({pk for pk in photo_ids if pk not in in_broker})
+    enqueue_photos(missing)
+    return len(missing)
 
 
 def cleanup_orphan_files() -> int:

@@ -18,7 +18,8 @@ BACKENDS = {
 @cache
 def get_backend(name: str | None = None) -> FaceBackend:
     """The backend instance for `name` (default: settings.FACE_BACKEND), one per process."""
-    path = BACKENDS[name or settings.FACE_BACKEND]
+    key = name or settings.FACE_BACKEND
+    path = BACKENDS.get(key, key)
     module_name, class_name = path.rsplit(".", 1)
     backend_class = getattr(import_module(module_name), class_name)
     backend: FaceBackend = backend_class()

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from django.conf import settings
 
 from gallery.models import EMBEDDING_DTYPE, Face
+from processing.metrics import face_call
 
 from .base import (
     DetectedFace,
@@ -64,8 +64,21 @@ def distance_to_similarity(distance: float | np.ndarray) -> Any:
     return np.clip(1.0 - np.asarray(distance) / 1.2, 0.0, 1.0)
 
 
-def detect_faces(array: np.ndarray, upsample: int) -> list[DetectedFace]:
-    """Detect and describe every face in an RGB uint8 array."""
+def detect_faces(
+    array: np.ndarray, upsample: int, *, event_id: int | None = None, operation: str = "DetectFaces"
+) -> list[DetectedFace]:
+    """Detect and describe every face in an RGB uint8 array.
+
+    The call holds a slot of the machine-wide CPU guard (LOCAL_FACE_CONCURRENCY)
+    and is recorded in the face-service metrics like a Rekognition call.
+    """
+    with face_call("local", operation, event_id, images=1) as call:
+        faces = _detect_faces(array, upsample)
+        call.faces_indexed = len(faces)
+    return faces
+
+
+def _detect_faces(array: np.ndarray, upsample: int) -> list[DetectedFace]:
     m = models()
     rects, scores, _ = m.detector.run(array, upsample, 0.0)
     faces = []
@@ -100,12 +113,17 @@ def _pad(array: np.ndarray, fraction: float) -> tuple[np.ndarray, int, int]:
 class LocalBackend(FaceBackend):
     name = "local"
 
-    @cached_property
+    @property
     def threshold(self) -> float:
         return float(settings.FACE_MATCH_THRESHOLD)
 
     def index_photo(self, photo: Photo, image: Image.Image) -> IndexResult:
-        faces = detect_faces(np.asarray(image.convert("RGB")), settings.FACE_DETECT_UPSAMPLE)
+        faces = detect_faces(
+            np.asarray(image.convert("RGB")),
+            settings.FACE_DETECT_UPSAMPLE,
+            event_id=photo.event_id,
+            operation="IndexPhoto",
+        )
         return IndexResult(faces=faces)
 
     def enrol_selfie(self, selfie: Selfie, image: Image.Image) -> tuple[DetectedFace, int]:

@@ -1,0 +1,134 @@
+"""Measure my-photos precision and recall on a labelled folder, through the real pipeline."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.test import override_settings
+from django.utils import timezone
+
+from gallery.models import AttendeeProfile, Event, Membership, Photo
+from gallery.uploads import accept_uploads
+from processing.evaluation import evaluate, load_dataset
+from processing.pipeline import enrol_selfie, refresh_member_matches
+from processing.tasks import run_photo
+
+
+class Command(BaseCommand):
+    help = (
+        "Build a throwaway event from DIR (layout of shared/faces), process it through the real "
+        "pipeline, enrol one selfie per identity and score my-photos against manifest.json."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("directory", type=Path)
+        parser.add_argument("--threshold", type=float, action="append", help="Match threshold(s) to score; repeatable.")
+        parser.add_argument("--selfie-index", type=int, default=0, help="Which image of each identity is the selfie.")
+        parser.add_argument("--json", action="store_true", help="Print one JSON document.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        root: Path = options["directory"]
+        if not (root / "manifest.json").is_file():
+            raise CommandError(f"{root} has no manifest.json")
+        dataset = load_dataset(root, options["selfie_index"])
+        user_model = get_user_model()
+        tag = uuid.uuid4().hex[:8]
+        owner = user_model.objects.create_user(username=f"evaluate-{tag}", password=None)
+        event = Event.objects.create(owner=owner, name=f"evaluate_matching {tag}")
+        attendees = []
+        try:
+            started = time.monotonic()
+            uploads = []
+            for path in dataset.event_photos:
+                upload = SimpleUploadedFile(str(path.relative_to(root)), path.read_bytes())
+                upload.name = str(path.relative_to(root))
+                uploads.append(upload)
+            accepted, rejected = accept_uploads(event, owner, uploads, enqueue=False)
+            for item in accepted:
+                run_photo(item.photo.pk, "evaluate")
+            processing_s = time.monotonic() - started
+            names = {p.pk: p.filename for p in Photo.objects.filter(event=event)}
+            # display_name() keeps only the base name; map back by upload order.
+            by_id = {item.photo.pk: str(path.relative_to(root)) for item, path in zip(accepted, dataset.event_photos)}
+            names.update(by_id)
+
+            selfie_started = time.monotonic()
+            users: dict[str, Any] = {}
+            for identity, path in dataset.selfies.items():
+                user = user_model.objects.create_user(username=f"evaluate-{tag}-{identity}"[:150], password=None)
+                attendees.append(user)
+                AttendeeProfile.objects.create(user=user, face_consent_at=timezone.now())
+                Membership.objects.create(user=user, event=event)
+                enrol_selfie(user, SimpleUploadedFile(path.name, path.read_bytes()))
+                users[identity] = user
+            selfie_s = time.monotonic() - selfie_started
+
+            results = []
+            for threshold in options["threshold"] or [None]:
+                overrides = {} if threshold is None else {"FACE_MATCH_THRESHOLD": threshold}
+                with override_settings(**overrides):
+                    found = {}
+                    for identity, user in users.items():
+                        refresh_member_matches(user, event)
+                        found[identity] = {
+                            names[pk] for pk in event.matches.filter(user=user).values_list("photo_id", flat=True)
+                        }
+                from django.conf import settings
+
+                result = evaluate(dataset.truth, found)
+                result["threshold"] = threshold if threshold is not None else settings.FACE_MATCH_THRESHOLD
+                results.append(result)
+            report = {
+                "directory": str(root),
+                "event_photos": len(dataset.event_photos),
+                "identities": len(dataset.selfies),
+                "rejected": [(r.filename, r.error) for r in rejected],
+                "failed": list(event.photos.filter(status="failed").values_list("filename", "error")),
+                "timing": {
+                    "processing_s": round(processing_s, 2),
+                    "photos_per_s": round(len(accepted) / processing_s, 3) if processing_s else None,
+                    "selfies_s": round(selfie_s, 2),
+                },
+                "results": results,
+            }
+        finally:
+            event.delete()
+            for user in attendees:
+                user.delete()
+            owner.delete()
+        if options["json"]:
+            self.stdout.write(json.dumps(report, indent=2))
+        else:
+            self._print(report)
+
+    def _print(self, report: dict[str, Any]) -> None:
+        timing = report["timing"]
+        self.stdout.write(
+            f"{report['event_photos']} event photos, {report['identities']} identities; "
+            f"processing {timing['processing_s']} s ({timing['photos_per_s']} photos/s), "
+            f"selfies {timing['selfies_s']} s"
+        )
+        for name, error in report["rejected"] + report["failed"]:
+            self.stdout.write(f"  not processed: {name}: {error}")
+        for result in report["results"]:
+            overall = result["overall"]
+            self.stdout.write(
+                f"threshold {result['threshold']}: precision {overall['precision']:.3f} "
+                f"recall {overall['recall']:.3f} F1 {overall['f1']:.3f} "
+                f"(tp {overall['true_positives']}, fp {overall['false_positives']}, fn {overall['false_negatives']})"
+            )
+            for identity, scores in result["per_identity"].items():
+                self.stdout.write(
+                    f"    {identity:24} P {scores['precision']:.2f} R {scores['recall']:.2f} F1 {scores['f1']:.2f}"
+                )
+            for identity, name in result["misses"]:
+                self.stdout.write(f"    miss: {identity} not found in {name}")
+            for identity, name in result["false_matches"]:
+                self.stdout.write(f"    false match: {identity} in {name}")
