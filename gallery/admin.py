@@ -20,7 +20,7 @@ class EventAdmin(admin.ModelAdmin):
 class FaceInline(admin.TabularInline):
     model = Face
     extra = 0
-    fields = ["left", "top", "width", "height", "confidence", "external_id"]
+    fields = ("left", "top", "width", "height", "confidence", "external_id")
     readonly_fields = fields
     can_delete = False
 

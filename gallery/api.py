@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
+from django.contrib.auth.models import User
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Count, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.decorators import method_decorator
+from django_ratelimit.decorators import ratelimit
 from rest_framework import status
 from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
@@ -20,6 +24,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from gallery.caching import cached
 from gallery.models import (
     Event,
     EventVisibility,
@@ -29,6 +34,7 @@ from gallery.models import (
     PhotoStatus,
     is_photographer,
     profile_for,
+    record_activity,
 )
 from gallery.uploads import QueueFull, accept_uploads
 from processing.backends.base import NoFaceError
@@ -38,6 +44,15 @@ from processing.pipeline import enrol_selfie, refresh_member_matches
 QUEUE_FULL_RETRY_AFTER = 30
 
 
+def rate_for(name: str) -> Any:
+    """A django-ratelimit rate callable reading RATE_LIMITS at request time."""
+
+    def rate(group: str, request: Any) -> str:
+        return str(settings.RATE_LIMITS[name])
+
+    return rate
+
+
 class IsPhotographer(BasePermission):
     message = "Only photographers can do this"
 
@@ -45,8 +60,21 @@ class IsPhotographer(BasePermission):
         return is_photographer(request.user)
 
 
+def current_user(request: Request) -> User:
+    """The authenticated user; views using it require authentication."""
+    user = request.user
+    assert isinstance(user, User), "view requires an authenticated user"
+    return user
+
+
+def _data(request: Request) -> Any:
+    """The request body as a mapping; a JSON list or scalar counts as empty."""
+    data = request.data
+    return data if hasattr(data, "get") else {}
+
+
 def _required_str(data: Any, key: str) -> str:
-    value = data.get(key) if hasattr(data, "get") else None
+    value = data.get(key) if isinstance(data, dict) or hasattr(data, "getlist") else None
     if not isinstance(value, str) or not value.strip():
         raise ValidationError({"detail": f"'{key}' is required"})
     return value
@@ -56,6 +84,7 @@ class TokenView(APIView):
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
 
+    @method_decorator(ratelimit(group="auth", key="ip", rate=rate_for("auth"), method="POST", block=True))
     def post(self, request: Request) -> Response:
         username = _required_str(request.data, "username")
         password = _required_str(request.data, "password")
@@ -70,10 +99,11 @@ class RegisterView(APIView):
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
 
+    @method_decorator(ratelimit(group="auth", key="ip", rate=rate_for("auth"), method="POST", block=True))
     def post(self, request: Request) -> Response:
         username = _required_str(request.data, "username").strip()
         password = _required_str(request.data, "password")
-        email = request.data.get("email") or ""
+        email = _data(request).get("email") or ""
         if not isinstance(email, str):
             raise ValidationError({"detail": "'email' must be a string"})
         user_model = get_user_model()
@@ -112,19 +142,19 @@ class PhotographerEventsView(APIView):
     permission_classes = [IsAuthenticated, IsPhotographer]
 
     def get(self, request: Request) -> Response:
-        events = Event.objects.filter(owner=request.user)
+        events = Event.objects.filter(owner=current_user(request))
         return Response({"results": [{**event_json(e), "code": e.code} for e in events]})
 
     def post(self, request: Request) -> Response:
         name = _required_str(request.data, "name").strip()[:200]
-        raw_date = request.data.get("date")
+        raw_date = _data(request).get("date")
         date = None
         if raw_date not in (None, ""):
             try:
-                date = timezone.datetime.fromisoformat(str(raw_date)).date()
+                date = datetime.date.fromisoformat(str(raw_date))
             except ValueError:
                 raise ValidationError({"detail": "'date' must be YYYY-MM-DD"}) from None
-        event = Event.objects.create(owner=request.user, name=name, date=date)
+        event = Event.objects.create(owner=current_user(request), name=name, date=date)
         return Response({**event_json(event), "code": event.code}, status=status.HTTP_201_CREATED)
 
 
@@ -149,13 +179,14 @@ class PhotographerEventView(APIView):
 class UploadPhotosView(APIView):
     permission_classes = [IsAuthenticated, IsPhotographer]
 
+    @method_decorator(ratelimit(group="upload", key="user", rate=rate_for("upload"), method="POST", block=True))
     def post(self, request: Request, event_id: int) -> Response:
         event = owned_event(request, event_id)
         uploads = request.FILES.getlist("photos")
         if not uploads:
             raise ValidationError({"detail": "Send one or more files in the multipart field 'photos'"})
         try:
-            accepted, rejected = accept_uploads(event, request.user, uploads)
+            accepted, rejected = accept_uploads(event, current_user(request), uploads)
         except QueueFull:
             return Response(
                 {"detail": "Queue is full, try again later"},
@@ -210,7 +241,7 @@ class JoinEventView(APIView):
         event = Event.objects.filter(code=code).first()
         if event is None:
             raise NotFound("No event with that code")
-        join_event(request.user, event)
+        join_event(current_user(request), event)
         return Response({"event": event_json(event)})
 
 
@@ -227,18 +258,19 @@ class SelfieView(APIView):
         upload = request.FILES.get("selfie")
         if upload is None:
             raise ValidationError({"detail": "Send the selfie in the multipart field 'selfie'"})
-        if str(request.data.get("consent", "true")).lower() in {"false", "0", "no"}:
+        if str(_data(request).get("consent", "true")).lower() in {"false", "0", "no"}:
             raise ValidationError({"detail": "A selfie is only stored with consent to face matching"})
         if upload.size and upload.size > settings.MAX_UPLOAD_MB * 1024 * 1024:
             raise ValidationError({"detail": f"The selfie is larger than {settings.MAX_UPLOAD_MB} MB"})
-        profile = profile_for(request.user)
+        profile = profile_for(current_user(request))
+        record_activity(current_user(request), profile)
         if not profile.has_consented:
             # An API client that uploads a selfie is asking for face matching;
             # the consent text is part of the API documentation.
             profile.face_consent_at = timezone.now()
             profile.save(update_fields=["face_consent_at"])
         try:
-            _, faces_found = enrol_selfie(request.user, upload)
+            _, faces_found = enrol_selfie(current_user(request), upload)
         except InvalidImage as exc:
             raise ValidationError({"detail": str(exc)}) from None
         except NoFaceError:
@@ -250,7 +282,7 @@ def member_event(request: Request) -> Event:
     """The event named by ?event=, or the only one the attendee joined."""
     raw = request.query_params.get("event")
     if raw in (None, ""):
-        joined = list(Event.objects.filter(memberships__user=request.user)[:2])
+        joined = list(Event.objects.filter(memberships__user=current_user(request))[:2])
         if len(joined) != 1:
             raise ValidationError({"detail": "Say which event with ?event=<id>" if joined else "Join an event first"})
         return joined[0]
@@ -266,43 +298,70 @@ def member_event(request: Request) -> Event:
     return event
 
 
-def photo_json(request: Request, photo: Photo) -> dict[str, Any]:
-    return {
-        "id": photo.pk,
-        "thumbnail_url": request.build_absolute_uri(reverse("gallery-photo-file", args=[photo.pk, "thumbnail"])),
-        "url": request.build_absolute_uri(reverse("gallery-photo-file", args=[photo.pk, "web"])),
-        "original_url": request.build_absolute_uri(reverse("gallery-photo-file", args=[photo.pk, "original"])),
-    }
+def photo_json(request: Request, photo_id: int) -> dict[str, Any]:
+    def url(variant: str) -> str:
+        return request.build_absolute_uri(reverse("gallery-photo-file", args=[photo_id, variant]))
+
+    return {"id": photo_id, "thumbnail_url": url("thumbnail"), "url": url("web"), "original_url": url("original")}
 
 
 def my_matches(user: Any, event: Event) -> QuerySet[Match]:
-    return (
-        Match.objects.filter(user=user, event=event, photo__status=PhotoStatus.DONE)
-        .select_related("photo")
-        .order_by("-similarity", "photo_id")
+    return Match.objects.filter(user=user, event=event, photo__status=PhotoStatus.DONE).order_by(
+        "-similarity", "photo_id"
+    )
+
+
+def my_photo_list(user: Any, event: Event) -> list[tuple[int, float]]:
+    """(photo id, similarity) of the attendee's photos in `event`, best first; cached."""
+    key = f"my-photos:{event.pk}:{event.content_version}:{user.pk}"
+    return cached(
+        key,
+        settings.CACHE_TTL_USER_PHOTOS,
+        lambda: list(my_matches(user, event).values_list("photo_id", "similarity")),
     )
 
 
 class MyPhotosView(APIView):
+    @method_decorator(ratelimit(group="my-photos", key="user_or_ip", rate=rate_for("my-photos"), block=True))
     def get(self, request: Request) -> Response:
         event = member_event(request)
-        photos = [{**photo_json(request, m.photo), "similarity": m.similarity} for m in my_matches(request.user, event)]
+        record_activity(current_user(request))
+        photos = [
+            {**photo_json(request, photo_id), "similarity": similarity}
+            for photo_id, similarity in my_photo_list(current_user(request), event)
+        ]
         return Response({"event": event.pk, "photos": photos})
 
 
 def visible_photos(user: Any, event: Event) -> QuerySet[Photo]:
     """The processed photos of `event` that `user` may browse."""
     photos = Photo.objects.filter(event=event, status=PhotoStatus.DONE).order_by("-created_at", "-id")
-    if event.visibility == EventVisibility.OWN and not (user.is_staff or event.owner_id == user.pk):
+    if sees_only_own_photos(user, event):
         photos = photos.filter(Q(matches__user=user))
     return photos
+
+
+def sees_only_own_photos(user: Any, event: Event) -> bool:
+    return event.visibility == EventVisibility.OWN and not (user.is_staff or event.owner_id == user.pk)
+
+
+def visible_photo_ids(user: Any, event: Event) -> list[int]:
+    """Ids of `visible_photos`, newest first; cached per event (per user if restricted)."""
+    viewer = user.pk if sees_only_own_photos(user, event) else "all"
+    key = f"all-photos:{event.pk}:{event.content_version}:{event.visibility}:{viewer}"
+    return cached(
+        key,
+        settings.CACHE_TTL_EVENT_DATA,
+        lambda: list(visible_photos(user, event).values_list("id", flat=True)),
+    )
 
 
 class AllPhotosView(APIView):
     def get(self, request: Request) -> Response:
         event = member_event(request)
+        record_activity(current_user(request))
         paginator = PageNumberPagination()
-        page = paginator.paginate_queryset(visible_photos(request.user, event), request, view=self) or []
-        response = paginator.get_paginated_response([photo_json(request, p) for p in page])
+        page = paginator.paginate_queryset(visible_photo_ids(current_user(request), event), request, view=self) or []  # type: ignore[arg-type]
+        response = paginator.get_paginated_response([photo_json(request, photo_id) for photo_id in page])
         response.data["event"] = event.pk
         return response

@@ -1,36 +1,71 @@
-"""TTL caching of attendee photo lists, keyed on a content version so a hit is never stale."""
+"""TTL caching of attendee photo lists.
+
+Keys carry the event's `content_version`, which every processed photo, upload,
+deletion and match refresh bumps, so a hit is never stale; the time-to-live only
+bounds the memory used. Hit and miss counts are kept per process and added to
+the shared cache every few seconds, so counting costs no write per request.
+"""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 from django.core.cache import cache
 
-_STATS_KEYS = ("cache-stats:hits", "cache-stats:misses")
+STATS_KEYS = {"hits": "cache-stats:hits", "misses": "cache-stats:misses"}
+FLUSH_EVERY_S = 5.0
+
+_pending = {"hits": 0, "misses": 0}
+_last_flush = time.monotonic()
+_lock = threading.Lock()
 
 
-def _count(key: str) -> None:
-    try:
-        cache.incr(key)
-    except ValueError:
-        cache.add(key, 1, timeout=None)
+def _count(kind: str) -> None:
+    global _last_flush
+    with _lock:
+        _pending[kind] += 1
+        if time.monotonic() - _last_flush < FLUSH_EVERY_S:
+            return
+        counts = dict(_pending)
+        _pending.update(hits=0, misses=0)
+        _last_flush = time.monotonic()
+    flush_counts(counts)
+
+
+def flush_counts(counts: dict[str, int] | None = None) -> None:
+    """Add the per-process counts to the shared ones."""
+    if counts is None:
+        with _lock:
+            counts = dict(_pending)
+            _pending.update(hits=0, misses=0)
+    for kind, delta in counts.items():
+        if not delta:
+            continue
+        if not cache.add(STATS_KEYS[kind], delta, timeout=None):
+            try:
+                cache.incr(STATS_KEYS[kind], delta)
+            except ValueError:
+                cache.set(STATS_KEYS[kind], delta, timeout=None)
 
 
 def cached(key: str, ttl: int, compute: Callable[[], Any]) -> Any:
     """The cached value for `key`, computing and storing it on a miss."""
     value = cache.get(key)
     if value is not None:
-        _count(_STATS_KEYS[0])
+        _count("hits")
         return value
-    _count(_STATS_KEYS[1])
+    _count("misses")
     value = compute()
     cache.set(key, value, ttl)
     return value
 
 
 def cache_stats() -> dict[str, Any]:
-    hits, misses = (cache.get(k) or 0 for k in _STATS_KEYS)
+    flush_counts()
+    hits, misses = (int(cache.get(key) or 0) for key in STATS_KEYS.values())
     total = hits + misses
     return {"hits": hits, "misses": misses, "hit_rate": round(hits / total, 3) if total else None}
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -18,6 +19,9 @@ PHOTOGRAPHERS_GROUP = "photographers"
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 CODE_LENGTH = 8
 EMBEDDING_DTYPE = np.float32
+# AttendeeProfile.last_active_at only feeds the retention purge (counted in
+# days), so writing it at most once an hour keeps requests free of writes.
+ACTIVITY_RESOLUTION = timedelta(hours=1)
 
 
 def new_event_code() -> str:
@@ -77,6 +81,13 @@ class Membership(models.Model):
     def __str__(self) -> str:
         return f"{self.user_id} in {self.event_id}"
 
+    def record_visit(self, now: datetime | None = None) -> datetime | None:
+        """Mark the attendee's my-photos visit; returns the previous visit time (None on the first)."""
+        previous = self.last_seen_at
+        self.last_seen_at = now or timezone.now()
+        Membership.objects.filter(pk=self.pk).update(last_seen_at=self.last_seen_at)
+        return previous
+
 
 class AttendeeProfile(models.Model):
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="attendee")
@@ -96,6 +107,23 @@ class AttendeeProfile(models.Model):
 def profile_for(user: User) -> AttendeeProfile:
     profile, _ = AttendeeProfile.objects.get_or_create(user=user)
     return profile
+
+
+def record_activity(user: AbstractBaseUser | AnonymousUser, profile: AttendeeProfile | None = None) -> None:
+    """Note that an attendee used the site, at most one write an hour.
+
+    Pass the `profile` when the caller has it: then the usual case costs no query.
+    """
+    if not user.is_authenticated:
+        return
+    now = timezone.now()
+    cutoff = now - ACTIVITY_RESOLUTION
+    if profile is not None:
+        if profile.last_active_at >= cutoff:
+            return
+        profile.last_active_at = now
+    # Conditional, so concurrent requests write once and a fresh row is left alone.
+    AttendeeProfile.objects.filter(user_id=user.pk, last_active_at__lt=cutoff).update(last_active_at=now)
 
 
 def _selfie_path(instance: Selfie, filename: str) -> str:

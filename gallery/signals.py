@@ -36,3 +36,24 @@ def forget_event_faces(sender: type[Event], instance: Event, **kwargs: Any) -> N
     from processing.backends import get_backend
 
     get_backend().forget_event(instance)
+
+
+@receiver(pre_delete, sender=Photo)
+def forget_photo_faces(sender: type[Photo], instance: Photo, origin: Any = None, **kwargs: Any) -> None:
+    # An event's deletion drops its whole collection (forget_event above);
+    # a photo deleted on its own (admin, API) takes its faces with it.
+    if isinstance(origin, Event):
+        return
+    stored = [face for face in instance.faces.all() if face.external_id]
+    if stored:
+        from processing.backends import get_backend
+
+        get_backend().forget_faces(instance.event, stored)
+
+
+@receiver(pre_delete, sender=Selfie)
+def forget_selfie_face(sender: type[Selfie], instance: Selfie, **kwargs: Any) -> None:
+    # Also when an account goes; after pipeline.delete_selfie there is nothing left to do.
+    from processing.backends import get_backend
+
+    get_backend().forget_selfie(instance)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -73,7 +74,7 @@ def _check(upload: UploadedFile) -> _Checked | Rejected:
 
 
 def accept_uploads(
-    event: Event, user: AbstractBaseUser, uploads: list[UploadedFile], *, enqueue: bool = True
+    event: Event, user: AbstractBaseUser, uploads: Sequence[UploadedFile], *, enqueue: bool = True
 ) -> tuple[list[Accepted], list[Rejected]]:
     """Validate and store uploaded photos, then queue the new ones for processing.
 

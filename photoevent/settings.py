@@ -8,8 +8,10 @@ local filesystem, local face backend) that runs on a new machine with no server.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 from django.core.exceptions import ImproperlyConfigured
@@ -152,7 +154,7 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------
 
 
-def _database_from_url(url: str) -> dict[str, object]:
+def _database_from_url(url: str) -> dict[str, Any]:
     parsed = urlparse(url)
     if parsed.scheme not in {"postgres", "postgresql"}:
         raise ImproperlyConfigured(f"DATABASE_URL must be a postgres:// URL, got scheme {parsed.scheme!r}")
@@ -181,7 +183,7 @@ def _database_from_url(url: str) -> dict[str, object]:
 
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
-    DATABASES = {"default": _database_from_url(DATABASE_URL)}
+    DATABASES: dict[str, dict[str, Any]] = {"default": _database_from_url(DATABASE_URL)}
 else:
     DATABASES = {
         "default": {
@@ -207,7 +209,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
-    CACHES = {
+    CACHES: dict[str, dict[str, Any]] = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
@@ -215,23 +217,47 @@ if REDIS_URL:
         }
     }
 else:
-    # The embedded cache must be shared by the web and worker processes, so that
-    # invalidation and rate-limit counters hold across them; LocMemCache is per
-    # process. The database cache lives in the same SQLite file and needs no
-    # server. Its incr() is a read-then-write, so under a burst of truly
-    # simultaneous requests a rate-limit counter may undercount by a few; with
-    # REDIS_URL the counters are atomic.
+    # The embedded cache must be shared by every web and worker process of the
+    # machine, so that invalidation and rate-limit counters hold across them:
+    # LocMemCache is per process. diskcache keeps entries in sharded SQLite
+    # files under DATA_DIR and its incr() is atomic across processes, which
+    # django-ratelimit needs; Django's own database and file caches implement
+    # incr() as read-then-write and would undercount under load.
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-            "LOCATION": "photoevent_cache",
-            "OPTIONS": {"MAX_ENTRIES": env_int("CACHE_MAX_ENTRIES", 20000, minimum=100)},
+            "BACKEND": "diskcache.DjangoCache",
+            "LOCATION": str(DATA_DIR / "cache"),
+            "SHARDS": 4,
+            "DATABASE_TIMEOUT": 1.0,
+            "OPTIONS": {"size_limit": env_int("CACHE_SIZE_MB", 256, minimum=8) * 1024 * 1024},
         }
     }
 
 CACHE_TTL_USER_PHOTOS = env_int("CACHE_TTL_USER_PHOTOS", 30, minimum=1)
 CACHE_TTL_EVENT_DATA = env_int("CACHE_TTL_EVENT_DATA", 120, minimum=1)
 CACHE_TTL_USER_DATA = env_int("CACHE_TTL_USER_DATA", 60, minimum=1)
+
+# --- Rate limits (django-ratelimit, counters in the default cache) ---
+
+_RATE_PATTERN = re.compile(r"^\d+/\d*[smhd]$")
+
+
+def env_rate(name: str, default: str) -> str:
+    value = env_str(name, default).strip()
+    if not _RATE_PATTERN.match(value):
+        raise ImproperlyConfigured(f"{name} must look like 100/m (count/period s, m, h or d), got {value!r}")
+    return value
+
+
+RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", True)
+RATE_LIMITS = {
+    "upload": env_rate("RATE_LIMIT_UPLOAD", "100/m"),  # per photographer
+    "my-photos": env_rate("RATE_LIMIT_MY_PHOTOS", "60/m"),  # per user
+    "auth": env_rate("RATE_LIMIT_AUTH", "20/m"),  # per IP: login, token, register
+}
+# Behind a reverse proxy, the client address is in X-Forwarded-For.
+if env_bool("BEHIND_PROXY", False):
+    RATELIMIT_IP_META_KEY = "HTTP_X_FORWARDED_FOR"
 
 # --- Storage --------------------------------------------------------------
 
@@ -252,19 +278,23 @@ if STORAGE_BACKEND == "s3":
 else:
     # FileSystemStorage follows MEDIA_ROOT (and tests that redirect it).
     default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
-STORAGES = {
-    "default": default_storage,
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
-}
-
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(DATA_DIR / "static")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
-# A checkout that has not run collectstatic (tests, a first runserver) still
-# renders pages: missing manifest entries fall back to the plain file name.
-WHITENOISE_MANIFEST_STRICT = False
+# Hashed, compressed names once `collectstatic` has run; plain names served
+# from the app folders before that (tests, a first runserver).
 WHITENOISE_USE_FINDERS = True
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+_staticfiles_backend = (
+    "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    if (STATIC_ROOT / "staticfiles.json").exists()
+    else "django.contrib.staticfiles.storage.StaticFilesStorage"
+)
+STORAGES = {
+    "default": default_storage,
+    "staticfiles": {"BACKEND": _staticfiles_backend},
+}
+
 
 # --- Uploads --------------------------------------------------------------
 
@@ -297,12 +327,24 @@ PHOTO_RETRY_BASE_DELAY = env_float("PHOTO_RETRY_BASE_DELAY", 5.0, minimum=0.0)
 FACE_BACKEND = env_str("FACE_BACKEND", "local").strip()
 if FACE_BACKEND not in ("local", "rekognition") and "." not in FACE_BACKEND:
     raise ImproperlyConfigured(f"FACE_BACKEND must be local, rekognition or a dotted class path, got {FACE_BACKEND!r}")
-# Euclidean distance between dlib ResNet descriptors under which two faces are
-# the same person; measured on shared/faces with `manage.py evaluate_matching`.
-FACE_MATCH_THRESHOLD = env_float("FACE_MATCH_THRESHOLD", 0.5, minimum=0.0)
+# Matching of dlib ResNet descriptors (Euclidean distances), see processing/matching.py.
+# "event" decides with all of the event's faces (default); "threshold" is the
+# bare model: every face within FACE_MATCH_THRESHOLD of a selfie.
+FACE_MATCH_STRATEGY = env_choice("FACE_MATCH_STRATEGY", "event", ("event", "threshold"))
+FACE_MATCH_THRESHOLD = env_float("FACE_MATCH_THRESHOLD", 0.55, minimum=0.0)
+FACE_MATCH_DIRECT_THRESHOLD = env_float("FACE_MATCH_DIRECT_THRESHOLD", 0.45, minimum=0.0)
+FACE_MATCH_CANDIDATE_THRESHOLD = env_float("FACE_MATCH_CANDIDATE_THRESHOLD", 0.60, minimum=0.0)
+FACE_MATCH_ANCHOR_THRESHOLD = env_float("FACE_MATCH_ANCHOR_THRESHOLD", 0.50, minimum=0.0)
+# Descriptor resampling passes for selfies: slower enrolment, steadier reference.
+FACE_SELFIE_JITTERS = env_int("FACE_SELFIE_JITTERS", 10, minimum=1)
+# Seconds between event-wide match refreshes while photos keep arriving.
+EVENT_REFRESH_DELAY = env_int("EVENT_REFRESH_DELAY", 30, minimum=1)
 # Detector upsampling passes: 1 finds faces down to about 40 px at analysis size.
 FACE_DETECT_UPSAMPLE = env_int("FACE_DETECT_UPSAMPLE", 1, minimum=0)
 FACE_MIN_SIZE = env_int("FACE_MIN_SIZE", 20, minimum=0)
+# Selfies, face templates and matches of attendees who have not used the site
+# for this many days are deleted by a daily schedule; the consent page says so.
+FACE_DATA_RETENTION_DAYS = env_int("FACE_DATA_RETENTION_DAYS", 90, minimum=1)
 
 _task_timeout = PHOTO_TASK_TIMEOUT * PHOTO_QUEUE_BATCH_SIZE
 Q_BROKER = env_choice("Q_BROKER", "orm", ("orm", "redis"))

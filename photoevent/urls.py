@@ -31,6 +31,8 @@ api_patterns = [
     path("admin/queue/jobs/<uuid:job_id>", processing_api.JobView.as_view(), name="api-admin-job"),
     path("admin/queue/jobs/<uuid:job_id>/retry", processing_api.RetryJobView.as_view(), name="api-admin-job-retry"),
     path("admin/cache/clear", processing_api.ClearCacheView.as_view(), name="api-admin-cache-clear"),
+    path("admin/aws-metrics", processing_api.AwsMetricsView.as_view(), name="api-admin-aws-metrics"),
+    path("admin/aws-metrics/costs", processing_api.AwsCostsView.as_view(), name="api-admin-aws-costs"),
 ]
 
 urlpatterns = [
@@ -38,3 +40,5 @@ urlpatterns = [
     path("api/", include(api_patterns)),
     path("", include("gallery.urls")),
 ]
+
+handler403 = "photoevent.errors.permission_denied"

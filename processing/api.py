@@ -50,3 +50,28 @@ class ClearCacheView(StaffAPIView):
     def post(self, request: Request) -> Response:
         clear_cache()
         return Response({"detail": "Cache cleared"})
+
+
+class AwsMetricsView(StaffAPIView):
+    """Face-service calls, errors, throttles, p50/p95 latency and stored faces (today, 7 and 30 days)."""
+
+    def get(self, request: Request) -> Response:
+        from processing.metrics import usage_summary
+
+        return Response(usage_summary())
+
+
+class AwsCostsView(StaffAPIView):
+    """Estimated Rekognition cost per day (?days=, default 30), month and event."""
+
+    def get(self, request: Request) -> Response:
+        from processing.metrics import cost_summary
+
+        raw = request.query_params.get("days", "30")
+        try:
+            days = int(raw)
+        except ValueError:
+            raise ValidationError({"detail": "'days' must be a whole number"}) from None
+        if not 1 <= days <= 366:
+            raise ValidationError({"detail": "'days' must be between 1 and 366"})
+        return Response(cost_summary(days))

@@ -41,8 +41,11 @@ def inspect_image(fileobj: IO[bytes]) -> ImageInfo:
                 if image_format not in ACCEPTED_FORMATS:
                     raise InvalidImage(f"Unsupported image type {image_format or 'unknown'}; send JPEG, PNG or WebP")
                 _check_pixels(width, height)
-                # verify() walks the whole stream, catching truncated files.
+                # verify() checks PNG and WebP chunks but does not decode JPEG
+                # data; a whole JPEG ends with the end-of-image marker.
                 image.verify()
+                if image_format == "JPEG" and not _has_jpeg_end(fileobj):
+                    raise InvalidImage("The image is damaged or truncated (it ends before the image does)")
     except InvalidImage:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -54,6 +57,14 @@ def inspect_image(fileobj: IO[bytes]) -> ImageInfo:
     finally:
         fileobj.seek(0)
     return ImageInfo(format=image_format, width=width, height=height)
+
+
+def _has_jpeg_end(fileobj: IO[bytes]) -> bool:
+    fileobj.seek(0, io.SEEK_END)
+    size = fileobj.tell()
+    fileobj.seek(max(0, size - 1024))
+    # Some cameras pad the file after the marker.
+    return fileobj.read().rstrip(b"\x00").endswith(b"\xff\xd9")
 
 
 def _check_pixels(width: int, height: int) -> None:

@@ -50,11 +50,11 @@ def queue_stats() -> dict[str, Any]:
     )
     done_last_hour = Photo.objects.filter(status=PhotoStatus.DONE, finished_at__gte=now - timedelta(hours=1))
     done_5 = done_last_hour.filter(finished_at__gte=now - timedelta(minutes=5)).count()
-    durations = list(
-        done_last_hour.exclude(processing_ms=None)
-        .order_by("-finished_at")
-        .values_list("processing_ms", flat=True)[:1000]
-    )
+    durations = [
+        ms
+        for ms in done_last_hour.order_by("-finished_at").values_list("processing_ms", flat=True)[:1000]
+        if ms is not None
+    ]
     clusters = cluster_workers()
     from gallery.caching import cache_stats
 

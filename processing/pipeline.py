@@ -18,6 +18,8 @@ import logging
 import time
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -71,7 +73,8 @@ def process_photo(photo: Photo, claim: uuid.UUID, backend: FaceBackend | None = 
         stale_faces = list(current.faces.all())
         current.faces.all().delete()
         faces = _store_faces(current, image, result.faces)
-        matches = backend.match_faces(current.event, faces, event_references(current.event))
+        references = event_references(current.event)
+        matches = backend.match_faces(current.event, faces, references)
         _store_matches(current.event, matches, replace_photo=current)
         current.thumbnail.name = thumbnail_name
         current.web.name = web_name
@@ -86,6 +89,8 @@ def process_photo(photo: Photo, claim: uuid.UUID, backend: FaceBackend | None = 
         current.event.bump_version()
     if stale_faces:
         backend.forget_faces(photo.event, [f for f in stale_faces if f.external_id not in _ids(faces)])
+    if references:
+        schedule_event_refresh(photo.event_id)
     photo.refresh_from_db()
 
 
@@ -143,11 +148,7 @@ def _store_matches(
         Match.objects.filter(photo=replace_photo).delete()
     if replace_user_id is not None:
         Match.objects.filter(event=event, user_id=replace_user_id).delete()
-    best: dict[tuple[int, int], FaceMatch] = {}
-    for match in matches:
-        key = (match.user_id, match.photo_id)
-        if key not in best or match.similarity > best[key].similarity:
-            best[key] = match
+    best = _best_per_photo(matches)
     Match.objects.bulk_create(
         Match(
             user_id=m.user_id,
@@ -160,9 +161,81 @@ def _store_matches(
     )
 
 
-def refresh_member_matches(user: User, event: Event, backend: FaceBackend | None = None) -> int:
-    """Recompute one attendee's matches in one event; returns the number of photos."""
+def _best_per_photo(matches: Iterable[FaceMatch]) -> dict[tuple[int, int], FaceMatch]:
+    best: dict[tuple[int, int], FaceMatch] = {}
+    for match in matches:
+        key = (match.user_id, match.photo_id)
+        if key not in best or match.similarity > best[key].similarity:
+            best[key] = match
+    return best
+
+
+def refresh_event_matches(event: Event, backend: FaceBackend | None = None) -> bool:
+    """Recompute every match of the event at once, writing only what changed.
+
+    Returns False, doing nothing, for backends that only match incrementally.
+    """
     backend = backend or get_backend()
+    matches = backend.match_event(event, event_references(event))
+    if matches is None:
+        return False
+    wanted = _best_per_photo(matches)
+    with transaction.atomic():
+        existing = {(m.user_id, m.photo_id): m for m in Match.objects.select_for_update().filter(event=event)}
+        stale = [m.pk for key, m in existing.items() if key not in wanted]
+        changed = []
+        for key, match in existing.items():
+            new = wanted.get(key)
+            if new and (match.face_id != new.face_id or match.similarity != round(new.similarity, 4)):
+                match.face_id, match.similarity = new.face_id, round(new.similarity, 4)
+                changed.append(match)
+        added = [
+            Match(
+                user_id=m.user_id,
+                event=event,
+                photo_id=m.photo_id,
+                face_id=m.face_id,
+                similarity=round(m.similarity, 4),
+            )
+            for key, m in wanted.items()
+            if key not in existing
+        ]
+        Match.objects.filter(pk__in=stale).delete()
+        Match.objects.bulk_update(changed, ["face", "similarity"])
+        Match.objects.bulk_create(added)
+        if stale or changed or added:
+            event.bump_version()
+    return True
+
+
+def schedule_event_refresh(event_id: int) -> None:
+    """Refresh the event's matches once photos stop arriving for a moment.
+
+    Per-photo matching already sees every earlier face; the event-wide pass
+    makes the result independent of the order photos arrived in. One pass per
+    EVENT_REFRESH_DELAY seconds at most.
+    """
+    from django.core.cache import cache
+    from django_q.models import Schedule
+    from django_q.tasks import schedule
+
+    delay = settings.EVENT_REFRESH_DELAY
+    if cache.add(f"event-refresh:{event_id}", 1, timeout=delay):
+        schedule(
+            "processing.tasks.refresh_event",
+            event_id,
+            name=f"refresh-event-{event_id}-{time.time_ns()}",
+            schedule_type=Schedule.ONCE,
+            repeats=1,
+            next_run=timezone.now() + timedelta(seconds=delay),
+        )
+
+
+def refresh_member_matches(user: User, event: Event, backend: FaceBackend | None = None) -> int:
+    """Bring one attendee's matches in one event up to date; returns the number of photos."""
+    backend = backend or get_backend()
+    if refresh_event_matches(event, backend):
+        return Match.objects.filter(event=event, user=user).count()
     references = event_references(event, [user.pk])
     matches = backend.match_reference(event, references[0]) if references else []
     with transaction.atomic():
@@ -199,8 +272,53 @@ def enrol_selfie(user: User, upload: UploadedFile, backend: FaceBackend | None =
 
 
 def delete_selfie(selfie: Selfie, backend: FaceBackend | None = None) -> None:
+    """Delete a selfie: the backend's copy of its face first, then the file and the row."""
     backend = backend or get_backend()
     backend.forget_selfie(selfie)
     if selfie.image:
         selfie.image.delete(save=False)
     selfie.delete()
+
+
+@dataclass(frozen=True)
+class ForgottenFaceData:
+    """What `forget_attendee` deleted, for the confirmation page and the logs."""
+
+    selfies: int
+    templates: int
+    matches: int
+    events: int
+
+
+def forget_attendee(
+    user: User, backend: FaceBackend | None = None, *, withdraw_consent: bool = True
+) -> ForgottenFaceData:
+    """Delete an attendee's face data: every selfie (file, template, backend record) and every match.
+
+    The backend forgets each selfie before its row goes, so a backend failure
+    (raised as `BackendError`) leaves the rest in place to be deleted by a retry.
+    Event photos are not the attendee's and stay; only the link to them goes.
+    """
+    backend = backend or get_backend()
+    selfies = list(Selfie.objects.filter(user=user))
+    templates = sum(1 for s in selfies if s.embedding is not None or s.external_id)
+    for selfie in selfies:
+        delete_selfie(selfie, backend)
+    with transaction.atomic():
+        matches = Match.objects.filter(user=user)
+        event_ids = set(matches.values_list("event_id", flat=True))
+        _, deleted = matches.delete()
+        changes: dict[str, object] = {"face_version": F("face_version") + 1}
+        if withdraw_consent:
+            changes["face_consent_at"] = None
+        AttendeeProfile.objects.filter(user=user).update(**changes)
+        # Cached photo lists are keyed on the event's version.
+        Event.objects.filter(pk__in=event_ids).update(content_version=F("content_version") + 1)
+    forgotten = ForgottenFaceData(
+        selfies=len(selfies),
+        templates=templates,
+        matches=deleted.get(Match._meta.label, 0),
+        events=len(event_ids),
+    )
+    logger.info("Forgot the face data of user %s: %s", user.pk, forgotten)
+    return forgotten

@@ -16,6 +16,7 @@ logger = logging.getLogger("processing.queue")
 SCHEDULES = {
     "photoevent-recover-stalled": ("processing.tasks.recover_stalled_photos", 1),
     "photoevent-cleanup-orphans": ("processing.tasks.cleanup_orphan_files", 60),
+    "photoevent-face-data-retention": ("processing.retention.purge_inactive_face_data", 24 * 60),
 }
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import random
+import socket
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
@@ -221,13 +221,27 @@ def cleanup_orphan_files() -> int:
                 paths = {f"{folder}/{name}" for name in names}
                 field = {"originals": "original", "thumbs": "thumbnail", "web": "web"}[kind]
                 known = set(Photo.objects.filter(**{f"{field}__in": paths}).values_list(field, flat=True))
-                for path in paths - known:
-                    if default_storage.get_modified_time(path) < cutoff:
-                        default_storage.delete(path)
+                for name in paths - known:
+                    if default_storage.get_modified_time(name) < cutoff:
+                        default_storage.delete(name)
                         removed += 1
     if removed:
         logger.info("[PhotoQueue] Removed %d orphaned files", removed)
     return removed
+
+
+def refresh_event(event_id: int) -> None:
+    """Task: recompute every match of an event (see pipeline.schedule_event_refresh)."""
+    from django.core.cache import cache
+
+    from gallery.models import Event
+    from processing.pipeline import refresh_event_matches
+
+    # Photos finishing from now on schedule the next pass.
+    cache.delete(f"event-refresh:{event_id}")
+    event = Event.objects.filter(pk=event_id).first()
+    if event is not None:
+        refresh_event_matches(event)
 
 
 def requeue_photo(photo: Photo, *, only_failed: bool) -> bool:

@@ -76,3 +76,43 @@ def wait_for(condition: Callable[[], bool], timeout: float, message: str, interv
             return
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout} s waiting for {message}")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server(Cluster):
+    """A live `runserver` (threaded) on 127.0.0.1 against the test database."""
+
+    def __init__(self, log_path: Path, env: dict[str, str]) -> None:
+        super().__init__(log_path, env)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Server:
+        import urllib.request
+
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{self.port}", "--noreload", "--skip-checks"],
+            cwd=REPO,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+        def answers() -> bool:
+            try:
+                urllib.request.urlopen(f"{self.url}/login/", timeout=1)
+            except OSError:
+                return False
+            return True
+
+        wait_for(answers, 30, "the live server to answer")
+        return self

@@ -36,12 +36,11 @@ def media_root(settings: Any, tmp_path: Path) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def empty_cache(settings: Any) -> None:
-    # Redis outlives a test's rolled-back transaction; the database cache does not.
-    if "redis" in settings.CACHES["default"]["BACKEND"].lower():
-        from django.core.cache import cache
+def empty_cache() -> None:
+    # The cache (files or Redis) outlives a test's rolled-back transaction.
+    from django.core.cache import cache
 
-        cache.clear()
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)
@@ -73,6 +72,24 @@ def start_cluster(
     for cluster in clusters:
         cluster.kill()
     get_broker().purge_queue()
+
+
+@pytest.fixture
+def start_server(transactional_db: None, tmp_path: Path) -> Iterator[Callable[..., Any]]:
+    """Start live web servers (runserver subprocesses) against the test database."""
+    from tests.cluster import Server, subprocess_env
+
+    servers: list[Server] = []
+
+    def start(**env: str) -> Server:
+        env.setdefault("FACE_BACKEND", "tests.fakes.FakeBackend")
+        server = Server(tmp_path / f"server-{len(servers)}.log", subprocess_env(**env)).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.kill()
 
 
 @pytest.fixture

@@ -82,6 +82,11 @@ class Reference:
     user_id: int
     selfies: Sequence[Selfie]
 
+    def matrix(self) -> np.ndarray:
+        """The selfies' descriptors as rows (none for backends that keep no descriptors)."""
+        vectors = [v for s in self.selfies if (v := s.vector) is not None]
+        return np.stack(vectors) if vectors else np.zeros((0, 128), np.float32)
+
 
 @dataclass(frozen=True)
 class FaceMatch:
@@ -109,6 +114,14 @@ class FaceBackend(ABC):
     @abstractmethod
     def match_reference(self, event: Event, reference: Reference) -> list[FaceMatch]:
         """Every stored face of `event` that belongs to `reference`."""
+
+    def match_event(self, event: Event, references: Sequence[Reference]) -> list[FaceMatch] | None:
+        """Every match of the event at once, or None if the backend only matches incrementally.
+
+        Backends that can decide event-wide (the local one) give results that
+        do not depend on the order photos and selfies arrived in.
+        """
+        return None
 
     def forget_faces(self, event: Event, faces: Sequence[Face]) -> None:  # noqa: B027
         """Delete faces stored outside our database. Default: nothing to do."""

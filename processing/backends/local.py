@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from django.conf import settings
 
 from gallery.models import EMBEDDING_DTYPE, Face
+from processing.matching import DESCRIPTOR_SIZE, MatchThresholds, match_event, match_threshold
 from processing.metrics import face_call
 
 from .base import (
@@ -32,7 +34,9 @@ if TYPE_CHECKING:
 
 # Tightly cropped portraits give HOG no context; a margin of this fraction of
 # the image size on each side lets the detector see a whole head.
-SELFIE_PADDING = 0.35
+PADDING = 0.35
+# Images up to this size with no face found get a second, padded look.
+PORTRAIT_MAX_SIDE = 400
 
 
 class _Models:
@@ -59,13 +63,13 @@ def models() -> _Models:
     return _models
 
 
-def distance_to_similarity(distance: float | np.ndarray) -> Any:
-    """Map a descriptor distance to a 0..1 score where higher means more alike."""
-    return np.clip(1.0 - np.asarray(distance) / 1.2, 0.0, 1.0)
-
-
 def detect_faces(
-    array: np.ndarray, upsample: int, *, event_id: int | None = None, operation: str = "DetectFaces"
+    array: np.ndarray,
+    upsample: int,
+    *,
+    event_id: int | None = None,
+    operation: str = "DetectFaces",
+    jitters: int = 1,
 ) -> list[DetectedFace]:
     """Detect and describe every face in an RGB uint8 array.
 
@@ -73,12 +77,12 @@ def detect_faces(
     and is recorded in the face-service metrics like a Rekognition call.
     """
     with face_call("local", operation, event_id, images=1) as call:
-        faces = _detect_faces(array, upsample)
+        faces = _detect_faces(array, upsample, jitters)
         call.faces_indexed = len(faces)
     return faces
 
 
-def _detect_faces(array: np.ndarray, upsample: int) -> list[DetectedFace]:
+def _detect_faces(array: np.ndarray, upsample: int, jitters: int = 1) -> list[DetectedFace]:
     m = models()
     rects, scores, _ = m.detector.run(array, upsample, 0.0)
     faces = []
@@ -90,7 +94,7 @@ def _detect_faces(array: np.ndarray, upsample: int) -> list[DetectedFace]:
         if right - left < min_size or bottom - top < min_size:
             continue
         shape = m.shape_predictor(array, rect)
-        descriptor = np.asarray(m.encoder.compute_face_descriptor(array, shape), dtype=EMBEDDING_DTYPE)
+        descriptor = np.asarray(m.encoder.compute_face_descriptor(array, shape, jitters), dtype=EMBEDDING_DTYPE)
         faces.append(
             DetectedFace(
                 left=left,
@@ -104,74 +108,87 @@ def _detect_faces(array: np.ndarray, upsample: int) -> list[DetectedFace]:
     return faces
 
 
-def _pad(array: np.ndarray, fraction: float) -> tuple[np.ndarray, int, int]:
-    pad_y, pad_x = int(array.shape[0] * fraction), int(array.shape[1] * fraction)
+def _detect_padded(array: np.ndarray, upsample: int, **options: Any) -> list[DetectedFace]:
+    """Detect on the image with a margin around it; boxes in the original image's pixels."""
+    pad_y, pad_x = int(array.shape[0] * PADDING), int(array.shape[1] * PADDING)
     padded = np.pad(array, ((pad_y, pad_y), (pad_x, pad_x), (0, 0)), mode="edge")
-    return padded, pad_x, pad_y
+    height, width = array.shape[:2]
+    faces = []
+    for f in detect_faces(padded, upsample, **options):
+        left, top = max(f.left - pad_x, 0), max(f.top - pad_y, 0)
+        right, bottom = min(f.left - pad_x + f.width, width), min(f.top - pad_y + f.height, height)
+        faces.append(replace(f, left=left, top=top, width=max(right - left, 1), height=max(bottom - top, 1)))
+    return faces
 
 
 class LocalBackend(FaceBackend):
     name = "local"
 
-    @property
-    def threshold(self) -> float:
-        return float(settings.FACE_MATCH_THRESHOLD)
-
     def index_photo(self, photo: Photo, image: Image.Image) -> IndexResult:
-        faces = detect_faces(
-            np.asarray(image.convert("RGB")),
-            settings.FACE_DETECT_UPSAMPLE,
-            event_id=photo.event_id,
-            operation="IndexPhoto",
-        )
+        array = np.asarray(image.convert("RGB"))
+        upsample = settings.FACE_DETECT_UPSAMPLE
+        faces = detect_faces(array, upsample, event_id=photo.event_id, operation="IndexPhoto")
+        if not faces and max(image.size) <= PORTRAIT_MAX_SIDE:
+            # A small image with no face found is usually a tight portrait crop.
+            faces = _detect_padded(array, upsample, event_id=photo.event_id, operation="IndexPhoto")
         return IndexResult(faces=faces)
 
     def enrol_selfie(self, selfie: Selfie, image: Image.Image) -> tuple[DetectedFace, int]:
         array = np.asarray(image.convert("RGB"))
-        faces = detect_faces(array, 1)
+        jitters = settings.FACE_SELFIE_JITTERS
+        faces = detect_faces(array, 1, jitters=jitters)
         if not faces:
-            padded, pad_x, pad_y = _pad(array, SELFIE_PADDING)
-            faces = [
-                DetectedFace(
-                    left=f.left - pad_x,
-                    top=f.top - pad_y,
-                    width=f.width,
-                    height=f.height,
-                    confidence=f.confidence,
-                    embedding=f.embedding,
-                )
-                for f in detect_faces(padded, 1)
-            ]
+            faces = _detect_padded(array, 1, jitters=jitters)
         if not faces:
             raise NoFaceError("No face found in the selfie")
         return max(faces, key=lambda f: f.area), len(faces)
 
     def match_faces(self, event: Event, faces: Sequence[Face], references: Sequence[Reference]) -> list[FaceMatch]:
-        return self._match(faces, references)
+        wanted = {face.id for face in faces}
+        return [m for m in self.match_event(event, references) if m.face_id in wanted]
 
     def match_reference(self, event: Event, reference: Reference) -> list[FaceMatch]:
-        faces = Face.objects.filter(event=event, embedding__isnull=False).only("id", "photo_id", "embedding")
-        return self._match(list(faces), [reference])
+        # Whether a face is this attendee's depends on the other attendees too
+        # (a face goes to the closest one), so decide with everyone's selfies.
+        from processing.pipeline import event_references
 
-    def _match(self, faces: Sequence[Face], references: Sequence[Reference]) -> list[FaceMatch]:
-        usable = [face for face in faces if face.embedding is not None]
-        if not usable or not references:
-            return []
-        face_matrix = np.stack([face.vector for face in usable])
-        matches = []
-        for reference in references:
-            selfie_vectors = [s.vector for s in reference.selfies if s.embedding is not None]
-            if not selfie_vectors:
-                continue
-            reference_matrix = np.stack([v for v in selfie_vectors if v is not None])
-            distances = np.linalg.norm(face_matrix[:, None, :] - reference_matrix[None, :, :], axis=2).min(axis=1)
-            for index in np.flatnonzero(distances < self.threshold):
-                matches.append(
-                    FaceMatch(
-                        user_id=reference.user_id,
-                        face_id=usable[index].id,
-                        photo_id=usable[index].photo_id,
-                        similarity=float(distance_to_similarity(distances[index])),
-                    )
-                )
-        return matches
+        references = [r for r in event_references(event) if r.user_id != reference.user_id] + [reference]
+        return [m for m in self.match_event(event, references) if m.user_id == reference.user_id]
+
+    def match_event(self, event: Event, references: Sequence[Reference]) -> list[FaceMatch]:
+        face_ids, photo_ids, vectors = event_face_matrix(event)
+        selfies = {r.user_id: r.matrix() for r in references}
+        if settings.FACE_MATCH_STRATEGY == "threshold":
+            found = match_threshold(face_ids, vectors, selfies, settings.FACE_MATCH_THRESHOLD)
+        else:
+            found = match_event(face_ids, vectors, photo_ids, selfies, match_thresholds())
+        photo_of = dict(zip(face_ids.tolist(), photo_ids.tolist(), strict=True))
+        return [
+            FaceMatch(user_id=user_id, face_id=face_id, photo_id=photo_of[face_id], similarity=similarity)
+            for user_id, faces in found.items()
+            for face_id, similarity in faces.items()
+        ]
+
+
+def match_thresholds() -> MatchThresholds:
+    return MatchThresholds(
+        group=settings.FACE_MATCH_THRESHOLD,
+        candidate=settings.FACE_MATCH_CANDIDATE_THRESHOLD,
+        anchor=settings.FACE_MATCH_ANCHOR_THRESHOLD,
+        direct=settings.FACE_MATCH_DIRECT_THRESHOLD,
+    )
+
+
+def event_face_matrix(event: Event) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Face ids, photo ids and an (n, 128) float32 matrix of the event's descriptors."""
+    rows = list(
+        Face.objects.filter(event=event, embedding__isnull=False)
+        .order_by("id")
+        .values_list("id", "photo_id", "embedding")
+    )
+    if not rows:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, DESCRIPTOR_SIZE), EMBEDDING_DTYPE)
+    face_ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+    photo_ids = np.fromiter((r[1] for r in rows), np.int64, len(rows))
+    vectors = np.frombuffer(b"".join(bytes(r[2] or b"") for r in rows), dtype=EMBEDDING_DTYPE)
+    return face_ids, photo_ids, vectors.reshape(len(rows), DESCRIPTOR_SIZE)

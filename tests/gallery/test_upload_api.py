@@ -132,3 +132,17 @@ def test_queue_full_is_503_and_stores_nothing(client_for, photographer, event, s
     assert response["Retry-After"]
     assert response.json() == {"detail": "Queue is full, try again later"}
     assert Photo.objects.count() == 1
+
+
+def test_jpeg_cut_after_the_header_is_rejected(client_for, photographer, event):
+    data = jpeg_upload(size=(1200, 900)).read()
+    cut = SimpleUploadedFile("cut.jpg", data[: len(data) * 2 // 3])
+    response = upload(client_for(photographer), event, [cut])
+    assert response.status_code == 400
+    assert "truncated" in response.json()["rejected"][0]["error"]
+
+
+def test_jpeg_padded_after_its_end_marker_is_accepted(client_for, photographer, event):
+    data = jpeg_upload(size=(300, 200)).read() + b"\0" * 300
+    response = upload(client_for(photographer), event, [SimpleUploadedFile("padded.jpg", data)])
+    assert response.status_code == 202

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import uuid
@@ -54,10 +55,11 @@ class Command(BaseCommand):
             for item in accepted:
                 run_photo(item.photo.pk, "evaluate")
             processing_s = time.monotonic() - started
-            names = {p.pk: p.filename for p in Photo.objects.filter(event=event)}
-            # display_name() keeps only the base name; map back by upload order.
-            by_id = {item.photo.pk: str(path.relative_to(root)) for item, path in zip(accepted, dataset.event_photos)}
-            names.update(by_id)
+            # Stored names are display names (base name only); map back by content.
+            name_by_sha = {
+                hashlib.sha256(p.read_bytes()).hexdigest(): str(p.relative_to(root)) for p in dataset.event_photos
+            }
+            names = {p.pk: name_by_sha.get(p.sha256, p.filename) for p in Photo.objects.filter(event=event)}
 
             selfie_started = time.monotonic()
             users: dict[str, Any] = {}

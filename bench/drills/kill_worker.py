@@ -1,0 +1,115 @@
+"""Drill: kill -9 a queue worker in the middle of a batch. PASS: 0 lost, 0 duplicate faces.
+
+gunicorn (production settings) takes the upload; a real qcluster processes it
+with the marker backend of tests/fakes.py (2 faces per photo, a delay per photo
+so that batches take time). When a worker has finished part of its batch and
+holds another photo, it gets SIGKILL (twice in the full drill, once with
+--small). Then every photo must end done, exactly once, with exactly its faces.
+
+    .venv/bin/python bench/drills/kill_worker.py [--small] [--photos 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import requests
+
+from bench.harness import Stack, auth, django_setup, make_user, out, settled, verdict, wait_for
+from bench.images import marker_png
+
+CLUSTER_ENV = {
+    "FACE_BACKEND": "tests.fakes.FakeBackend",
+    "PHOTO_QUEUE_WORKERS": "2",
+    "PHOTO_QUEUE_BATCH_SIZE": "3",
+    "PHOTO_TASK_TIMEOUT": "2",
+    "PHOTO_RETRY_BASE_DELAY": "0",
+    "FAKE_BACKEND_DELAY": "0.4",
+}
+
+
+def run(small: bool = False, photos: int | None = None, keep: bool = False) -> bool:
+    """Run the drill; True when it passes."""
+    count = photos or (12 if small else 60)
+    kills = 1 if small else 2
+    with Stack(keep=keep, env={"FACE_BACKEND": "tests.fakes.FakeBackend"}) as stack:
+        stack.prepare()
+        django_setup(stack)
+        from django.db.models import Count
+
+        from gallery.models import Event, Face, Photo, PhotoStatus
+
+        owner, token = make_user("drill-photographer", photographer=True)
+        event = Event.objects.create(owner=owner, name="kill -9 drill")
+        web = stack.start_web()
+        cluster = stack.start_cluster(**CLUSTER_ENV)
+        wait_for(lambda: "[Startup] Photo queue initialized" in cluster.log, 60, "the cluster to start")
+        url = f"{web.url}/api/photographer/events/{event.pk}/upload-photos"
+        for start in range(0, count, 20):
+            files = [
+                ("photos", (f"p{i}.png", marker_png(i, [i % 5, 5]), "image/png"))
+                for i in range(start, min(count, start + 20))
+            ]
+            response = requests.post(url, files=files, headers=auth(token), timeout=60)
+            if response.status_code != 202:
+                out(f"FAIL upload answered {response.status_code}: {response.text[:300]}")
+                return False
+        started = time.monotonic()
+        victims = []
+        for _ in range(kills):
+            done_before = Photo.objects.filter(status=PhotoStatus.DONE).count()
+
+            def mid_batch(done_before: int = done_before) -> bool:
+                return (
+                    Photo.objects.filter(status=PhotoStatus.DONE).count() > done_before
+                    and Photo.objects.filter(status=PhotoStatus.PROCESSING).exclude(worker="").exists()
+                )
+
+            wait_for(mid_batch, 60, "a worker in the middle of a batch", interval=0.05)
+            victim = Photo.objects.filter(status=PhotoStatus.PROCESSING).exclude(worker="").first()
+            if victim is None:
+                continue
+            pid = int(victim.worker.rpartition(":")[2])
+            os.kill(pid, signal.SIGKILL)
+            victims.append(victim.pk)
+            out(f"killed worker {pid} (kill -9) while it processed photo {victim.pk}")
+        wait_for(lambda: settled(event.pk), 180, "recovery after kill -9", interval=0.5)
+        recovery = time.monotonic() - started
+
+        done = Photo.objects.filter(event=event, status=PhotoStatus.DONE).count()
+        lost = count - done
+        faces = Face.objects.filter(event=event).count()
+        duplicates = (
+            Face.objects.filter(event=event).values("photo", "left", "top").annotate(n=Count("id")).filter(n__gt=1)
+        ).count()
+        wrong = Photo.objects.filter(event=event).exclude(face_count=2).count()
+        attempts = dict(Photo.objects.filter(pk__in=victims).values_list("pk", "attempts"))
+        reincarnated = cluster.log.count("reincarnated worker")
+        ok = lost == 0 and duplicates == 0 and faces == 2 * count and wrong == 0 and len(victims) == kills
+        out(
+            f"{verdict(ok)} kill_worker: {count} photos, {len(victims)} workers killed, lost {lost}, "
+            f"duplicate faces {duplicates}, faces {faces}/{2 * count}, photos with wrong face count {wrong}, "
+            f"victim attempts {attempts}, workers reincarnated {reincarnated}, "
+            f"all done {recovery:.1f} s after the upload"
+        )
+        return ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--small", action="store_true", help="CI scale: 12 photos, one kill")
+    parser.add_argument("--photos", type=int, default=None)
+    parser.add_argument("--keep", action="store_true", help="keep the data directory")
+    args = parser.parse_args()
+    return 0 if run(args.small, args.photos, args.keep) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,253 @@
+"""Pages under load: 50 attendee clients on my-photos and all-photos while photos are processed.
+
+Setup: gunicorn with the documented production settings (2 workers x 4
+threads, DEBUG off), a real qcluster with the local (dlib) backend processing
+100 real-face photos (topped up so that processing lasts the whole run), an
+event with 300 processed photos, and 50 attendees who joined it, each found in
+20 photos. Database: SQLite (default) or --database postgres (a throwaway
+database on 127.0.0.1:5432, dropped afterwards).
+
+Load: --clients threads (default 50), each with its own keep-alive session and
+token, request after request with no think time, alternating
+/api/my-photos?event= and /api/all-photos?event=. The baseline is the same
+clients on a trivial endpoint (/static/css/site.css, served by WhiteNoise
+through Django), in alternating slices of --slice seconds, so that both see
+the same background processing. Bounded by --duration per kind and
+--max-requests in all; 127.0.0.1 only.
+
+The per-user rate limit of my-photos (60/m by default) would answer 429 to
+clients with no think time, so it is raised for the run
+(RATE_LIMIT_MY_PHOTOS=1000000/m; its counter still costs its cache write);
+--keep-rate-limits keeps the default and counts 429 as errors.
+
+    .venv/bin/python bench/pages_load.py [--database sqlite|postgres] [--duration 60] [--clients 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import requests
+
+from bench.harness import Stack, django_setup, ms, out, percentile, ratio, wait_for
+from bench.images import face_photos
+
+BAR_P95_SECONDS = 0.100
+SEED_PROMISE_SECONDS = 0.500
+DONE_PHOTOS = 300
+MATCHES_PER_ATTENDEE = 20
+
+
+class Results:
+    """Latencies and outcomes per kind of request, shared by the client threads."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.latencies: dict[str, list[float]] = {}
+        self.statuses: dict[str, Counter[str]] = {}
+        self.seconds: dict[str, float] = {}
+
+    def add(self, kind: str, latency: float, outcome: str) -> None:
+        with self.lock:
+            self.latencies.setdefault(kind, []).append(latency)
+            self.statuses.setdefault(kind, Counter())[outcome] += 1
+
+    def count(self) -> int:
+        with self.lock:
+            return sum(len(v) for v in self.latencies.values())
+
+
+def client(base: str, token: str, paths: list[tuple[str, str]], deadline: float, results: Results, budget: int) -> None:
+    """One attendee: request after request until the deadline or the global budget."""
+    session = requests.Session()
+    session.headers["Authorization"] = f"Token {token}"
+    turn = 0
+    while time.monotonic() < deadline and results.count() < budget:
+        kind, path = paths[turn % len(paths)]
+        turn += 1
+        started = time.perf_counter()
+        try:
+            response = session.get(base + path, timeout=30)
+            outcome = str(response.status_code)
+            response.content  # noqa: B018 - read the whole body inside the timing
+        except requests.RequestException as exc:
+            outcome = type(exc).__name__
+        results.add(kind, time.perf_counter() - started, outcome)
+    session.close()
+
+
+def run_slice(
+    base: str, tokens: list[str], paths: list[tuple[str, str]], seconds: float, results: Results, budget: int
+) -> None:
+    deadline = time.monotonic() + seconds
+    threads = [
+        threading.Thread(target=client, args=(base, token, paths, deadline, results, budget), daemon=True)
+        for token in tokens
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(seconds + 60)
+
+
+def populate(clients: int) -> tuple[Any, Any, list[str]]:
+    """The event, its owner and the attendees' tokens (bulk, through the ORM)."""
+    from django.contrib.auth.models import Group, User
+    from django.utils import timezone
+    from rest_framework.authtoken.models import Token
+
+    from gallery.models import PHOTOGRAPHERS_GROUP, AttendeeProfile, Event, Face, Match, Membership, Photo, PhotoStatus
+
+    owner = User.objects.create_user("bench-photographer", password=None)
+    owner.groups.add(Group.objects.get_or_create(name=PHOTOGRAPHERS_GROUP)[0])
+    event = Event.objects.create(owner=owner, name="pages under load")
+    photos = Photo.objects.bulk_create(
+        Photo(
+            event=event,
+            uploaded_by=owner,
+            original=f"events/{event.pk}/originals/{i}.jpg",
+            thumbnail=f"events/{event.pk}/thumbs/{i}.jpg",
+            web=f"events/{event.pk}/web/{i}.jpg",
+            filename=f"IMG_{i:04d}.jpg",
+            sha256=f"{i:064x}",
+            format="JPEG",
+            status=PhotoStatus.DONE,
+            finished_at=timezone.now(),
+            face_count=1,
+        )
+        for i in range(DONE_PHOTOS)
+    )
+    faces = Face.objects.bulk_create(
+        Face(photo=p, event=event, left=0.1, top=0.1, width=0.1, height=0.1) for p in photos
+    )
+    users = User.objects.bulk_create(User(username=f"attendee-{i}", password="!") for i in range(clients))
+    users = list(User.objects.filter(username__startswith="attendee-").order_by("pk"))
+    now = timezone.now()
+    AttendeeProfile.objects.bulk_create(AttendeeProfile(user=u, face_consent_at=now) for u in users)
+    Membership.objects.bulk_create(Membership(user=u, event=event) for u in users)
+    Match.objects.bulk_create(
+        Match(
+            user=u,
+            event=event,
+            photo=photos[(i * 7 + k) % DONE_PHOTOS],
+            face=faces[(i * 7 + k) % DONE_PHOTOS],
+            similarity=0.5 + k / 100,
+        )
+        for i, u in enumerate(users)
+        for k in range(MATCHES_PER_ATTENDEE)
+    )
+    tokens = [Token.objects.create(user=u).key for u in users]
+    return event, owner, tokens
+
+
+def top_up(event: Any, owner: Any, pending: list[tuple[str, bytes]], low: int = 20, batch: int = 50) -> int:
+    """Upload (in-process) more photos when fewer than `low` wait; returns how many were added."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from gallery.uploads import accept_uploads
+    from processing.tasks import waiting_count
+
+    if waiting_count() >= low or not pending:
+        return 0
+    chunk = [pending.pop() for _ in range(min(batch, len(pending)))]
+    accept_uploads(event, owner, [SimpleUploadedFile(n, d, content_type="image/jpeg") for n, d in chunk])
+    return len(chunk)
+
+
+def report(name: str, results: Results, seconds: float) -> tuple[float, int]:
+    lat = [v for k, values in results.latencies.items() if k in name.split("+") for v in values]
+    statuses: Counter[str] = Counter()
+    for kind, counter in results.statuses.items():
+        if kind in name.split("+"):
+            statuses.update(counter)
+    errors = sum(n for status, n in statuses.items() if status != "200")
+    out(
+        f"  {name:22s} {len(lat):6d} req  {len(lat) / seconds:7.1f} req/s  p50 {ms(percentile(lat, 50))}  "
+        f"p95 {ms(percentile(lat, 95))}  p99 {ms(percentile(lat, 99))}  errors {errors} {dict(statuses)}"
+    )
+    return percentile(lat, 95), errors
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of load per kind (default 60)")
+    parser.add_argument("--clients", type=int, default=50, help="concurrent clients (default 50)")
+    parser.add_argument("--slice", type=float, default=10.0, help="seconds per alternating slice (default 10)")
+    parser.add_argument("--photos", type=int, default=100, help="photos being processed (default 100)")
+    parser.add_argument("--max-requests", type=int, default=500_000, help="request budget of the whole run")
+    parser.add_argument("--keep-rate-limits", action="store_true", help="keep the default my-photos rate limit")
+    parser.add_argument("--no-processing", action="store_true", help="no qcluster, no photos being processed")
+    parser.add_argument("--keep", action="store_true", help="keep the data directory")
+    args = parser.parse_args()
+
+    env = {} if args.keep_rate_limits else {"RATE_LIMIT_MY_PHOTOS": "1000000/m"}
+    photos = [] if args.no_processing else face_photos(args.photos * 3)
+    with Stack(database=args.database, keep=args.keep, env=env) as stack:
+        stack.prepare()
+        django_setup(stack)
+        from gallery.models import Photo, PhotoStatus
+
+        event, owner, tokens = populate(args.clients)
+        web = stack.start_web()
+        if not args.no_processing:
+            cluster = stack.start_cluster(FACE_BACKEND="local")
+            wait_for(lambda: "[Startup] Photo queue initialized" in cluster.log, 60, "the cluster to start")
+            first, pending = photos[: args.photos], photos[args.photos :]
+            top_up(event, owner, first, low=10**9, batch=len(first))
+            wait_for(lambda: Photo.objects.filter(status=PhotoStatus.PROCESSING).exists(), 60, "processing to start")
+        else:
+            pending = []
+        target = [
+            ("my-photos", f"/api/my-photos?event={event.pk}"),
+            ("all-photos", f"/api/all-photos?event={event.pk}"),
+        ]
+        baseline = [("static", "/static/css/site.css")]
+        results = Results()
+        done_before = Photo.objects.filter(status=PhotoStatus.DONE).count()
+        spent = {"target": 0.0, "baseline": 0.0}
+        out(
+            f"{args.database}: {args.clients} clients, {args.duration:.0f} s per kind in {args.slice:.0f} s slices, "
+            f"{'no processing' if args.no_processing else f'{args.photos} photos queued for the local backend'}"
+        )
+        started = time.monotonic()
+        while min(spent.values()) < args.duration and results.count() < args.max_requests:
+            for kind, paths in (("baseline", baseline), ("target", target)):
+                seconds = min(args.slice, args.duration - spent[kind])
+                if seconds <= 0:
+                    continue
+                if not args.no_processing:
+                    top_up(event, owner, pending)
+                run_slice(web.url, tokens, paths, seconds, results, args.max_requests)
+                spent[kind] += seconds
+        wall = time.monotonic() - started
+        processed = Photo.objects.filter(status=PhotoStatus.DONE).count() - done_before
+        still = Photo.objects.filter(status__in=[PhotoStatus.QUEUED, PhotoStatus.PROCESSING]).count()
+        out(f"photos processed during the run: {processed} in {wall:.0f} s; still queued at the end: {still}")
+
+    out("")
+    base_p95, base_errors = report("static", results, spent["baseline"])
+    p95, errors = report("my-photos+all-photos", results, spent["target"])
+    report("my-photos", results, spent["target"])
+    report("all-photos", results, spent["target"])
+    out(f"ratio p95 pages / baseline: {ratio(p95, base_p95)}")
+    met = p95 < BAR_P95_SECONDS and errors == 0
+    out(f"bar p95 < {ms(BAR_P95_SECONDS)} with 0 errors: {'MET' if met else 'MISSED'} (p95 {ms(p95)}, errors {errors})")
+    out(
+        f"seed promise pages < {ms(SEED_PROMISE_SECONDS)}: p95 is {SEED_PROMISE_SECONDS / p95:.1f}x under it"
+        if p95
+        else ""
+    )
+    return 0 if errors == 0 and base_errors == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

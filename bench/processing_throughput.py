@@ -1,0 +1,202 @@
+"""Processing throughput: the queue with N workers against the bare backend loop.
+
+The photos are distinct variants of the real group photos and portraits of
+../shared/faces (synthetic camera-like JPEGs if absent), at their own sizes.
+
+- queue: a real ``manage.py qcluster`` with PHOTO_QUEUE_WORKERS=N and the local
+  (dlib) backend. The photos are stored first, then enqueued at once; the time
+  runs from the enqueue to the last photo's finished_at. Workers are warmed up
+  (models loaded) on other photos beforehand.
+- baseline ("bare loop"): N processes (multiprocessing, fork), each a plain for
+  loop over its share of the same photos: decode at analysis size
+  (processing.images.open_upright) then the same backend call
+  (LocalBackend.index_photo: dlib detect + landmarks + descriptors). Models
+  load before the clock starts.
+- "loop + renditions": the same loop that also writes the thumbnail and web
+  JPEG bytes (no storage, no database), to tell rendition cost from queue cost.
+
+Prints photos/s for each and the ratio queue / bare loop (goal >= 0.9).
+
+    .venv/bin/python bench/processing_throughput.py [--workers 2] [--photos 30] [--rounds 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import multiprocessing
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.harness import Stack, django_setup, make_user, out, ratio, settled, wait_for
+from bench.images import face_photos
+
+BAR_RATIO = 0.9
+SEED_SECONDS_PER_PHOTO = 5.0
+
+_PHOTOS: list[tuple[str, bytes]] = []
+
+
+def _loop(index: int, workers: int, renditions: bool, event_id: int, barrier: Any, results: Any) -> None:
+    """One baseline process: load models, wait for the others, loop over its share.
+
+    It makes the backend call the queue makes (LocalBackend.index_photo: detect,
+    landmarks, descriptors, through the CPU guard and the call metrics) on the
+    image the pipeline would give it, and nothing else.
+    """
+    from django.conf import settings
+
+    from gallery.models import Photo
+    from processing.backends.local import LocalBackend, models
+    from processing.images import jpeg_bytes, open_upright
+
+    models()
+    backend = LocalBackend()
+    stub = Photo(event_id=event_id)
+    barrier.wait()
+    faces = 0
+    started = time.perf_counter()
+    for _, data in _PHOTOS[index::workers]:
+        image = open_upright(io.BytesIO(data), settings.PHOTO_ANALYSIS_MAX_SIDE)
+        if renditions:
+            jpeg_bytes(image, settings.PHOTO_THUMBNAIL_MAX_SIDE, 80)
+            jpeg_bytes(image, settings.PHOTO_WEB_MAX_SIDE)
+        faces += len(backend.index_photo(stub, image).faces)
+    results.put((time.perf_counter() - started, faces))
+
+
+def bare_loop(workers: int, renditions: bool, event_id: int) -> tuple[float, int]:
+    """Wall time of N loop processes over all photos, and the faces found."""
+    from django.db import connections
+
+    connections.close_all()
+    context = multiprocessing.get_context("fork")
+    barrier = context.Barrier(workers + 1)
+    results = context.Queue()
+    procs = [
+        context.Process(target=_loop, args=(i, workers, renditions, event_id, barrier, results)) for i in range(workers)
+    ]
+    for proc in procs:
+        proc.start()
+    barrier.wait()
+    started = time.perf_counter()
+    outcomes = [results.get(timeout=3600) for _ in procs]
+    wall = time.perf_counter() - started
+    for proc in procs:
+        proc.join()
+    return wall, sum(faces for _, faces in outcomes)
+
+
+def store(event: Any, owner: Any, photos: list[tuple[str, bytes]]) -> list[int]:
+    """Store photos as an upload would, without enqueueing them; returns their ids."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from gallery.uploads import accept_uploads
+
+    uploads = [SimpleUploadedFile(name, data, content_type="image/jpeg") for name, data in photos]
+    accepted, rejected = accept_uploads(event, owner, uploads, enqueue=False)  # type: ignore[arg-type]
+    if rejected:
+        raise RuntimeError(f"rejected: {rejected}")
+    return [a.photo.pk for a in accepted]
+
+
+def queue_run(event: Any, owner: Any, photos: list[tuple[str, bytes]], timeout: float) -> tuple[float, int, float]:
+    """Enqueue the stored photos and wait; returns wall seconds, faces, mean processing_ms."""
+    from django.db.models import Avg, Max, Sum
+    from django.utils import timezone
+
+    from gallery.models import Photo, PhotoStatus
+    from processing.tasks import enqueue_photos
+
+    ids = store(event, owner, photos)
+    started = timezone.now()
+    enqueue_photos(ids)
+    wait_for(lambda: settled(event.pk), timeout, "the queue to drain", interval=0.25)
+    done = Photo.objects.filter(pk__in=ids)
+    failed = done.exclude(status=PhotoStatus.DONE).count()
+    if failed:
+        raise RuntimeError(f"{failed} photos did not finish: {list(done.values_list('status', 'error'))[:5]}")
+    figures = done.aggregate(last=Max("finished_at"), faces=Sum("face_count"), mean=Avg("processing_ms"))
+    return (figures["last"] - started).total_seconds(), figures["faces"] or 0, figures["mean"] or 0.0
+
+
+def run_line(round_no: int, label: str, wall: float, photos: int, faces: int) -> str:
+    return f"round {round_no + 1} {label:20s} {wall:6.1f} s  {photos / wall:5.2f} photos/s  {faces} faces"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workers", type=int, default=2, help="queue workers and baseline processes (default 2)")
+    parser.add_argument("--photos", type=int, default=30, help="photos per run (default 30)")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat baseline/queue rounds (default 1)")
+    parser.add_argument("--batch-size", default="", help="PHOTO_QUEUE_BATCH_SIZE for the cluster (default: settings)")
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the queue")
+    parser.add_argument("--keep", action="store_true", help="keep the data directory")
+    args = parser.parse_args()
+
+    photos = face_photos(args.photos * (args.rounds + 1))
+    warmup, rest = photos[: args.photos], photos[args.photos :]
+    _PHOTOS[:] = rest[: args.photos]
+    cluster_env = {"PHOTO_QUEUE_WORKERS": str(args.workers), "FACE_BACKEND": "local"}
+    if args.batch_size:
+        cluster_env["PHOTO_QUEUE_BATCH_SIZE"] = args.batch_size
+
+    with Stack(keep=args.keep) as stack:
+        stack.prepare()
+        django_setup(stack)
+        from django.conf import settings
+
+        from gallery.models import Event
+
+        owner, _ = make_user("bench-photographer", photographer=True)
+        batch = args.batch_size or str(settings.PHOTO_QUEUE_BATCH_SIZE)
+        out(f"{args.photos} photos per run, {args.workers} workers, batch size {batch}")
+        bare, rend, queue = [], [], []
+        queue_ms: list[float] = []
+        cluster = stack.start_cluster(**cluster_env)
+        wait_for(lambda: "[Startup] Photo queue initialized" in cluster.log, 60, "the cluster to start")
+        warm_event = Event.objects.create(owner=owner, name="warm-up")
+        queue_run(warm_event, owner, warmup, args.timeout)
+        for round_no in range(args.rounds):
+            _PHOTOS[:] = rest[round_no * args.photos : (round_no + 1) * args.photos]
+            wall, faces = bare_loop(args.workers, renditions=False, event_id=warm_event.pk)
+            bare.append(args.photos / wall)
+            out(run_line(round_no, "bare loop", wall, args.photos, faces))
+            wall, faces = bare_loop(args.workers, renditions=True, event_id=warm_event.pk)
+            rend.append(args.photos / wall)
+            out(run_line(round_no, "loop + renditions", wall, args.photos, faces))
+            event = Event.objects.create(owner=owner, name=f"throughput {round_no}")
+            wall, faces, mean_ms = queue_run(event, owner, _PHOTOS, args.timeout)
+            queue.append(args.photos / wall)
+            queue_ms.append(mean_ms)
+            out(
+                run_line(round_no, f"queue, {args.workers} workers", wall, args.photos, faces),
+                f"(mean {mean_ms:.0f} ms/photo)",
+            )
+
+    best = max(range(args.rounds), key=lambda i: queue[i] / bare[i])
+    worst = min(range(args.rounds), key=lambda i: queue[i] / bare[i])
+    q, b, r = sum(queue) / len(queue), sum(bare) / len(bare), sum(rend) / len(rend)
+    out("")
+    out(f"bare loop ({args.workers} processes): {b:.2f} photos/s ({args.workers / b:.2f} s per photo per process)")
+    out(f"loop + renditions:           {r:.2f} photos/s")
+    out(f"queue ({args.workers} workers):         {q:.2f} photos/s")
+    out(
+        f"ratio queue / bare loop: {ratio(q, b)} (rounds: worst {ratio(queue[worst], bare[worst])}, "
+        f"best {ratio(queue[best], bare[best])}); queue / loop+renditions: {ratio(q, r)}"
+    )
+    met = q / b >= BAR_RATIO
+    out(f"bar ratio >= {BAR_RATIO}: {'MET' if met else 'MISSED'}")
+    out(
+        f"seed promise ~{SEED_SECONDS_PER_PHOTO:.0f} s per photo: the queue takes "
+        f"{sum(queue_ms) / len(queue_ms) / 1000:.2f} s per photo per worker, {1 / q:.2f} s per photo overall"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connections
+from django.db.backends.postgresql.base import DatabaseWrapper
+
+from photoevent import settings as project_settings
+
+
+@pytest.mark.parametrize(
+    ("helper", "raw", "expected"),
+    [
+        (project_settings.env_int, "7", 7),
+        (project_settings.env_bool, "yes", True),
+        (project_settings.env_bool, "0", False),
+        (project_settings.env_float, "0.55", 0.55),
+    ],
+)
+def test_env_helpers_parse(monkeypatch, helper, raw, expected):
+    monkeypatch.setenv("PHOTOEVENT_TEST_VALUE", raw)
+    assert helper("PHOTOEVENT_TEST_VALUE", expected) == expected
+
+
+@pytest.mark.parametrize(
+    ("helper", "raw"),
+    [
+        (project_settings.env_int, "many"),
+        (project_settings.env_bool, "maybe"),
+        (project_settings.env_float, "fast"),
+        (project_settings.env_rate, "lots"),
+    ],
+)
+def test_env_helpers_refuse_bad_values(monkeypatch, helper, raw):
+    monkeypatch.setenv("PHOTOEVENT_TEST_VALUE", raw)
+    default = "1/m" if helper is project_settings.env_rate else 1
+    with pytest.raises(ImproperlyConfigured, match="PHOTOEVENT_TEST_VALUE"):
+        helper("PHOTOEVENT_TEST_VALUE", default)
+
+
+def test_env_int_minimum(monkeypatch):
+    monkeypatch.setenv("PHOTOEVENT_TEST_VALUE", "0")
+    with pytest.raises(ImproperlyConfigured, match="at least 1"):
+        project_settings.env_int("PHOTOEVENT_TEST_VALUE", 5, minimum=1)
+
+
+def test_database_url_maps_pool_variables(monkeypatch):
+    monkeypatch.setenv("DB_POOL_SIZE", "4")
+    monkeypatch.setenv("DB_MAX_OVERFLOW", "6")
+    monkeypatch.setenv("DB_POOL_TIMEOUT", "9")
+    monkeypatch.setenv("DB_POOL_RECYCLE", "600")
+    config = project_settings._database_from_url("postgres://u:p%40ss@db.example:6543/events")
+    assert config["NAME"] == "events" and config["PASSWORD"] == "p@ss" and config["PORT"] == "6543"
+    assert config["OPTIONS"]["pool"] == {"min_size": 4, "max_size": 10, "timeout": 9, "max_lifetime": 600}
+
+
+def test_database_url_defaults_are_the_documented_ones():
+    pool = project_settings._database_from_url("postgres://postgres@127.0.0.1/x")["OPTIONS"]["pool"]
+    assert pool == {"min_size": 20, "max_size": 70, "timeout": 60, "max_lifetime": 1800}
+
+
+def test_database_url_must_be_postgres():
+    with pytest.raises(ImproperlyConfigured, match="postgres"):
+        project_settings._database_from_url("mysql://x@y/z")
+
+
+def test_pool_settings_reach_the_connection(monkeypatch, django_db_blocker):
+    """A real psycopg pool against the PostgreSQL that CI runs."""
+    monkeypatch.setenv("DB_POOL_SIZE", "2")
+    monkeypatch.setenv("DB_MAX_OVERFLOW", "3")
+    monkeypatch.setenv("DB_POOL_RECYCLE", "900")
+    config = project_settings._database_from_url("postgres://postgres@127.0.0.1:5432/postgres")
+    config.update({"TIME_ZONE": None, "AUTOCOMMIT": True, "ATOMIC_REQUESTS": False, "CONN_HEALTH_CHECKS": False})
+    config.setdefault("TEST", {})
+    wrapper = DatabaseWrapper(config, alias="pool-check")
+    try:
+        with django_db_blocker.unblock(), wrapper.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            assert cursor.fetchone() == (1,)
+        pool = wrapper.pool
+        assert (pool.min_size, pool.max_size, pool.max_lifetime, pool.timeout) == (2, 5, 900, 60)
+    finally:
+        wrapper.close_pool()
+
+
+def test_default_connection_uses_the_pool_on_postgresql():
+    connection = connections["default"]
+    if connection.vendor != "postgresql":
+        pytest.skip("the suite runs on SQLite in this leg; the PostgreSQL leg checks the live pool")
+    assert connection.pool is not None
