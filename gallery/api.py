@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -311,13 +312,22 @@ def my_matches(user: Any, event: Event) -> QuerySet[Match]:
     )
 
 
-def my_photo_list(user: Any, event: Event) -> list[tuple[int, float]]:
-    """(photo id, similarity) of the attendee's photos in `event`, best first; cached."""
+@dataclass(frozen=True)
+class MyPhoto:
+    photo_id: int
+    similarity: float
+    finished_at: datetime.datetime | None
+
+
+def my_photo_list(user: Any, event: Event) -> list[MyPhoto]:
+    """The attendee's photos in `event`, best match first; cached, for the API and the pages."""
     key = f"my-photos:{event.pk}:{event.content_version}:{user.pk}"
     return cached(
         key,
         settings.CACHE_TTL_USER_PHOTOS,
-        lambda: list(my_matches(user, event).values_list("photo_id", "similarity")),
+        lambda: [
+            MyPhoto(*row) for row in my_matches(user, event).values_list("photo_id", "similarity", "photo__finished_at")
+        ],
     )
 
 
@@ -327,8 +337,8 @@ class MyPhotosView(APIView):
         event = member_event(request)
         record_activity(current_user(request))
         photos = [
-            {**photo_json(request, photo_id), "similarity": similarity}
-            for photo_id, similarity in my_photo_list(current_user(request), event)
+            {**photo_json(request, mine.photo_id), "similarity": mine.similarity}
+            for mine in my_photo_list(current_user(request), event)
         ]
         return Response({"event": event.pk, "photos": photos})
 

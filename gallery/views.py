@@ -29,7 +29,7 @@ from django.utils.http import content_disposition_header, url_has_allowed_host_a
 from django.utils.text import slugify
 from django.views.decorators.http import require_http_methods, require_POST
 
-from gallery.api import join_event, my_matches, photo_counts, visible_photos
+from gallery.api import join_event, my_matches, my_photo_list, photo_counts, visible_photo_ids, visible_photos
 from gallery.downloads import ZipEntry, safe_name, zip_stream
 from gallery.models import (
     Event,
@@ -237,11 +237,11 @@ def my_photos(request: HttpRequest, event_id: int) -> HttpResponse:
     profile = profile_for(user)
     record_activity(user, profile)
     has_selfie = user.selfies.exists()
-    matches = list(my_matches(user, event).select_related("photo")) if has_selfie else []
+    matches = my_photo_list(user, event) if has_selfie else []
     membership = Membership.objects.filter(user=user, event=event).first()
     # Read the previous visit before recording this one: "new" is relative to it.
     previous = membership.record_visit() if membership is not None else None
-    new_ids = {m.photo_id for m in matches if _finished_after(m.photo, previous)}
+    new_ids = {m.photo_id for m in matches if previous and m.finished_at and m.finished_at > previous}
     return render(
         request,
         "gallery/my_photos.html",
@@ -256,10 +256,6 @@ def my_photos(request: HttpRequest, event_id: int) -> HttpResponse:
             "here": request.get_full_path(),
         },
     )
-
-
-def _finished_after(photo: Photo, moment: Any) -> bool:
-    return moment is not None and photo.finished_at is not None and photo.finished_at > moment
 
 
 @login_required
@@ -292,7 +288,7 @@ def my_photos_zip(request: HttpRequest, event_id: int) -> HttpResponseBase:
 def all_photos(request: HttpRequest, event_id: int) -> HttpResponse:
     event = _member_event(request, event_id)
     record_activity(request.user)
-    page = Paginator(visible_photos(request.user, event), 48).get_page(request.GET.get("page"))
+    page = Paginator(visible_photo_ids(request.user, event), 48).get_page(request.GET.get("page"))
     own_only = event.visibility == EventVisibility.OWN and not (
         request.user.is_staff or event.owner_id == request.user.pk
     )

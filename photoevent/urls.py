@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from gallery import api as gallery_api
 from processing import api as processing_api
+from processing import views as processing_views
 
 api_patterns = [
     path("auth/token", gallery_api.TokenView.as_view(), name="api-auth-token"),
@@ -36,6 +37,7 @@ api_patterns = [
 ]
 
 urlpatterns = [
+    path("admin/monitoring/", processing_views.monitoring, name="admin-monitoring"),
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),
     path("", include("gallery.urls")),

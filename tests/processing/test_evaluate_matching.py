@@ -1,0 +1,41 @@
+"""The evaluate_matching command on the real faces in shared/faces."""
+
+import io
+import json
+
+import pytest
+from django.core.management import call_command
+
+from gallery.models import Event, Face, Match, Photo
+
+pytestmark = pytest.mark.django_db
+
+
+def test_scores_shared_faces_and_cleans_up(faces_dir, event, settings):
+    settings.FACE_SELFIE_JITTERS = 1
+    out = io.StringIO()
+    call_command("evaluate_matching", str(faces_dir), "--threshold", "0.5", "--threshold", "0.55", "--json", stdout=out)
+    report = json.loads(out.getvalue())
+
+    assert report["identities"] == 11 and report["event_photos"] == 48
+    assert report["failed"] == [] and report["rejected"] == []
+    assert [r["threshold"] for r in report["results"]] == [0.5, 0.55]
+    loose = report["results"][1]
+    assert loose["overall"]["precision"] >= 0.9 and loose["overall"]["recall"] >= 0.9
+    assert set(loose["per_identity"]) == set(report_identities(faces_dir))
+    assert all(len(item) == 2 for item in loose["misses"] + loose["false_matches"])
+    assert report["timing"]["photos_per_s"] > 0
+    # Only the pre-existing event is left, untouched.
+    assert list(Event.objects.all()) == [event]
+    assert not Photo.objects.exists() and not Face.objects.exists() and not Match.objects.exists()
+
+
+def report_identities(faces_dir):
+    return {path.name for path in (faces_dir / "people").iterdir() if path.is_dir()}
+
+
+def test_refuses_a_folder_without_manifest(tmp_path):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match=r"manifest\.json"):
+        call_command("evaluate_matching", str(tmp_path))
