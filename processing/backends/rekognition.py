@@ -212,6 +212,19 @@ def pixel_box(box: dict[str, float], width: int, height: int) -> tuple[int, int,
     return left, top, right - left, bottom - top
 
 
+def detected_face(face: dict[str, Any], width: int, height: int, external_id: str) -> DetectedFace:
+    """A Rekognition face (with relative BoundingBox and 0-100 Confidence) in image pixels."""
+    left, top, box_width, box_height = pixel_box(face.get("BoundingBox", {}), width, height)
+    return DetectedFace(
+        left=left,
+        top=top,
+        width=box_width,
+        height=box_height,
+        confidence=float(face.get("Confidence", 100.0)) / 100,
+        external_id=external_id,
+    )
+
+
 def selfie_external_id(user_id: int) -> str:
     return f"{SELFIE_PREFIX}{user_id}"
 
@@ -405,20 +418,10 @@ class RekognitionBackend(FaceBackend):
         except NoFaceError:
             # A photo without faces is a finished photo with no faces.
             return IndexResult(faces=[])
-        faces = []
-        for record in response.get("FaceRecords", []):
-            face = record.get("Face", {})
-            left, top, box_width, box_height = pixel_box(face.get("BoundingBox", {}), width, height)
-            faces.append(
-                DetectedFace(
-                    left=left,
-                    top=top,
-                    width=box_width,
-                    height=box_height,
-                    confidence=float(face.get("Confidence", 100.0)) / 100,
-                    external_id=face["FaceId"],
-                )
-            )
+        faces = [
+            detected_face(record["Face"], width, height, record["Face"]["FaceId"])
+            for record in response.get("FaceRecords", [])
+        ]
         reasons = [",".join(u.get("Reasons", [])) or "UNKNOWN" for u in response.get("UnindexedFaces", [])]
         return IndexResult(faces=faces, unindexed_reasons=reasons)
 
@@ -427,19 +430,10 @@ class RekognitionBackend(FaceBackend):
         # collection when it is matched there (match_reference).
         width, height = image.size
         response = self.call("DetectFaces", None, Image={"Bytes": encode_image(image)}, Attributes=["DEFAULT"])
-        faces = []
-        for detail in response.get("FaceDetails", []):
-            left, top, box_width, box_height = pixel_box(detail.get("BoundingBox", {}), width, height)
-            faces.append(
-                DetectedFace(
-                    left=left,
-                    top=top,
-                    width=box_width,
-                    height=box_height,
-                    confidence=float(detail.get("Confidence", 100.0)) / 100,
-                    external_id=selfie_external_id(selfie.user_id),
-                )
-            )
+        faces = [
+            detected_face(detail, width, height, selfie_external_id(selfie.user_id))
+            for detail in response.get("FaceDetails", [])
+        ]
         if not faces:
             raise NoFaceError("No face found in the selfie")
         return max(faces, key=lambda f: f.area), len(faces)
