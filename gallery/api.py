@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -299,11 +300,20 @@ def member_event(request: Request) -> Event:
     return event
 
 
-def photo_json(request: Request, photo_id: int) -> dict[str, Any]:
-    def url(variant: str) -> str:
-        return request.build_absolute_uri(reverse("gallery-photo-file", args=[photo_id, variant]))
+_URL_PLACEHOLDER = 987654321
 
-    return {"id": photo_id, "thumbnail_url": url("thumbnail"), "url": url("web"), "original_url": url("original")}
+
+def photo_json_builder(request: Request) -> Callable[[int], dict[str, Any]]:
+    """A function giving a photo's JSON item; URLs are resolved once per request, not per photo."""
+    urls = {}
+    for key, variant in (("thumbnail_url", "thumbnail"), ("url", "web"), ("original_url", "original")):
+        template = request.build_absolute_uri(reverse("gallery-photo-file", args=[_URL_PLACEHOLDER, variant]))
+        urls[key] = template.split(str(_URL_PLACEHOLDER), 1)
+
+    def photo_json(photo_id: int) -> dict[str, Any]:
+        return {"id": photo_id, **{key: f"{head}{photo_id}{tail}" for key, (head, tail) in urls.items()}}
+
+    return photo_json
 
 
 def my_matches(user: Any, event: Event) -> QuerySet[Match]:
@@ -336,8 +346,9 @@ class MyPhotosView(APIView):
     def get(self, request: Request) -> Response:
         event = member_event(request)
         record_activity(current_user(request))
+        photo_json = photo_json_builder(request)
         photos = [
-            {**photo_json(request, mine.photo_id), "similarity": mine.similarity}
+            {**photo_json(mine.photo_id), "similarity": mine.similarity}
             for mine in my_photo_list(current_user(request), event)
         ]
         return Response({"event": event.pk, "photos": photos})
@@ -372,6 +383,7 @@ class AllPhotosView(APIView):
         record_activity(current_user(request))
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(visible_photo_ids(current_user(request), event), request, view=self) or []  # type: ignore[arg-type]
-        response = paginator.get_paginated_response([photo_json(request, photo_id) for photo_id in page])
+        photo_json = photo_json_builder(request)
+        response = paginator.get_paginated_response([photo_json(photo_id) for photo_id in page])
         response.data["event"] = event.pk
         return response
