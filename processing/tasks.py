@@ -182,7 +182,9 @@ def recover_stalled_photos() -> int:
             recovered.append(pk)
     if recovered:
         logger.warning("[PhotoQueue] Recovered %d jobs from stopped workers", len(recovered))
-    grace = now - timedelta(seconds=int(settings.Q_CLUSTER["retry"]) + 60)  # type: ignore[call-overload]
+    # Past `retry` seconds a dispatched task has run, been redelivered, or been
+    # lost with its worker (a Redis broker does not redeliver).
+    grace = now - timedelta(seconds=int(settings.Q_CLUSTER["retry"]))  # type: ignore[call-overload]
     candidates = Photo.objects.filter(status=PhotoStatus.QUEUED).filter(
         Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
     )

@@ -35,6 +35,15 @@ CLUSTER_ENV = {
 }
 
 
+def proc_state(pid: int) -> str:
+    """The state letter of a process (R, S, Z...), '' if it does not exist."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rpartition(")")[2].split()[0]
+
+
 def run(small: bool = False, photos: int | None = None, keep: bool = False) -> bool:
     """Run the drill; True when it passes."""
     count = photos or (12 if small else 60)
@@ -62,24 +71,32 @@ def run(small: bool = False, photos: int | None = None, keep: bool = False) -> b
                 out(f"FAIL upload answered {response.status_code}: {response.text[:300]}")
                 return False
         started = time.monotonic()
-        victims = []
+        victims: list[int] = []
+        killed: set[int] = set()
+
+        def live_victim() -> tuple[int, int] | None:
+            """(photo id, worker pid) of a photo held by a live worker not killed yet."""
+            for pk, worker in Photo.objects.filter(status=PhotoStatus.PROCESSING).values_list("pk", "worker"):
+                pid = int(worker.rpartition(":")[2] or 0)
+                if pid and pid not in killed and proc_state(pid) not in ("", "Z"):
+                    return pk, pid
+            return None
+
         for _ in range(kills):
             done_before = Photo.objects.filter(status=PhotoStatus.DONE).count()
 
             def mid_batch(done_before: int = done_before) -> bool:
-                return (
-                    Photo.objects.filter(status=PhotoStatus.DONE).count() > done_before
-                    and Photo.objects.filter(status=PhotoStatus.PROCESSING).exclude(worker="").exists()
-                )
+                return Photo.objects.filter(status=PhotoStatus.DONE).count() > done_before and live_victim() is not None
 
-            wait_for(mid_batch, 60, "a worker in the middle of a batch", interval=0.05)
-            victim = Photo.objects.filter(status=PhotoStatus.PROCESSING).exclude(worker="").first()
-            if victim is None:
+            wait_for(mid_batch, 90, "a worker in the middle of a batch", interval=0.05)
+            target = live_victim()
+            if target is None:
                 continue
-            pid = int(victim.worker.rpartition(":")[2])
+            pk, pid = target
             os.kill(pid, signal.SIGKILL)
-            victims.append(victim.pk)
-            out(f"killed worker {pid} (kill -9) while it processed photo {victim.pk}")
+            killed.add(pid)
+            victims.append(pk)
+            out(f"killed worker {pid} (kill -9) while it processed photo {pk}")
         wait_for(lambda: settled(event.pk), 180, "recovery after kill -9", interval=0.5)
         recovery = time.monotonic() - started
 

@@ -52,7 +52,9 @@ def test_database_url_maps_pool_variables(monkeypatch):
     assert config["OPTIONS"]["pool"] == {"min_size": 4, "max_size": 10, "timeout": 9, "max_lifetime": 600}
 
 
-def test_database_url_defaults_are_the_documented_ones():
+def test_database_url_defaults_are_the_documented_ones(monkeypatch):
+    for name in ("DB_POOL_SIZE", "DB_MAX_OVERFLOW", "DB_POOL_TIMEOUT", "DB_POOL_RECYCLE"):
+        monkeypatch.delenv(name, raising=False)
     pool = project_settings._database_from_url("postgres://postgres@127.0.0.1/x")["OPTIONS"]["pool"]
     assert pool == {"min_size": 20, "max_size": 70, "timeout": 60, "max_lifetime": 1800}
 

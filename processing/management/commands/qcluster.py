@@ -24,15 +24,13 @@ def use_persistent_connections() -> None:
     for alias, config in databases.items():
         if not config.get("OPTIONS", {}).get("pool"):
             continue
-        config["CONN_MAX_AGE"] = WORKER_CONN_MAX_AGE
-        config["CONN_HEALTH_CHECKS"] = True
         wrapper = connections[alias]
         wrapper.close()
         wrapper.close_pool()  # type: ignore[attr-defined]
+        # The wrapper's settings_dict is this same dict, so one change covers both.
         config["OPTIONS"].pop("pool")
-        wrapper.settings_dict["OPTIONS"].pop("pool", None)
-        wrapper.settings_dict["CONN_MAX_AGE"] = WORKER_CONN_MAX_AGE
-        wrapper.settings_dict["CONN_HEALTH_CHECKS"] = True
+        config["CONN_MAX_AGE"] = WORKER_CONN_MAX_AGE
+        config["CONN_HEALTH_CHECKS"] = True
 
 
 class Command(QClusterCommand):
