@@ -122,6 +122,12 @@ def record_activity(user: AbstractBaseUser | AnonymousUser, profile: AttendeePro
         if profile.last_active_at >= cutoff:
             return
         profile.last_active_at = now
+    # A cache entry marks "written this hour" so that busy pages do not queue a
+    # database write per request behind the workers.
+    from django.core.cache import cache
+
+    if not cache.add(f"active:{user.pk}", 1, timeout=int(ACTIVITY_RESOLUTION.total_seconds())):
+        return
     # Conditional, so concurrent requests write once and a fresh row is left alone.
     AttendeeProfile.objects.filter(user_id=user.pk, last_active_at__lt=cutoff).update(last_active_at=now)
 

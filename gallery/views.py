@@ -28,6 +28,8 @@ from django.utils import timezone
 from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
 from django.utils.text import slugify
 from django.views.decorators.http import require_http_methods, require_POST
+from rest_framework.authentication import TokenAuthentication
+from rest_framework.exceptions import AuthenticationFailed
 
 from gallery.api import join_event, my_matches, my_photo_list, photo_counts, visible_photo_ids, visible_photos
 from gallery.downloads import ZipEntry, safe_name, zip_stream
@@ -533,11 +535,22 @@ def can_see_photo(user: Any, photo: Photo) -> bool:
     return photo.status == PhotoStatus.DONE and visible_photos(user, event).filter(pk=photo.pk).exists()
 
 
+def media_user(request: HttpRequest) -> Any:
+    """The session user, or the user of an API token: API clients fetch the URLs the API gives them."""
+    if request.user.is_authenticated:
+        return request.user
+    try:
+        found = TokenAuthentication().authenticate(request)  # type: ignore[arg-type]
+    except AuthenticationFailed:
+        return request.user
+    return found[0] if found else request.user
+
+
 def photo_file(request: HttpRequest, photo_id: int, variant: str) -> HttpResponseBase:
     if variant not in VARIANTS:
         raise Http404("Unknown rendition")
     photo = Photo.objects.select_related("event").filter(pk=photo_id).first()
-    if photo is None or not can_see_photo(request.user, photo):
+    if photo is None or not can_see_photo(media_user(request), photo):
         raise Http404("Photo not found")
     file = getattr(photo, VARIANTS[variant])
     if not file:

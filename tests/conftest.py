@@ -37,10 +37,14 @@ def media_root(settings: Any, tmp_path: Path) -> Path:
 
 @pytest.fixture(autouse=True)
 def empty_cache() -> None:
-    # The cache (files or Redis) outlives a test's rolled-back transaction.
+    # The caches (files or Redis, and the per-process copies of event
+    # descriptors) outlive a test's rolled-back transaction and its ids.
     from django.core.cache import cache
 
+    from processing.backends.local import forget_cached_faces
+
     cache.clear()
+    forget_cached_faces()
 
 
 @pytest.fixture(autouse=True)

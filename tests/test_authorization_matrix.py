@@ -130,11 +130,10 @@ EXPECTED = [
         "404, not 403, so that a stranger cannot tell which photo ids exist", auth="session"),
     Row("gallery-photo-file", "GET", "/media/photos/{id}/original (session)", (404, 200, 404, 200, 404, 200),
         get(lambda w: f"/media/photos/{w.done_photo.pk}/original"), auth="session"),
-    Row("gallery-photo-file", "GET", "/media/photos/{id}/thumbnail (token)", (404,) * 6,
+    Row("gallery-photo-file", "GET", "/media/photos/{id}/thumbnail (token)", (404, 200, 404, 200, 404, 200),
         get(lambda w: f"/media/photos/{w.done_photo.pk}/thumbnail"),
-        "the media view is a plain Django view: it reads the session only and ignores "
-        "`Authorization: Token`, so an API client cannot open the `thumbnail_url`/`url`/`original_url` "
-        "that my-photos and all-photos hand it (known gap, reported for a fix)"),
+        "API clients open the `thumbnail_url`/`url`/`original_url` that my-photos and all-photos "
+        "give them with the same `Authorization: Token`"),
 ]  # fmt: skip
 
 

@@ -7,12 +7,14 @@ used. Models load once per process, on first use, never at import time.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from django.conf import settings
+from django.db.models import Count, Max
 
 from gallery.models import EMBEDDING_DTYPE, Face
 from processing.matching import DESCRIPTOR_SIZE, MatchThresholds, match_event, match_threshold
@@ -179,16 +181,70 @@ def match_thresholds() -> MatchThresholds:
     )
 
 
-def event_face_matrix(event: Event) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Face ids, photo ids and an (n, 128) float32 matrix of the event's descriptors."""
+@dataclass
+class _EventFaces:
+    rows: int  # Face rows seen, with or without a descriptor
+    last_id: int
+    face_ids: np.ndarray
+    photo_ids: np.ndarray
+    vectors: np.ndarray
+
+
+_EVENT_CACHE_SIZE = 8
+_event_faces: OrderedDict[int, _EventFaces] = OrderedDict()
+_event_faces_lock = threading.Lock()
+
+
+def _load_faces(event: Event, after_id: int = 0) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
     rows = list(
-        Face.objects.filter(event=event, embedding__isnull=False)
-        .order_by("id")
-        .values_list("id", "photo_id", "embedding")
+        Face.objects.filter(event=event, id__gt=after_id).order_by("id").values_list("id", "photo_id", "embedding")
     )
-    if not rows:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, DESCRIPTOR_SIZE), EMBEDDING_DTYPE)
-    face_ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
-    photo_ids = np.fromiter((r[1] for r in rows), np.int64, len(rows))
-    vectors = np.frombuffer(b"".join(bytes(r[2] or b"") for r in rows), dtype=EMBEDDING_DTYPE)
-    return face_ids, photo_ids, vectors.reshape(len(rows), DESCRIPTOR_SIZE)
+    described = [r for r in rows if r[2] is not None]
+    face_ids = np.fromiter((r[0] for r in described), np.int64, len(described))
+    photo_ids = np.fromiter((r[1] for r in described), np.int64, len(described))
+    vectors = np.frombuffer(b"".join(bytes(r[2] or b"") for r in described), dtype=EMBEDDING_DTYPE)
+    return len(rows), face_ids, photo_ids, vectors.reshape(len(described), DESCRIPTOR_SIZE)
+
+
+def event_face_matrix(event: Event) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Face ids, photo ids and an (n, 128) float32 matrix of the event's descriptors.
+
+    Kept per process and extended with the faces added since, so that a search
+    in a large event does not read every descriptor from the database again.
+    Face ids only grow, so the row count and the last id tell whether the copy
+    is whole; after any deletion it is read again.
+    """
+    stats = Face.objects.filter(event=event).aggregate(rows=Count("id"), last=Max("id"))
+    rows, last_id = stats["rows"], stats["last"] or 0
+    with _event_faces_lock:
+        cached = _event_faces.get(event.pk)
+    if cached is None or cached.last_id > last_id or cached.rows > rows:
+        cached = _EventFaces(0, 0, *(a for a in _empty()))
+    if (cached.rows, cached.last_id) != (rows, last_id):
+        added, face_ids, photo_ids, vectors = _load_faces(event, cached.last_id)
+        if cached.rows + added == rows:
+            cached = _EventFaces(
+                rows,
+                last_id,
+                np.concatenate([cached.face_ids, face_ids]),
+                np.concatenate([cached.photo_ids, photo_ids]),
+                np.concatenate([cached.vectors, vectors]),
+            )
+        else:
+            cached = _EventFaces(rows, last_id, *_load_faces(event)[1:])
+    with _event_faces_lock:
+        _event_faces[event.pk] = cached
+        _event_faces.move_to_end(event.pk)
+        while len(_event_faces) > _EVENT_CACHE_SIZE:
+            _event_faces.popitem(last=False)
+    return cached.face_ids, cached.photo_ids, cached.vectors
+
+
+def forget_cached_faces() -> None:
+    """Drop this process's copies of event descriptors (tests roll ids back)."""
+    with _event_faces_lock:
+        _event_faces.clear()
+
+
+def _empty() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, DESCRIPTOR_SIZE), EMBEDDING_DTYPE)

@@ -1,0 +1,45 @@
+"""The per-process copy of an event's descriptors stays exact as faces come and go."""
+
+import numpy as np
+import pytest
+
+from gallery.models import Face, Photo
+from processing.backends.local import event_face_matrix
+
+pytestmark = pytest.mark.django_db
+
+
+def add_faces(event, count, seed):
+    photo = Photo.objects.create(event=event, filename=f"{seed}.jpg", sha256=str(seed), format="JPEG")
+    vectors = np.random.default_rng(seed).standard_normal((count, 128)).astype(np.float32)
+    return Face.objects.bulk_create(
+        Face(photo=photo, event=event, left=0, top=0, width=0.1, height=0.1, embedding=v.tobytes()) for v in vectors
+    ), vectors
+
+
+def test_new_faces_are_added_and_deleted_faces_dropped(event, django_assert_max_num_queries):
+    first, first_vectors = add_faces(event, 5, 1)
+    ids, photos, matrix = event_face_matrix(event)
+    assert ids.tolist() == [f.pk for f in first]
+    np.testing.assert_array_equal(matrix, first_vectors)
+
+    second, second_vectors = add_faces(event, 3, 2)
+    with django_assert_max_num_queries(2):  # the row count, then only the new rows
+        ids, photos, matrix = event_face_matrix(event)
+    assert ids.tolist() == [f.pk for f in first + second]
+    np.testing.assert_array_equal(matrix[5:], second_vectors)
+    assert set(photos.tolist()) == {first[0].photo_id, second[0].photo_id}
+
+    with django_assert_max_num_queries(1):
+        event_face_matrix(event)
+
+    Face.objects.filter(pk=first[0].pk).delete()
+    ids, _, matrix = event_face_matrix(event)
+    assert first[0].pk not in ids.tolist() and len(matrix) == 7
+
+
+def test_faces_without_descriptors_are_left_out(event):
+    faces, _ = add_faces(event, 2, 3)
+    Face.objects.filter(pk=faces[0].pk).update(embedding=None)
+    ids, _, matrix = event_face_matrix(event)
+    assert ids.tolist() == [faces[1].pk] and matrix.shape == (1, 128)
