@@ -164,9 +164,14 @@ class LocalBackend(FaceBackend):
             found = match_threshold(face_ids, vectors, selfies, settings.FACE_MATCH_THRESHOLD)
         else:
             found = match_event(face_ids, vectors, photo_ids, selfies, match_thresholds())
-        photo_of = dict(zip(face_ids.tolist(), photo_ids.tolist(), strict=True))
+        # face_ids is sorted, so a matched face's photo is a binary search away.
         return [
-            FaceMatch(user_id=user_id, face_id=face_id, photo_id=photo_of[face_id], similarity=similarity)
+            FaceMatch(
+                user_id=user_id,
+                face_id=face_id,
+                photo_id=int(photo_ids[np.searchsorted(face_ids, face_id)]),
+                similarity=similarity,
+            )
             for user_id, faces in found.items()
             for face_id, similarity in faces.items()
         ]
