@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django_ratelimit.exceptions import Ratelimited
@@ -9,7 +10,12 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from processing.backends.base import BackendError
+
+logger = logging.getLogger("photoevent.api")
+
 RATE_LIMIT_RETRY_AFTER = 60
+FACE_SERVICE_RETRY_AFTER = 30
 
 
 def _flatten(data: Any) -> str:
@@ -28,6 +34,15 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             {"detail": "Too many requests, slow down and try again in a minute"},
             status=status.HTTP_429_TOO_MANY_REQUESTS,
             headers={"Retry-After": str(RATE_LIMIT_RETRY_AFTER)},
+        )
+    if isinstance(exc, BackendError):
+        # The request was fine; the face service was not (timeout, throttling,
+        # credentials). Nothing was stored, so the client can simply retry.
+        logger.warning("Face service error during %s: %s", context.get("view"), exc)
+        return Response(
+            {"detail": "The face service did not answer, try again in a minute"},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(FACE_SERVICE_RETRY_AFTER)},
         )
     response = drf_exception_handler(exc, context)
     if response is not None and not (isinstance(response.data, dict) and set(response.data) == {"detail"}):

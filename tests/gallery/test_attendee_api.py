@@ -164,3 +164,17 @@ def test_own_only_events_show_guests_only_their_photos(client_for, member, event
     ids = {p["id"] for p in client.get("/api/all-photos").json()["results"]}
     assert ids == {event_with_photos["p0.png"], event_with_photos["p1.png"]}
     assert Match.objects.filter(user=member).count() == 2
+
+
+def test_face_service_outage_is_503_and_stores_nothing(client_for, member, event, fake_backend, monkeypatch):
+    from processing.backends.base import TransientBackendError
+
+    def outage(*args, **kwargs):
+        raise TransientBackendError("ThrottlingException")
+
+    monkeypatch.setattr(type(fake_backend), "enrol_selfie", outage)
+    response = selfie(client_for(member), 0)
+    assert response.status_code == 503
+    assert response["Retry-After"] == "30"
+    assert "try again" in response.json()["detail"]
+    assert member.selfies.count() == 0
