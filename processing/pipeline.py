@@ -226,7 +226,7 @@ def schedule_event_refresh(event_id: int) -> None:
             event_id,
             name=f"refresh-event-{event_id}-{time.time_ns()}",
             schedule_type=Schedule.ONCE,
-            repeats=1,
+            repeats=-1,  # a ONCE schedule deletes itself after running
             next_run=timezone.now() + timedelta(seconds=delay),
         )
 

@@ -156,7 +156,7 @@ def retry_or_fail(photo: Photo, claim: uuid.UUID, reason: str) -> str:
             [photo.pk],
             name=f"retry-photo-{photo.pk}-{photo.attempts}",
             schedule_type=Schedule.ONCE,
-            repeats=1,
+            repeats=-1,  # a ONCE schedule deletes itself after running
             next_run=due,
         )
         logger.warning("[PhotoQueue] Job %s will retry at %s: %s", photo.pk, due.isoformat(), reason)
