@@ -118,16 +118,16 @@ def record_activity(user: AbstractBaseUser | AnonymousUser, profile: AttendeePro
         return
     now = timezone.now()
     cutoff = now - ACTIVITY_RESOLUTION
+    last_active: datetime | None
     if profile is not None:
-        if profile.last_active_at >= cutoff:
-            return
-        profile.last_active_at = now
-    # A cache entry marks "written this hour" so that busy pages do not queue a
-    # database write per request behind the workers.
-    from django.core.cache import cache
-
-    if not cache.add(f"active:{user.pk}", 1, timeout=int(ACTIVITY_RESOLUTION.total_seconds())):
+        last_active = profile.last_active_at
+    else:
+        # A read, so that busy pages do not queue a write per request behind the workers.
+        last_active = AttendeeProfile.objects.filter(user_id=user.pk).values_list("last_active_at", flat=True).first()
+    if last_active is not None and last_active >= cutoff:
         return
+    if profile is not None:
+        profile.last_active_at = now
     # Conditional, so concurrent requests write once and a fresh row is left alone.
     AttendeeProfile.objects.filter(user_id=user.pk, last_active_at__lt=cutoff).update(last_active_at=now)
 
