@@ -12,18 +12,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 from bench.harness import CACHE_DIR, FACES_DIR
-
-# Marker colours of tests/fakes.py (duplicated so that this module needs no Django).
-MARKERS = [
-    (220, 20, 60),
-    (30, 144, 255),
-    (50, 205, 50),
-    (255, 140, 0),
-    (148, 0, 211),
-    (0, 206, 209),
-    (255, 20, 147),
-    (139, 69, 19),
-]
+from tests.markers import MARKERS
 
 
 def camera_jpeg(seed: int, size: tuple[int, int] = (6000, 4000), quality: int = 85, noise: float = 4.2) -> bytes:

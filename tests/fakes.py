@@ -23,17 +23,8 @@ from processing.backends.base import (
     TransientBackendError,
 )
 from processing.backends.local import LocalBackend
+from tests.markers import MARKERS
 
-MARKERS = [
-    (220, 20, 60),
-    (30, 144, 255),
-    (50, 205, 50),
-    (255, 140, 0),
-    (148, 0, 211),
-    (0, 206, 209),
-    (255, 20, 147),
-    (139, 69, 19),
-]
 MIN_MARKER_PIXELS = 64
 # Marker people that make the fake backend fail, for queue tests.
 FLAKY = 6  # transient error on the first attempt
