@@ -24,4 +24,20 @@ def check_storage(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
                 id="gallery.W001",
             )
         )
+    if settings.FACE_MATCH_GROUP_THRESHOLD > settings.FACE_MATCH_THRESHOLD:
+        messages.append(
+            Error(
+                f"FACE_MATCH_GROUP_THRESHOLD={settings.FACE_MATCH_GROUP_THRESHOLD} is above "
+                f"FACE_MATCH_THRESHOLD={settings.FACE_MATCH_THRESHOLD}; groups need a closer mean than lone faces.",
+                id="gallery.E003",
+            )
+        )
+    if settings.FACE_MATCH_RADIUS < settings.FACE_MATCH_THRESHOLD:
+        messages.append(
+            Error(
+                f"FACE_MATCH_RADIUS={settings.FACE_MATCH_RADIUS} is below FACE_MATCH_THRESHOLD="
+                f"{settings.FACE_MATCH_THRESHOLD}; faces a selfie could match would never be considered.",
+                id="gallery.E004",
+            )
+        )
     return messages

@@ -1,30 +1,44 @@
 """Event-wide face matching for descriptor backends: who is in which photo.
 
-`match_event` is a pure function of all the event's faces and all attendee
-references. It does not depend on the order photos arrived in and breaks ties
-on face id, so recomputing it after new photos or selfies gives the same answer
-as a batch run, and re-running it is idempotent.
+The contract: `match_event` is a pure function of the event's faces (id,
+photo, descriptor) and the attendees' selfies. It does not depend on the order
+photos arrived in, so recomputing it after new photos or selfies gives the same
+answer as a batch run, and re-running it is idempotent.
 
-For each attendee u, with D[f, u] the distance from face f to u's nearest selfie:
+How it decides. One selfie is a weak reference (a single pair of descriptors at
+the usual 0.6 threshold confuses look-alikes), but an attendee appears in many
+photos of the same event, and those faces agree with each other. So the faces
+are clustered together with the selfies, and an attendee's photos are the faces
+in the group that holds their selfie:
 
-1. anchors of u are u's selfies plus the event faces with D <= anchor_threshold;
-2. faces with D <= candidate_threshold are candidates; a candidate is accepted
-   when D <= direct_threshold, or when the median distance from the face to u's
-   anchors (anchors in the same photo ignored) is <= group_threshold. Faces of
-   the same person from the same event agree with each other more than with a
-   look-alike, so the median rescues true faces a single selfie misses and
-   rejects look-alikes it would accept;
-3. a face goes only to the accepted attendee it is closest to, and within one
-   photo an attendee keeps at most one face (greedy by distance).
+- average linkage: two groups merge when the mean distance over all their
+  pairs is small enough, which does not chain from one person to a look-alike
+  the way single links do;
+- the allowed mean shrinks as both groups grow, from `single` (a lone face or
+  selfie joining a group) towards `group`: the mean of many pairs is a far
+  steadier estimate than one pair, so two large groups that are still apart
+  are two people;
+- a group never holds two faces of one photo, nor two attendees' selfies;
+- a group without a selfie (the same person in other light, or years apart
+  in a portrait) joins the attendee whose selfie it is close to on average
+  (`attach`) when every other attendee's selfie is clearly further (`margin`).
 
-This is a single pass, with no chaining from anchors to further anchors, so it
-cannot drift from a person to a look-alike. Thresholds were tuned on composites
-of shared/faces-lfw portraits with a held-out set of identities; see the README.
+The clustering runs per attendee, on the faces within `radius` of their
+selfies and the selfies of the other attendees near those faces, so its cost
+follows the attendee's neighbourhood rather than the event's size, and a search
+for one attendee computes only what it needs. A face claimed by two attendees
+goes to the one whose group it is closer to on average; the attendees who could
+claim the same faces are always decided together, so asking for one attendee
+gives the same answer as asking for everyone.
+
+Thresholds were tuned on composite events built from shared/faces-lfw
+portraits (bench/composite_event.py), with a third of the identities held out
+for the final check; see the README.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,10 +48,15 @@ DESCRIPTOR_SIZE = 128
 
 @dataclass(frozen=True)
 class MatchThresholds:
-    group: float = 0.55
-    candidate: float = 0.60
-    anchor: float = 0.50
-    direct: float = 0.45
+    single: float = 0.60
+    group: float = 0.48
+    radius: float = 0.65
+    attach: float = 0.57
+    margin: float = 0.10
+
+
+# A lone face close to the selfie but not to its group is not evidence of a second group.
+PIECE_MIN_SIZE = 2
 
 
 def distance_to_similarity(distance: float | np.ndarray) -> np.ndarray:
@@ -50,65 +69,230 @@ def _squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.maximum(squared, 0.0)
 
 
+def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.sqrt(_squared_distances(a, b))
+
+
+def average_linkage(
+    distances: np.ndarray, cannot_link: np.ndarray, sizes: np.ndarray, single: float, group: float
+) -> np.ndarray:
+    """Cluster items given their mean pairwise distances; returns each item's cluster root.
+
+    `sizes` are the items' weights (a pre-merged group of k selfies has k).
+    Two clusters of sizes a and b merge when their mean distance is at most
+    group + (single - group) / sqrt(min(a, b)) and no cannot-link pair spans
+    them; the closest allowed pair merges first.
+    """
+    count = len(distances)
+    root = np.arange(count)
+    if count < 2:
+        return root
+    mean = np.array(distances, np.float64)
+    blocked = np.array(cannot_link, bool)
+    np.fill_diagonal(blocked, True)
+    size = np.array(sizes, np.float64)
+    span = single - group
+    limit = group + span / np.sqrt(np.minimum(size[:, None], size[None, :]))
+    allowed = np.where(blocked | (mean > limit), np.inf, mean)
+    merged = np.zeros(count, bool)
+    # Each row keeps its best partner, or a lower bound of it once a merge made
+    # it stale (a merged group is never closer than the nearer of its parts);
+    # a stale row is recomputed only when it comes first. A merge then costs
+    # O(count) instead of a scan of the whole matrix.
+    nearest = allowed.argmin(1)
+    best = allowed[np.arange(count), nearest]
+    stale = np.zeros(count, bool)
+    while True:
+        i = int(np.argmin(best))
+        if not np.isfinite(best[i]):
+            break
+        if stale[i]:
+            nearest[i] = int(allowed[i].argmin())
+            best[i], stale[i] = allowed[i, nearest[i]], False
+            continue
+        i, j = sorted((i, int(nearest[i])))
+        row = (size[i] * mean[i] + size[j] * mean[j]) / (size[i] + size[j])
+        links = blocked[i] | blocked[j]
+        size[i] += size[j]
+        merged[j] = True
+        mean[i], mean[:, i] = row, row
+        blocked[i], blocked[:, i] = links, links
+        limit_row = group + span / np.sqrt(np.minimum(size[i], size))
+        allowed_row = np.where(links | merged | (row > limit_row), np.inf, row)
+        allowed[i], allowed[:, i] = allowed_row, allowed_row
+        allowed[j], allowed[:, j] = np.inf, np.inf
+        root[root == j] = i
+        stale[(nearest == i) | (nearest == j)] = True
+        nearest[i] = int(allowed_row.argmin())
+        best[i], best[j] = allowed_row[nearest[i]], np.inf
+        stale[i] = stale[j] = False
+    return root
+
+
+@dataclass
+class _Claim:
+    user: int
+    faces: np.ndarray  # indices into the event's faces
+    closeness: np.ndarray  # mean distance of each face to the rest of its group
+    competitors: list[int]
+
+
+def _claim(
+    user: int,
+    faces: np.ndarray,
+    photos: np.ndarray,
+    refs: Mapping[int, np.ndarray],
+    selfies: np.ndarray,
+    owners: np.ndarray,
+    thresholds: MatchThresholds,
+) -> _Claim:
+    """Cluster the neighbourhood of `user`'s selfies and return the faces in their group."""
+    local = np.flatnonzero(_distances(refs[user], faces).min(0) <= thresholds.radius)
+    if local.size == 0:
+        return _Claim(user, np.zeros(0, np.int64), np.zeros(0), [])
+    near = _distances(selfies, faces[local]).min(1) <= thresholds.radius
+    competitors = sorted({int(o) for o in owners[near]} - {user})
+    people = [user, *competitors]
+    n = local.size
+    face_distances = _distances(faces[local], faces[local])
+    to_people = np.stack([_distances(faces[local], refs[p]).mean(1) for p in people], axis=1)
+    distances = np.zeros((n + len(people), n + len(people)))
+    distances[:n, :n] = face_distances
+    distances[:n, n:] = to_people
+    distances[n:, :n] = to_people.T
+    group = np.concatenate([photos[local], np.full(len(people), -1)])
+    # Faces of one photo are different people; so are different attendees.
+    cannot_link = group[:, None] == group[None, :]
+    sizes = np.concatenate([np.ones(n), [len(refs[p]) for p in people]])
+    root = average_linkage(distances, cannot_link, sizes, thresholds.single, thresholds.group)
+    members = np.flatnonzero(root[:n] == root[n])
+    members = _attach_pieces(members, root[:n], set(root[n:].tolist()), photos[local], to_people, thresholds)
+    if members.size == 0:
+        return _Claim(user, np.zeros(0, np.int64), np.zeros(0), competitors)
+    weight = float(len(refs[user]))
+    totals = face_distances[np.ix_(members, members)].sum(1) + weight * to_people[members, 0]
+    closeness = totals / (members.size - 1 + weight)
+    return _Claim(user, local[members], closeness, competitors)
+
+
+def _attach_pieces(
+    members: np.ndarray,
+    roots: np.ndarray,
+    owned: set[int],
+    photos: np.ndarray,
+    to_people: np.ndarray,
+    thresholds: MatchThresholds,
+) -> np.ndarray:
+    """Add the groups without a selfie that are clearly this attendee's (column 0 of `to_people`).
+
+    A person's faces can form two groups that stay apart (a different year,
+    light or angle) while the selfie joined only one. Such a group is taken
+    when it is close to the selfie and clearly closer to it than to any other
+    attendee's selfie, the ratio test of descriptor matching.
+    """
+    taken = set(photos[members].tolist())
+    candidates = []
+    for root in np.unique(roots).tolist():
+        if root in owned:
+            continue
+        piece = np.flatnonzero(roots == root)
+        if piece.size < PIECE_MIN_SIZE:
+            continue
+        means = to_people[piece].mean(0)
+        others = means[1:].min() if means.size > 1 else np.inf
+        if means[0] <= thresholds.attach and others - means[0] >= thresholds.margin:
+            candidates.append((float(means[0]), root, piece))
+    for _, _, piece in sorted(candidates, key=lambda c: (c[0], c[1])):
+        piece_photos = set(photos[piece].tolist())
+        if not piece_photos & taken:
+            members = np.concatenate([members, piece])
+            taken |= piece_photos
+    return np.sort(members)
+
+
 def match_event(
     face_ids: np.ndarray,
     face_vectors: np.ndarray,
     face_photo_ids: np.ndarray,
     references: Mapping[int, np.ndarray],
     thresholds: MatchThresholds = MatchThresholds(),
+    users: Collection[int] | None = None,
 ) -> dict[int, dict[int, float]]:
-    """For each attendee id, {face id: similarity} of the event faces that are theirs."""
-    result: dict[int, dict[int, float]] = {user: {} for user in references}
+    """For each attendee id (all, or those in `users`), {face id: similarity} of the event faces that are theirs.
+
+    The answer for an attendee is the same whether `users` names them alone or
+    everyone: the attendees who could claim the same faces are always decided
+    too.
+    """
     refs = {u: np.asarray(r, np.float32).reshape(-1, DESCRIPTOR_SIZE) for u, r in references.items()}
-    users = sorted(u for u in refs if len(refs[u]))
+    wanted = sorted(refs if users is None else {u for u in users if u in refs})
+    result: dict[int, dict[int, float]] = {user: {} for user in wanted}
+    present = sorted(u for u in refs if len(refs[u]))
     face_ids = np.asarray(face_ids)
-    count = len(face_ids)
-    if count == 0 or not users:
+    if face_ids.size == 0 or not present:
         return result
-    faces = np.ascontiguousarray(face_vectors, dtype=np.float32).reshape(-1, DESCRIPTOR_SIZE)
-    squared = _squared_distances(faces, np.concatenate([refs[u] for u in users]))
-    bounds = np.concatenate([[0], np.cumsum([len(refs[u]) for u in users])])
-    nearest = np.empty((count, len(users)), np.float32)
-    for j in range(len(users)):
-        nearest[:, j] = squared[:, bounds[j] : bounds[j + 1]].min(1)
-    nearest = np.sqrt(nearest)
-    photo = np.unique(np.asarray(face_photo_ids), return_inverse=True)[1].ravel()
+    # Work in face id order, so that the arithmetic, and so the answer, is the same however the faces are given.
+    order = np.argsort(face_ids, kind="stable")
+    face_ids = face_ids[order]
+    faces = np.ascontiguousarray(np.asarray(face_vectors, np.float32).reshape(-1, DESCRIPTOR_SIZE)[order])
+    photos = np.asarray(face_photo_ids)[order]
+    selfies = np.concatenate([refs[u] for u in present])
+    owners = np.concatenate([np.full(len(refs[u]), u) for u in present])
 
-    accepted = np.full(nearest.shape, np.inf, np.float32)
-    for j, user in enumerate(users):
-        candidates = np.flatnonzero(nearest[:, j] <= thresholds.candidate)
-        if candidates.size == 0:
+    claims: dict[int, _Claim] = {}
+    pending = [u for u in wanted if len(refs[u])]
+    for user in pending:
+        claims[user] = _claim(user, faces, photos, refs, selfies, owners, thresholds)
+    # Whoever could claim the same faces must be decided as well.
+    for user in sorted({c for claim in list(claims.values()) for c in claim.competitors} - set(claims)):
+        claims[user] = _claim(user, faces, photos, refs, selfies, owners, thresholds)
+
+    best: dict[int, tuple[float, int]] = {}
+    for claim in claims.values():
+        for face, closeness in zip(claim.faces.tolist(), claim.closeness.tolist(), strict=True):
+            if face not in best or (closeness, claim.user) < best[face]:
+                best[face] = (closeness, claim.user)
+    for user in wanted:
+        if user not in claims:
             continue
-        anchors = np.flatnonzero(nearest[:, j] <= thresholds.anchor)
-        group = np.concatenate([refs[user], faces[anchors]])
-        group_photo = np.concatenate([np.full(len(refs[user]), -1), photo[anchors]])
-        to_group = np.sqrt(_squared_distances(faces[candidates], group))
-        to_group[photo[candidates][:, None] == group_photo[None, :]] = np.inf
-        to_group.sort(axis=1)
-        finite = np.isfinite(to_group).sum(1)  # the selfies always count, so >= 1
-        rows = np.arange(len(candidates))
-        median = 0.5 * (to_group[rows, (finite - 1) // 2] + to_group[rows, finite // 2])
-        ok = (nearest[candidates, j] <= thresholds.direct) | (median <= thresholds.group)
-        accepted[candidates[ok], j] = nearest[candidates[ok], j]
+        mine = claims[user]
+        for face, closeness in zip(mine.faces.tolist(), mine.closeness.tolist(), strict=True):
+            if best[face][1] == user:
+                result[user][int(face_ids[face])] = float(distance_to_similarity(closeness))
+    return result
 
-    closest = np.argmin(accepted, axis=1)
-    exclusive = np.zeros(accepted.shape, bool)
-    exclusive[np.arange(count), closest] = True
-    accepted[~exclusive] = np.inf
-    face_index, user_index = np.nonzero(np.isfinite(accepted))
-    if face_index.size:
-        order = np.lexsort((face_ids[face_index], accepted[face_index, user_index]))
-        taken: set[tuple[int, int]] = set()
-        selected = []
-        for k in order.tolist():
-            key = (int(photo[face_index[k]]), int(user_index[k]))
-            if key not in taken:
-                taken.add(key)
-                selected.append(k)
-        face_index, user_index = face_index[selected], user_index[selected]
-    similarities = distance_to_similarity(accepted[face_index, user_index])
-    for f, u, s in zip(face_index.tolist(), user_index.tolist(), similarities.tolist(), strict=True):
-        result[users[u]][int(face_ids[f])] = float(s)
+
+def match_arrivals(
+    face_ids: np.ndarray,
+    face_vectors: np.ndarray,
+    groups: Mapping[int, np.ndarray],
+    thresholds: MatchThresholds = MatchThresholds(),
+) -> dict[int, dict[int, float]]:
+    """The immediate answer for the faces of one new photo: {attendee id: {face id: similarity}}.
+
+    `groups` are each attendee's selfies plus the faces matched to them so
+    far. A face joins the attendee whose group it is closest to on average,
+    when that mean is within `single` (the bar for a lone face joining a
+    group), and an attendee takes at most one face of the photo. This costs
+    O(group size) per face however large the event is; the event-wide pass
+    (`match_event`) settles the answer soon after.
+    """
+    faces = np.asarray(face_vectors, np.float32).reshape(-1, DESCRIPTOR_SIZE)
+    users = sorted(u for u, g in groups.items() if len(g))
+    result: dict[int, dict[int, float]] = {u: {} for u in groups}
+    if not len(faces) or not users:
+        return result
+    means = np.stack(
+        [_distances(faces, np.asarray(groups[u], np.float32).reshape(-1, DESCRIPTOR_SIZE)).mean(1) for u in users],
+        axis=1,
+    )
+    means[means > thresholds.single] = np.inf
+    closest = means.argmin(1)
+    for column, user in enumerate(users):
+        mine = np.flatnonzero((closest == column) & np.isfinite(means[:, column]))
+        if mine.size:
+            face = mine[np.argmin(means[mine, column])]
+            result[user][int(face_ids[face])] = float(distance_to_similarity(means[face, column]))
     return result
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -170,18 +170,23 @@ def _best_per_photo(matches: Iterable[FaceMatch]) -> dict[tuple[int, int], FaceM
     return best
 
 
-def refresh_event_matches(event: Event, backend: FaceBackend | None = None) -> bool:
-    """Recompute every match of the event at once, writing only what changed.
+def refresh_event_matches(
+    event: Event, backend: FaceBackend | None = None, users: Collection[int] | None = None
+) -> bool:
+    """Recompute the matches of the event (of `users` only, if given) at once, writing only what changed.
 
     Returns False, doing nothing, for backends that only match incrementally.
     """
     backend = backend or get_backend()
-    matches = backend.match_event(event, event_references(event))
+    matches = backend.match_event(event, event_references(event), users)
     if matches is None:
         return False
     wanted = _best_per_photo(matches)
+    rows = Match.objects.select_for_update().filter(event=event)
+    if users is not None:
+        rows = rows.filter(user_id__in=list(users))
     with transaction.atomic():
-        existing = {(m.user_id, m.photo_id): m for m in Match.objects.select_for_update().filter(event=event)}
+        existing = {(m.user_id, m.photo_id): m for m in rows}
         stale = [m.pk for key, m in existing.items() if key not in wanted]
         changed = []
         for key, match in existing.items():
@@ -234,7 +239,10 @@ def schedule_event_refresh(event_id: int) -> None:
 def refresh_member_matches(user: User, event: Event, backend: FaceBackend | None = None) -> int:
     """Bring one attendee's matches in one event up to date; returns the number of photos."""
     backend = backend or get_backend()
-    if refresh_event_matches(event, backend):
+    if refresh_event_matches(event, backend, users=[user.pk]):
+        # A new reference can take faces from a look-alike attendee: the
+        # event-wide pass brings the others up to date shortly.
+        schedule_event_refresh(event.pk)
         return Match.objects.filter(event=event, user=user).count()
     references = event_references(event, [user.pk])
     matches = backend.match_reference(event, references[0]) if references else []

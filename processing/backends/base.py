@@ -24,7 +24,7 @@ Backends import their heavy libraries lazily, inside the methods that need them.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -115,8 +115,11 @@ class FaceBackend(ABC):
     def match_reference(self, event: Event, reference: Reference) -> list[FaceMatch]:
         """Every stored face of `event` that belongs to `reference`."""
 
-    def match_event(self, event: Event, references: Sequence[Reference]) -> list[FaceMatch] | None:
-        """Every match of the event at once, or None if the backend only matches incrementally.
+    def match_event(
+        self, event: Event, references: Sequence[Reference], users: Collection[int] | None = None
+    ) -> list[FaceMatch] | None:
+        """Every match of the event at once (of `users` only, if given), or None if the backend only matches
+        incrementally.
 
         Backends that can decide event-wide (the local one) give results that
         do not depend on the order photos and selfies arrived in.

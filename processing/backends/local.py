@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -16,8 +16,8 @@ import numpy as np
 from django.conf import settings
 from django.db.models import Count, Max
 
-from gallery.models import EMBEDDING_DTYPE, Face
-from processing.matching import DESCRIPTOR_SIZE, MatchThresholds, match_event, match_threshold
+from gallery.models import EMBEDDING_DTYPE, Face, Match
+from processing.matching import DESCRIPTOR_SIZE, MatchThresholds, match_arrivals, match_event, match_threshold
 from processing.metrics import face_call
 
 from .base import (
@@ -146,24 +146,51 @@ class LocalBackend(FaceBackend):
         return max(faces, key=lambda f: f.area), len(faces)
 
     def match_faces(self, event: Event, faces: Sequence[Face], references: Sequence[Reference]) -> list[FaceMatch]:
-        wanted = {face.id for face in faces}
-        return [m for m in self.match_event(event, references) if m.face_id in wanted]
+        if settings.FACE_MATCH_STRATEGY == "threshold":
+            wanted = {face.id for face in faces}
+            return [m for m in self.match_event(event, references) if m.face_id in wanted]
+        described = [face for face in faces if face.embedding is not None]
+        if not described:
+            return []
+        new = np.stack([np.asarray(face.vector) for face in described])
+        # Only attendees with a selfie near one of the new faces can gain them.
+        radius = settings.FACE_MATCH_RADIUS
+        selfies = {r.user_id: r.matrix() for r in references if len(r.matrix())}
+        near = {user for user, matrix in selfies.items() if _nearest(matrix, new) <= radius}
+        if not near:
+            return []
+        face_ids, _, vectors = event_face_matrix(event)
+        matched: dict[int, list[int]] = {user: [] for user in near}
+        for user_id, face_id in Match.objects.filter(event=event, user_id__in=near).values_list("user_id", "face_id"):
+            matched[user_id].append(face_id)
+        groups = {user: np.concatenate([selfies[user], _rows(face_ids, vectors, matched[user])]) for user in near}
+        found = match_arrivals(np.array([face.id for face in described]), new, groups, match_thresholds())
+        photo_of = {face.id: face.photo_id for face in described}
+        return [
+            FaceMatch(user_id=user, face_id=face_id, photo_id=photo_of[face_id], similarity=similarity)
+            for user, found_faces in found.items()
+            for face_id, similarity in found_faces.items()
+        ]
 
     def match_reference(self, event: Event, reference: Reference) -> list[FaceMatch]:
         # Whether a face is this attendee's depends on the other attendees too
-        # (a face goes to the closest one), so decide with everyone's selfies.
+        # (a face goes to one person only), so decide with everyone's selfies.
         from processing.pipeline import event_references
 
         references = [r for r in event_references(event) if r.user_id != reference.user_id] + [reference]
-        return [m for m in self.match_event(event, references) if m.user_id == reference.user_id]
+        return self.match_event(event, references, {reference.user_id})
 
-    def match_event(self, event: Event, references: Sequence[Reference]) -> list[FaceMatch]:
+    def match_event(
+        self, event: Event, references: Sequence[Reference], users: Collection[int] | None = None
+    ) -> list[FaceMatch]:
         face_ids, photo_ids, vectors = event_face_matrix(event)
         selfies = {r.user_id: r.matrix() for r in references}
         if settings.FACE_MATCH_STRATEGY == "threshold":
+            if users is not None:
+                selfies = {u: m for u, m in selfies.items() if u in users}
             found = match_threshold(face_ids, vectors, selfies, settings.FACE_MATCH_THRESHOLD)
         else:
-            found = match_event(face_ids, vectors, photo_ids, selfies, match_thresholds())
+            found = match_event(face_ids, vectors, photo_ids, selfies, match_thresholds(), users)
         # face_ids is sorted, so a matched face's photo is a binary search away.
         return [
             FaceMatch(
@@ -179,11 +206,25 @@ class LocalBackend(FaceBackend):
 
 def match_thresholds() -> MatchThresholds:
     return MatchThresholds(
-        group=settings.FACE_MATCH_THRESHOLD,
-        candidate=settings.FACE_MATCH_CANDIDATE_THRESHOLD,
-        anchor=settings.FACE_MATCH_ANCHOR_THRESHOLD,
-        direct=settings.FACE_MATCH_DIRECT_THRESHOLD,
+        single=settings.FACE_MATCH_THRESHOLD,
+        group=settings.FACE_MATCH_GROUP_THRESHOLD,
+        radius=settings.FACE_MATCH_RADIUS,
+        attach=settings.FACE_MATCH_PIECE_THRESHOLD,
+        margin=settings.FACE_MATCH_PIECE_MARGIN,
     )
+
+
+def _rows(face_ids: np.ndarray, vectors: np.ndarray, wanted: Sequence[int]) -> np.ndarray:
+    """The descriptors of `wanted` faces (those still present) from an id-sorted matrix."""
+    if not wanted or not len(face_ids):
+        return np.zeros((0, DESCRIPTOR_SIZE), np.float32)
+    ids = np.asarray(wanted)
+    positions = np.minimum(np.searchsorted(face_ids, ids), len(face_ids) - 1)
+    return vectors[positions[face_ids[positions] == ids]]
+
+
+def _nearest(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.sqrt(max(0.0, float(((a[:, None, :] - b[None, :, :]) ** 2).sum(-1).min()))))
 
 
 @dataclass

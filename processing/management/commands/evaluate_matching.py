@@ -9,16 +9,18 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.test import override_settings
 from django.utils import timezone
+from django_q.models import Schedule
 
 from gallery.models import AttendeeProfile, Event, Membership, Photo
 from gallery.uploads import accept_uploads
 from processing.evaluation import evaluate, load_dataset
-from processing.pipeline import enrol_selfie, refresh_member_matches
+from processing.pipeline import enrol_selfie, refresh_event_matches, refresh_member_matches
 from processing.tasks import run_photo
 
 
@@ -32,6 +34,12 @@ class Command(BaseCommand):
         parser.add_argument("directory", type=Path)
         parser.add_argument("--threshold", type=float, action="append", help="Match threshold(s) to score; repeatable.")
         parser.add_argument("--selfie-index", type=int, default=0, help="Which image of each identity is the selfie.")
+        parser.add_argument(
+            "--live",
+            action="store_true",
+            help="Enrol the selfies first and score what the pipeline stored as photos arrived "
+            "(after the event-wide pass that runs while photos arrive), as during a live event.",
+        )
         parser.add_argument("--json", action="store_true", help="Print one JSON document.")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -43,8 +51,24 @@ class Command(BaseCommand):
         tag = uuid.uuid4().hex[:8]
         owner = user_model.objects.create_user(username=f"evaluate-{tag}", password=None)
         event = Event.objects.create(owner=owner, name=f"evaluate_matching {tag}")
-        attendees = []
+        attendees: list[Any] = []
+        live = options["live"]
+
+        def enrol() -> tuple[dict[str, Any], float]:
+            started = time.monotonic()
+            users: dict[str, Any] = {}
+            for identity, path in dataset.selfies.items():
+                user = user_model.objects.create_user(username=f"evaluate-{tag}-{identity}"[:150], password=None)
+                attendees.append(user)
+                AttendeeProfile.objects.create(user=user, face_consent_at=timezone.now())
+                Membership.objects.create(user=user, event=event)
+                enrol_selfie(user, SimpleUploadedFile(path.name, path.read_bytes()))
+                users[identity] = user
+            return users, time.monotonic() - started
+
         try:
+            if live:
+                users, selfie_s = enrol()
             started = time.monotonic()
             uploads = []
             for path in dataset.event_photos:
@@ -54,23 +78,17 @@ class Command(BaseCommand):
             accepted, rejected = accept_uploads(event, owner, uploads, enqueue=False)
             for item in accepted:
                 run_photo(item.photo.pk, "evaluate")
+            if live:
+                # The debounced event-wide pass that follows a burst of photos.
+                refresh_event_matches(event)
             processing_s = time.monotonic() - started
             # Stored names are display names (base name only); map back by content.
             name_by_sha = {
                 hashlib.sha256(p.read_bytes()).hexdigest(): str(p.relative_to(root)) for p in dataset.event_photos
             }
             names = {p.pk: name_by_sha.get(p.sha256, p.filename) for p in Photo.objects.filter(event=event)}
-
-            selfie_started = time.monotonic()
-            users: dict[str, Any] = {}
-            for identity, path in dataset.selfies.items():
-                user = user_model.objects.create_user(username=f"evaluate-{tag}-{identity}"[:150], password=None)
-                attendees.append(user)
-                AttendeeProfile.objects.create(user=user, face_consent_at=timezone.now())
-                Membership.objects.create(user=user, event=event)
-                enrol_selfie(user, SimpleUploadedFile(path.name, path.read_bytes()))
-                users[identity] = user
-            selfie_s = time.monotonic() - selfie_started
+            if not live:
+                users, selfie_s = enrol()
 
             results = []
             for threshold in options["threshold"] or [None]:
@@ -78,12 +96,11 @@ class Command(BaseCommand):
                 with override_settings(**overrides):
                     found = {}
                     for identity, user in users.items():
-                        refresh_member_matches(user, event)
+                        if not (live and threshold is None):
+                            refresh_member_matches(user, event)
                         found[identity] = {
                             names[pk] for pk in event.matches.filter(user=user).values_list("photo_id", flat=True)
                         }
-                from django.conf import settings
-
                 result = evaluate(dataset.truth, found)
                 result["threshold"] = threshold if threshold is not None else settings.FACE_MATCH_THRESHOLD
                 results.append(result)
@@ -91,6 +108,8 @@ class Command(BaseCommand):
                 "directory": str(root),
                 "event_photos": len(dataset.event_photos),
                 "identities": len(dataset.selfies),
+                "mode": "live" if live else "batch",
+                "strategy": settings.FACE_MATCH_STRATEGY,
                 "rejected": [(r.filename, r.error) for r in rejected],
                 "failed": list(event.photos.filter(status="failed").values_list("filename", "error")),
                 "timing": {
@@ -101,6 +120,8 @@ class Command(BaseCommand):
                 "results": results,
             }
         finally:
+            # Matching schedules event-wide passes; this event will not need them.
+            Schedule.objects.filter(name__startswith=f"refresh-event-{event.pk}-").delete()
             event.delete()
             for user in attendees:
                 user.delete()
@@ -113,7 +134,8 @@ class Command(BaseCommand):
     def _print(self, report: dict[str, Any]) -> None:
         timing = report["timing"]
         self.stdout.write(
-            f"{report['event_photos']} event photos, {report['identities']} identities; "
+            f"{report['event_photos']} event photos, {report['identities']} identities, "
+            f"{report['strategy']} strategy, {report['mode']}; "
             f"processing {timing['processing_s']} s ({timing['photos_per_s']} photos/s), "
             f"selfies {timing['selfies_s']} s"
         )

@@ -1,0 +1,113 @@
+"""processing.matching: event-wide matching on hand-built descriptors.
+
+Descriptors are placed on orthogonal axes so that every distance in a scenario
+is known exactly; each test first checks that the bare model (one selfie, one
+threshold) gets the scenario wrong, so that it cannot pass by accident.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from processing.matching import DESCRIPTOR_SIZE, match_arrivals, match_event, match_threshold
+
+
+def axis(index: int, length: float = 1.0) -> np.ndarray:
+    vector = np.zeros(DESCRIPTOR_SIZE, np.float32)
+    vector[index] = length
+    return vector
+
+
+def scene(faces: list[tuple[int, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(photo id, descriptor) pairs -> face ids 1..n, vectors, photo ids."""
+    ids = np.arange(1, len(faces) + 1)
+    vectors = np.stack([v for _, v in faces])
+    photos = np.array([p for p, _ in faces])
+    return ids, vectors, photos
+
+
+def distance(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.linalg.norm(a - b))
+
+
+def test_faces_that_agree_with_each_other_rescue_a_face_the_selfie_alone_misses() -> None:
+    selfie = axis(0, 0.5)
+    own = [axis(k, 0.3) for k in range(1, 7)]
+    profile = axis(7, 0.4)  # further from the selfie, close to the other five
+    assert 0.60 < distance(selfie, profile) < 0.65
+    ids, vectors, photos = scene([(k, v) for k, v in enumerate([*own, profile], start=1)])
+
+    assert 7 not in match_threshold(ids, vectors, {1: selfie[None]}, 0.60)[1]
+    assert set(match_event(ids, vectors, photos, {1: selfie[None]})[1]) == set(range(1, 8))
+
+
+def test_a_look_alike_who_forms_a_group_of_his_own_is_left_out() -> None:
+    selfie = axis(0, 0.38) + axis(1, 0.05)
+    own = [axis(1, 0.35) + axis(k, 0.25) for k in range(10, 16)]
+    look_alike = [axis(1, -0.35) + axis(k, 0.2) for k in range(20, 26)]
+    assert all(distance(selfie, v) < 0.60 for v in look_alike)
+    ids, vectors, photos = scene([(k, v) for k, v in enumerate(own + look_alike, start=1)])
+
+    bare = match_threshold(ids, vectors, {1: selfie[None]}, 0.60)[1]
+    assert set(range(7, 13)) <= set(bare)
+    assert set(match_event(ids, vectors, photos, {1: selfie[None]})[1]) == set(range(1, 7))
+
+
+def test_an_attendee_counts_once_per_photo_and_a_face_belongs_to_one_attendee() -> None:
+    first, second = axis(0, 0.3), axis(1, 0.3)
+    faces = [
+        (1, axis(0, 0.3) + axis(10, 0.2)),
+        (1, axis(0, 0.3) + axis(11, 0.2)),  # the same person twice in one photo: a mirror, a poster
+        (2, axis(1, 0.3) + axis(12, 0.2)),
+        (3, axis(0, 0.15) + axis(1, 0.15) + axis(13, 0.1)),  # close to both attendees
+    ]
+    ids, vectors, photos = scene(faces)
+    found = match_event(ids, vectors, photos, {1: first[None], 2: second[None]})
+
+    assert len({1, 2} & set(found[1])) == 1
+    assert set(found[2]) >= {3}
+    assert not set(found[1]) & set(found[2])
+
+
+def test_the_answer_does_not_depend_on_arrival_order_or_on_who_is_asked_for() -> None:
+    rng = np.random.default_rng(7)
+    centres = rng.normal(size=(6, DESCRIPTOR_SIZE)).astype(np.float32) * 0.06
+    faces = []
+    for photo in range(40):
+        for person in rng.choice(6, size=3, replace=False):
+            faces.append((photo, centres[person] + rng.normal(size=DESCRIPTOR_SIZE).astype(np.float32) * 0.03))
+    ids, vectors, photos = scene(faces)
+    selfies = {
+        user: (centres[user] + rng.normal(size=DESCRIPTOR_SIZE).astype(np.float32) * 0.03)[None] for user in range(4)
+    }
+
+    everyone = match_event(ids, vectors, photos, selfies)
+    assert all(everyone[user] for user in selfies)
+    order = rng.permutation(len(ids))
+    shuffled = match_event(ids[order], vectors[order], photos[order], dict(reversed(list(selfies.items()))))
+    assert shuffled == everyone
+    for user in selfies:
+        assert match_event(ids, vectors, photos, selfies, users={user}) == {user: everyone[user]}
+    assert match_event(ids, vectors, photos, selfies) == everyone
+
+
+def test_no_faces_or_no_selfies_match_nothing() -> None:
+    ids, vectors, photos = scene([(1, axis(0, 0.3))])
+    empty = np.zeros((0, DESCRIPTOR_SIZE), np.float32)
+
+    assert match_event(ids, vectors, photos, {1: empty}) == {1: {}}
+    assert match_event(ids[:0], vectors[:0], photos[:0], {1: axis(0, 0.3)[None]}) == {1: {}}
+
+
+def test_a_new_photo_is_decided_against_each_attendees_group_at_once() -> None:
+    selfie = axis(0, 0.5)
+    group = np.stack([selfie, *(axis(k, 0.3) for k in range(1, 7))])
+    profile = axis(7, 0.4)  # beyond the bar from the selfie alone, close to the group
+    stranger = axis(8, 0.6)
+    twin = axis(9, 0.42)  # nearly as close as the profile: the attendee is in the photo once
+    assert distance(selfie, profile) > 0.60
+
+    found = match_arrivals(np.array([11, 12, 13]), np.stack([profile, stranger, twin]), {1: group, 2: group[:0]})
+
+    assert found == {1: {11: found[1][11]}, 2: {}}
+    assert 0 < found[1][11] < 1
