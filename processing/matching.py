@@ -232,10 +232,11 @@ def match_event(
     if face_ids.size == 0 or not present:
         return result
     # Work in face id order, so that the arithmetic, and so the answer, is the same however the faces are given.
-    order = np.argsort(face_ids, kind="stable")
-    face_ids = face_ids[order]
-    faces = np.ascontiguousarray(np.asarray(face_vectors, np.float32).reshape(-1, DESCRIPTOR_SIZE)[order])
-    photos = np.asarray(face_photo_ids)[order]
+    faces = np.ascontiguousarray(face_vectors, dtype=np.float32).reshape(-1, DESCRIPTOR_SIZE)
+    photos = np.asarray(face_photo_ids)
+    if np.any(face_ids[1:] < face_ids[:-1]):
+        order = np.argsort(face_ids, kind="stable")
+        face_ids, faces, photos = face_ids[order], faces[order], photos[order]
     selfies = np.concatenate([refs[u] for u in present])
     owners = np.concatenate([np.full(len(refs[u]), u) for u in present])
 
