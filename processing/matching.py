@@ -203,10 +203,10 @@ def _attach_pieces(
         if means[0] <= thresholds.attach and others - means[0] >= thresholds.margin:
             candidates.append((float(means[0]), root, piece))
     for _, _, piece in sorted(candidates, key=lambda c: (c[0], c[1])):
-        piece_photos = set(photos[piece].tolist())
-        if not piece_photos & taken:
-            members = np.concatenate([members, piece])
-            taken |= piece_photos
+        # A face in a photo the attendee already has a face in is someone else's.
+        piece = piece[~np.isin(photos[piece], list(taken))]
+        members = np.concatenate([members, piece])
+        taken |= set(photos[piece].tolist())
     return np.sort(members)
 
 

@@ -111,3 +111,19 @@ def test_a_new_photo_is_decided_against_each_attendees_group_at_once() -> None:
 
     assert found == {1: {11: found[1][11]}, 2: {}}
     assert 0 < found[1][11] < 1
+
+
+def test_a_second_face_in_one_photo_does_not_split_the_attendee_off() -> None:
+    # Near copies of the selfie, a few of them twice in one photo: the second
+    # copy starts a group the first cannot join, and others follow it.
+    rng = np.random.default_rng(1)
+    selfie = rng.normal(size=DESCRIPTOR_SIZE).astype(np.float32)
+    selfie /= np.linalg.norm(selfie)
+    copies = selfie + rng.normal(0, 0.02, (60, DESCRIPTOR_SIZE)).astype(np.float32)
+    photos = np.concatenate([np.arange(50), np.arange(10)])
+    ids = np.arange(1, 61)
+
+    found = match_event(ids, copies, photos, {1: selfie[None]})[1]
+
+    assert {int(photos[i - 1]) for i in found} == set(range(50))
+    assert len(found) == 50
