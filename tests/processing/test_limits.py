@@ -18,7 +18,7 @@ from processing.limits import FileLockLimiter, RedisLimiter, SlotTimeout
 REDIS_URL = "redis://127.0.0.1:6379/0"
 PROCESSES = 4
 ROUNDS = 6
-SLOW = 0.05
+SLOW = 0.2
 
 fork = multiprocessing.get_context("fork")
 
@@ -66,7 +66,14 @@ class Gauge:
 
 
 def run_processes(target: Callable[[], None], count: int = PROCESSES) -> None:
-    processes = [fork.Process(target=target) for _ in range(count)]
+    # Start together, so that on a busy machine staggered forks do not run one after another.
+    barrier = fork.Barrier(count)
+
+    def start() -> None:
+        barrier.wait(30)
+        target()
+
+    processes = [fork.Process(target=start) for _ in range(count)]
     for process in processes:
         process.start()
     for process in processes:
