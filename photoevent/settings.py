@@ -38,7 +38,7 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name} must be a boolean (1/0, true/false), got {raw!r}")
 
 
-def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
+def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -48,6 +48,8 @@ def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
         raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from None
     if minimum is not None and value < minimum:
         raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ImproperlyConfigured(f"{name} must be at most {maximum}, got {value}")
     return value
 
 
@@ -317,6 +319,10 @@ PHOTO_THUMBNAIL_MAX_SIDE = env_int("PHOTO_THUMBNAIL_MAX_SIDE", 400, minimum=64)
 
 PHOTO_QUEUE_MAX_SIZE = env_int("PHOTO_QUEUE_MAX_SIZE", 1000, minimum=1)
 PHOTO_QUEUE_WORKERS = env_int("PHOTO_QUEUE_WORKERS", 3, minimum=1)
+# Niceness added to the queue processes (manage.py qcluster and every worker it
+# forks), so that face processing takes the CPU the web processes leave rather
+# than slowing the pages down; 0 keeps the priority it was started with.
+QCLUSTER_NICE = env_int("QCLUSTER_NICE", 10, minimum=0, maximum=19)
 PHOTO_QUEUE_BATCH_SIZE = env_int("PHOTO_QUEUE_BATCH_SIZE", 5, minimum=1)
 PHOTO_QUEUE_MAX_RETRIES = env_int("PHOTO_QUEUE_MAX_RETRIES", 3, minimum=1)
 # Seconds one photo may take; a batch task gets this times the batch size.

@@ -1,3 +1,5 @@
+import runpy
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
@@ -40,6 +42,24 @@ def test_env_int_minimum(monkeypatch):
     monkeypatch.setenv("PHOTOEVENT_TEST_VALUE", "0")
     with pytest.raises(ImproperlyConfigured, match="at least 1"):
         project_settings.env_int("PHOTOEVENT_TEST_VALUE", 5, minimum=1)
+
+
+def test_env_int_maximum(monkeypatch):
+    monkeypatch.setenv("PHOTOEVENT_TEST_VALUE", "20")
+    with pytest.raises(ImproperlyConfigured, match="at most 19"):
+        project_settings.env_int("PHOTOEVENT_TEST_VALUE", 5, maximum=19)
+
+
+@pytest.mark.parametrize("raw", ["low", "-1", "20"])
+def test_bad_qcluster_nice_stops_startup(monkeypatch, raw):
+    monkeypatch.setenv("QCLUSTER_NICE", raw)
+    with pytest.raises(ImproperlyConfigured, match="QCLUSTER_NICE"):
+        runpy.run_path(project_settings.__file__)
+
+
+def test_qcluster_nice_defaults_to_10(monkeypatch):
+    monkeypatch.delenv("QCLUSTER_NICE", raising=False)
+    assert runpy.run_path(project_settings.__file__)["QCLUSTER_NICE"] == 10
 
 
 def test_database_url_maps_pool_variables(monkeypatch):
