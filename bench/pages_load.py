@@ -7,13 +7,18 @@ event with 300 processed photos, and 50 attendees who joined it, each found in
 20 photos. Database: SQLite (default) or --database postgres (a throwaway
 database on 127.0.0.1:5432, dropped afterwards).
 
-Load: --clients threads (default 50), each with its own keep-alive session and
-token, request after request with no think time, alternating
-/api/my-photos?event= and /api/all-photos?event=. The baseline is the same
-clients on a trivial endpoint (/static/css/site.css, served by WhiteNoise
+Load: --clients coroutines (default 50) on one asyncio event loop, each with
+its own keep-alive HTTP/1.1 connection and token (bench/async_http.py),
+request after request with no think time, alternating /api/my-photos?event=
+and /api/all-photos?event=. The generator runs on the same cores as the
+server, so it is kept cheap, and its CPU use is printed. The baseline is the
+same clients on a trivial endpoint (/static/css/site.css, served by WhiteNoise
 through Django), in alternating slices of --slice seconds, so that both see
 the same background processing. Bounded by --duration per kind and
 --max-requests in all; 127.0.0.1 only.
+
+The qcluster is started as scripts/run starts it (`manage.py qcluster`), so
+its processes run at the documented QCLUSTER_NICE; their niceness is printed.
 
 The per-user rate limit of my-photos (60/m by default) would answer 429 to
 clients with no think time, so it is raised for the run
@@ -26,76 +31,76 @@ clients with no think time, so it is raised for the run
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
 import sys
-import threading
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import requests
-
-from bench.harness import Stack, django_setup, ms, out, percentile, ratio, wait_for
+from bench.async_http import Connection, ProtocolError
+from bench.harness import Stack, cpu_seconds, descendants, django_setup, ms, out, percentile, ratio, wait_for
 from bench.images import face_photos
 
 BAR_P95_SECONDS = 0.100
 SEED_PROMISE_SECONDS = 0.500
 DONE_PHOTOS = 300
 MATCHES_PER_ATTENDEE = 20
+REQUEST_TIMEOUT = 30.0
 
 
 class Results:
-    """Latencies and outcomes per kind of request, shared by the client threads."""
+    """Latencies and outcomes per kind of request, filled by the client coroutines of one event loop."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
         self.latencies: dict[str, list[float]] = {}
         self.statuses: dict[str, Counter[str]] = {}
-        self.seconds: dict[str, float] = {}
+        self.total = 0
 
     def add(self, kind: str, latency: float, outcome: str) -> None:
-        with self.lock:
-            self.latencies.setdefault(kind, []).append(latency)
-            self.statuses.setdefault(kind, Counter())[outcome] += 1
+        self.latencies.setdefault(kind, []).append(latency)
+        self.statuses.setdefault(kind, Counter())[outcome] += 1
+        self.total += 1
 
     def count(self) -> int:
-        with self.lock:
-            return sum(len(v) for v in self.latencies.values())
+        return self.total
 
 
-def client(base: str, token: str, paths: list[tuple[str, str]], deadline: float, results: Results, budget: int) -> None:
-    """One attendee: request after request until the deadline or the global budget."""
-    session = requests.Session()
-    session.headers["Authorization"] = f"Token {token}"
+async def client(
+    port: int, token: str, paths: list[tuple[str, str]], deadline: float, results: Results, budget: int
+) -> None:
+    """One attendee: request after request on its own connection until the deadline or the global budget."""
+    connection = Connection("127.0.0.1", port, headers={"Authorization": f"Token {token}"})
     turn = 0
-    while time.monotonic() < deadline and results.count() < budget:
-        kind, path = paths[turn % len(paths)]
-        turn += 1
-        started = time.perf_counter()
-        try:
-            response = session.get(base + path, timeout=30)
-            outcome = str(response.status_code)
-            response.content  # noqa: B018 - read the whole body inside the timing
-        except requests.RequestException as exc:
-            outcome = type(exc).__name__
-        results.add(kind, time.perf_counter() - started, outcome)
-    session.close()
+    try:
+        while time.monotonic() < deadline and results.count() < budget:
+            kind, path = paths[turn % len(paths)]
+            turn += 1
+            started = time.perf_counter()
+            try:
+                async with asyncio.timeout(REQUEST_TIMEOUT):
+                    response = await connection.get(path)
+                outcome = str(response.status)
+            except (OSError, EOFError, ProtocolError, TimeoutError) as exc:
+                outcome = type(exc).__name__
+            results.add(kind, time.perf_counter() - started, outcome)
+    finally:
+        await connection.close()
 
 
-def run_slice(
-    base: str, tokens: list[str], paths: list[tuple[str, str]], seconds: float, results: Results, budget: int
+async def run_slice(
+    port: int, tokens: list[str], paths: list[tuple[str, str]], seconds: float, results: Results, budget: int
 ) -> None:
     deadline = time.monotonic() + seconds
-    threads = [
-        threading.Thread(target=client, args=(base, token, paths, deadline, results, budget), daemon=True)
-        for token in tokens
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(seconds + 60)
+    await asyncio.gather(*(client(port, token, paths, deadline, results, budget) for token in tokens))
+
+
+def tree(pid: int) -> list[int]:
+    return [pid, *descendants(pid)]
 
 
 def populate(clients: int) -> tuple[Any, Any, list[str]]:
@@ -191,6 +196,7 @@ def main() -> int:
 
     env = {} if args.keep_rate_limits else {"RATE_LIMIT_MY_PHOTOS": "1000000/m"}
     photos = [] if args.no_processing else face_photos(args.photos * 3)
+    out("load average before the run: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     with Stack(database=args.database, keep=args.keep, env=env) as stack:
         stack.prepare()
         django_setup(stack)
@@ -198,12 +204,18 @@ def main() -> int:
 
         event, owner, tokens = populate(args.clients)
         web = stack.start_web()
+        port = urlsplit(web.url).port
+        assert urlsplit(web.url).hostname == "127.0.0.1" and port is not None
+        roots = {"gunicorn": web.pid}
         if not args.no_processing:
             cluster = stack.start_cluster(FACE_BACKEND="local")
             wait_for(lambda: "[Startup] Photo queue initialized" in cluster.log, 60, "the cluster to start")
             first, pending = photos[: args.photos], photos[args.photos :]
             top_up(event, owner, first, low=10**9, batch=len(first))
             wait_for(lambda: Photo.objects.filter(status=PhotoStatus.PROCESSING).exists(), 60, "processing to start")
+            roots["queue"] = cluster.pid
+            niceness = sorted({os.getpriority(os.PRIO_PROCESS, pid) for pid in tree(cluster.pid)})
+            out(f"queue processes at niceness {niceness} (this process: {os.nice(0)})")
         else:
             pending = []
         target = [
@@ -218,20 +230,40 @@ def main() -> int:
             f"{args.database}: {args.clients} clients, {args.duration:.0f} s per kind in {args.slice:.0f} s slices, "
             f"{'no processing' if args.no_processing else f'{args.photos} photos queued for the local backend'}"
         )
+        # CPU seconds per kind of slice and per group of processes.
+        cpu = {kind: dict.fromkeys(["generator", *roots], 0.0) for kind in spent}
+        walls = dict.fromkeys(spent, 0.0)
         started = time.monotonic()
-        while min(spent.values()) < args.duration and results.count() < args.max_requests:
-            for kind, paths in (("baseline", baseline), ("target", target)):
-                seconds = min(args.slice, args.duration - spent[kind])
-                if seconds <= 0:
-                    continue
-                if not args.no_processing:
-                    top_up(event, owner, pending)
-                run_slice(web.url, tokens, paths, seconds, results, args.max_requests)
-                spent[kind] += seconds
+        # One event loop for the whole run; each slice opens its clients' connections afresh.
+        with asyncio.Runner() as runner:
+            while min(spent.values()) < args.duration and results.count() < args.max_requests:
+                for kind, paths in (("baseline", baseline), ("target", target)):
+                    seconds = min(args.slice, args.duration - spent[kind])
+                    if seconds <= 0:
+                        continue
+                    if not args.no_processing:
+                        top_up(event, owner, pending)
+                    pids = {name: tree(root) for name, root in roots.items()}
+                    before = {name: cpu_seconds(members) for name, members in pids.items()}
+                    before["generator"], slice_started = time.process_time(), time.monotonic()
+                    runner.run(run_slice(port, tokens, paths, seconds, results, args.max_requests))
+                    walls[kind] += time.monotonic() - slice_started
+                    cpu[kind]["generator"] += time.process_time() - before["generator"]
+                    for name, members in pids.items():
+                        cpu[kind][name] += cpu_seconds(members) - before[name]
+                    spent[kind] += seconds
         wall = time.monotonic() - started
         processed = Photo.objects.filter(status=PhotoStatus.DONE).count() - done_before
         still = Photo.objects.filter(status__in=[PhotoStatus.QUEUED, PhotoStatus.PROCESSING]).count()
         out(f"photos processed during the run: {processed} in {wall:.0f} s; still queued at the end: {still}")
+        for kind, used in cpu.items():
+            requests = sum(len(v) for k, v in results.latencies.items() if (k == "static") == (kind == "baseline"))
+            out(
+                f"CPU in the {kind} slices, in cores of {os.cpu_count()}: "
+                + ", ".join(f"{name} {seconds / max(walls[kind], 1e-9):.2f}" for name, seconds in used.items())
+                + f"; gunicorn {used['gunicorn'] / max(requests, 1) * 1000:.1f} ms of CPU per request"
+            )
+        out("load average at the end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
 
     out("")
     base_p95, base_errors = report("static", results, spent["baseline"])
