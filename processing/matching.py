@@ -73,6 +73,11 @@ def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sqrt(_squared_distances(a, b))
 
 
+def nearest_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """The smallest distance between a row of `a` and a row of `b`."""
+    return float(np.sqrt(_squared_distances(np.asarray(a, np.float32), np.asarray(b, np.float32)).min()))
+
+
 def average_linkage(
     distances: np.ndarray, cannot_link: np.ndarray, sizes: np.ndarray, single: float, group: float
 ) -> np.ndarray:

@@ -17,7 +17,14 @@ from django.conf import settings
 from django.db.models import Count, Max
 
 from gallery.models import EMBEDDING_DTYPE, Face, Match
-from processing.matching import DESCRIPTOR_SIZE, MatchThresholds, match_arrivals, match_event, match_threshold
+from processing.matching import (
+    DESCRIPTOR_SIZE,
+    MatchThresholds,
+    match_arrivals,
+    match_event,
+    match_threshold,
+    nearest_distance,
+)
 from processing.metrics import face_call
 
 from .base import (
@@ -171,7 +178,7 @@ class LocalBackend(FaceBackend):
         # Only attendees with a selfie near one of the new faces can gain them.
         radius = settings.FACE_MATCH_RADIUS
         selfies = {r.user_id: r.matrix() for r in references if len(r.matrix())}
-        near = {user for user, matrix in selfies.items() if _nearest(matrix, new) <= radius}
+        near = {user for user, matrix in selfies.items() if nearest_distance(matrix, new) <= radius}
         if not near:
             return []
         face_ids, _, vectors = event_face_matrix(event)
@@ -236,10 +243,6 @@ def _rows(face_ids: np.ndarray, vectors: np.ndarray, wanted: Sequence[int]) -> n
     ids = np.asarray(wanted)
     positions = np.minimum(np.searchsorted(face_ids, ids), len(face_ids) - 1)
     return vectors[positions[face_ids[positions] == ids]]
-
-
-def _nearest(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.sqrt(max(0.0, float(((a[:, None, :] - b[None, :, :]) ** 2).sum(-1).min()))))
 
 
 @dataclass
