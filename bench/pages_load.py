@@ -192,6 +192,18 @@ def main() -> int:
     parser.add_argument("--keep-rate-limits", action="store_true", help="keep the default my-photos rate limit")
     parser.add_argument("--no-processing", action="store_true", help="no qcluster, no photos being processed")
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("WEB_CONCURRENCY") or 2),
+        help="gunicorn workers (default: WEB_CONCURRENCY or 2, as scripts/run)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=int(os.environ.get("WEB_THREADS") or 4),
+        help="threads per worker (default: WEB_THREADS or 4)",
+    )
     args = parser.parse_args()
 
     env = {} if args.keep_rate_limits else {"RATE_LIMIT_MY_PHOTOS": "1000000/m"}
@@ -203,7 +215,7 @@ def main() -> int:
         from gallery.models import Photo, PhotoStatus
 
         event, owner, tokens = populate(args.clients)
-        web = stack.start_web()
+        web = stack.start_web(workers=args.workers, threads=args.threads)
         port = urlsplit(web.url).port
         assert urlsplit(web.url).hostname == "127.0.0.1" and port is not None
         roots = {"gunicorn": web.pid}
@@ -228,6 +240,7 @@ def main() -> int:
         spent = {"target": 0.0, "baseline": 0.0}
         out(
             f"{args.database}: {args.clients} clients, {args.duration:.0f} s per kind in {args.slice:.0f} s slices, "
+            f"gunicorn {args.workers} workers x {args.threads} threads, "
             f"{'no processing' if args.no_processing else f'{args.photos} photos queued for the local backend'}"
         )
         # CPU seconds per kind of slice and per group of processes.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +14,7 @@ from django.contrib.auth.models import User
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Count, Q, QuerySet
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django_ratelimit.decorators import ratelimit
@@ -292,7 +293,7 @@ def member_event(request: Request) -> Event:
         event_id = int(str(raw))
     except ValueError:
         raise ValidationError({"detail": "'event' must be an event id"}) from None
-    event = Event.objects.filter(pk=event_id).first()
+    event = Event.cached(event_id)
     if event is None:
         raise NotFound("Event not found")
     if not event.can_view(request.user):
@@ -303,12 +304,20 @@ def member_event(request: Request) -> Event:
 _URL_PLACEHOLDER = 987654321
 
 
-def photo_json_builder(request: Request) -> Callable[[int], dict[str, Any]]:
-    """A function giving a photo's JSON item; URLs are resolved once per request, not per photo."""
-    urls = {}
+@functools.cache
+def _photo_file_paths(script_prefix: str) -> dict[str, tuple[str, str]]:
+    """The photo file URL paths, split around the photo id, per JSON key."""
+    paths = {}
     for key, variant in (("thumbnail_url", "thumbnail"), ("url", "web"), ("original_url", "original")):
-        template = request.build_absolute_uri(reverse("gallery-photo-file", args=[_URL_PLACEHOLDER, variant]))
-        urls[key] = template.split(str(_URL_PLACEHOLDER), 1)
+        head, tail = reverse("gallery-photo-file", args=[_URL_PLACEHOLDER, variant]).split(str(_URL_PLACEHOLDER), 1)
+        paths[key] = (head, tail)
+    return paths
+
+
+def photo_json_builder(request: Request) -> Callable[[int], dict[str, Any]]:
+    """A function giving a photo's JSON item; URLs are resolved once per process, not per photo."""
+    origin = request.build_absolute_uri("/")[:-1]
+    urls = {key: (origin + head, tail) for key, (head, tail) in _photo_file_paths(get_script_prefix()).items()}
 
     def photo_json(photo_id: int) -> dict[str, Any]:
         return {"id": photo_id, **{key: f"{head}{photo_id}{tail}" for key, (head, tail) in urls.items()}}

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.core.cache import cache
+from django.db import transaction
 
 STATS_KEYS = {"hits": "cache-stats:hits", "misses": "cache-stats:misses"}
 FLUSH_EVERY_S = 5.0
@@ -49,6 +50,16 @@ def flush_counts(counts: dict[str, int] | None = None) -> None:
                 cache.incr(STATS_KEYS[kind], delta)
             except ValueError:
                 cache.set(STATS_KEYS[kind], delta, timeout=None)
+
+
+def forget_on_commit(*keys: str) -> None:
+    """Drop cached rows that a write changes: at once, and again when the write commits.
+
+    The second time catches a reader that loaded the old row while the write
+    was still open and cached it after the first delete.
+    """
+    cache.delete_many(list(keys))
+    transaction.on_commit(lambda: cache.delete_many(list(keys)))
 
 
 def cached(key: str, ttl: int, compute: Callable[[], Any]) -> Any:

@@ -8,8 +8,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.cache import cache
 from django.db import models
 from django.utils import timezone
+
+from gallery.caching import forget_on_commit
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -22,6 +25,10 @@ EMBEDDING_DTYPE = np.float32
 # AttendeeProfile.last_active_at only feeds the retention purge (counted in
 # days), so writing it at most once an hour keeps requests free of writes.
 ACTIVITY_RESOLUTION = timedelta(hours=1)
+# Pages read events through the cache. Every change drops the cached row, so
+# this only bounds how long a row stays stale when a page loaded it while the
+# change was being committed.
+EVENT_ROW_TTL_S = 10
 
 
 def new_event_code() -> str:
@@ -37,6 +44,22 @@ def is_photographer(user: AbstractBaseUser | AnonymousUser) -> bool:
 class EventVisibility(models.TextChoices):
     ALL = "all", "Guests see all photos"
     OWN = "own", "Guests see only their own photos"
+
+
+def membership_cache_key(event_id: int, user_id: int) -> str:
+    return f"member:{event_id}:{user_id}"
+
+
+def event_cache_key(event_id: int) -> str:
+    return f"event:{event_id}"
+
+
+def activity_cache_key(user_id: int) -> str:
+    return f"active:{user_id}"
+
+
+def forget_cached_events(*event_ids: int) -> None:
+    forget_on_commit(*(event_cache_key(event_id) for event_id in event_ids))
 
 
 class Event(models.Model):
@@ -55,16 +78,36 @@ class Event(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.code})"
 
+    @classmethod
+    def cached(cls, event_id: int) -> Event | None:
+        """The event, read through the cache (see EVENT_ROW_TTL_S); None if there is none."""
+        key = event_cache_key(event_id)
+        event: Event | None = cache.get(key)
+        if event is None:
+            event = cls.objects.filter(pk=event_id).order_by().first()
+            if event is not None:
+                cache.set(key, event, EVENT_ROW_TTL_S)
+        return event
+
     def can_view(self, user: AbstractBaseUser | AnonymousUser) -> bool:
         """Whether `user` may see this event's photos at all."""
         if not user.is_authenticated:
             return False
         if user.is_staff or self.owner_id == user.pk:  # type: ignore[attr-defined]
             return True
-        return self.memberships.filter(user_id=user.pk).exists()
+        # Only a membership is cached: joining must count at once, and leaving
+        # drops the key (gallery.signals).
+        key = membership_cache_key(self.pk, user.pk)
+        if cache.get(key):
+            return True
+        is_member = self.memberships.filter(user_id=user.pk).exists()
+        if is_member:
+            cache.set(key, True, settings.CACHE_TTL_USER_DATA)
+        return is_member
 
     def bump_version(self) -> None:
         Event.objects.filter(pk=self.pk).update(content_version=models.F("content_version") + 1)
+        forget_cached_events(self.pk)
 
 
 class Membership(models.Model):
@@ -112,9 +155,14 @@ def profile_for(user: User) -> AttendeeProfile:
 def record_activity(user: AbstractBaseUser | AnonymousUser, profile: AttendeeProfile | None = None) -> None:
     """Note that an attendee used the site, at most one write an hour.
 
-    Pass the `profile` when the caller has it: then the usual case costs no query.
+    Once the time is known to be within the hour, the cache remembers it until
+    the hour is over, so the usual case costs no query. Pass the `profile`
+    when the caller has it, to spare the read.
     """
     if not user.is_authenticated:
+        return
+    key = activity_cache_key(user.pk)
+    if cache.get(key):
         return
     now = timezone.now()
     cutoff = now - ACTIVITY_RESOLUTION
@@ -125,11 +173,13 @@ def record_activity(user: AbstractBaseUser | AnonymousUser, profile: AttendeePro
         # A read, so that busy pages do not queue a write per request behind the workers.
         last_active = AttendeeProfile.objects.filter(user_id=user.pk).values_list("last_active_at", flat=True).first()
     if last_active is not None and last_active >= cutoff:
+        cache.set(key, True, (last_active - cutoff).total_seconds())
         return
     if profile is not None:
         profile.last_active_at = now
     # Conditional, so concurrent requests write once and a fresh row is left alone.
-    AttendeeProfile.objects.filter(user_id=user.pk, last_active_at__lt=cutoff).update(last_active_at=now)
+    if AttendeeProfile.objects.filter(user_id=user.pk, last_active_at__lt=cutoff).update(last_active_at=now):
+        cache.set(key, True, ACTIVITY_RESOLUTION.total_seconds())
 
 
 def _selfie_path(instance: Selfie, filename: str) -> str:

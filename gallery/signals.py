@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
-from django.db.models.signals import post_delete, pre_delete
+from django.db.models.signals import post_delete, post_save, pre_delete
 from django.dispatch import receiver
+from rest_framework.authtoken.models import Token
 
-from gallery.models import Event, Photo, Selfie
+from gallery.authentication import token_cache_key
+from gallery.caching import forget_on_commit
+from gallery.models import Event, Membership, Photo, Selfie, forget_cached_events, membership_cache_key
 
 
 def _delete_files_on_commit(*files: Any) -> None:
@@ -57,3 +61,27 @@ def forget_selfie_face(sender: type[Selfie], instance: Selfie, **kwargs: Any) ->
     from processing.backends import get_backend
 
     get_backend().forget_selfie(instance)
+
+
+@receiver(post_save, sender=Token)
+@receiver(post_delete, sender=Token)
+def forget_cached_token(sender: type[Token], instance: Token, **kwargs: Any) -> None:
+    forget_on_commit(token_cache_key(instance.key))
+
+
+@receiver(post_save, sender=settings.AUTH_USER_MODEL)
+def forget_cached_tokens_of_user(sender: Any, instance: Any, created: bool = False, **kwargs: Any) -> None:
+    if not created:
+        keys = Token.objects.filter(user_id=instance.pk).values_list("key", flat=True)
+        forget_on_commit(*(token_cache_key(key) for key in keys))
+
+
+@receiver(post_delete, sender=Membership)
+def forget_cached_membership(sender: type[Membership], instance: Membership, **kwargs: Any) -> None:
+    forget_on_commit(membership_cache_key(instance.event_id, instance.user_id))
+
+
+@receiver(post_save, sender=Event)
+@receiver(post_delete, sender=Event)
+def forget_cached_event(sender: type[Event], instance: Event, **kwargs: Any) -> None:
+    forget_cached_events(instance.pk)

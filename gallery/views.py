@@ -28,10 +28,10 @@ from django.utils import timezone
 from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
 from django.utils.text import slugify
 from django.views.decorators.http import require_http_methods, require_POST
-from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
 from gallery.api import join_event, my_matches, my_photo_list, photo_counts, visible_photo_ids, visible_photos
+from gallery.authentication import CachedTokenAuthentication
 from gallery.downloads import ZipEntry, safe_name, zip_stream
 from gallery.models import (
     Event,
@@ -226,8 +226,8 @@ def selfie(request: HttpRequest) -> HttpResponse:
 
 
 def _member_event(request: HttpRequest, event_id: int) -> Event:
-    event = get_object_or_404(Event, pk=event_id)
-    if not event.can_view(request.user):
+    event = Event.cached(event_id)
+    if event is None or not event.can_view(request.user):
         raise Http404("Event not found")
     return event
 
@@ -540,7 +540,7 @@ def media_user(request: HttpRequest) -> Any:
     if request.user.is_authenticated:
         return request.user
     try:
-        found = TokenAuthentication().authenticate(request)  # type: ignore[arg-type]
+        found = CachedTokenAuthentication().authenticate(request)  # type: ignore[arg-type]
     except AuthenticationFailed:
         return request.user
     return found[0] if found else request.user

@@ -194,6 +194,10 @@ else:
             # A file, not memory, so that tests can share it with the web and
             # qcluster subprocesses they start.
             "TEST": {"NAME": str(DATA_DIR / "test-db.sqlite3")},
+            # Kept open for the life of each web thread: opening one costs more
+            # than a cached page (Django registers its SQL functions and the
+            # pragmas below run again), and a local file needs no health check.
+            "CONN_MAX_AGE": None,
             "OPTIONS": {
                 # WAL lets readers run while a worker writes; IMMEDIATE takes the
                 # write lock at BEGIN so that two writers queue on busy_timeout
@@ -225,9 +229,10 @@ else:
     # files under DATA_DIR and its incr() is atomic across processes, which
     # django-ratelimit needs; Django's own database and file caches implement
     # incr() as read-then-write and would undercount under load.
+    # PersistentDiskCache keeps its SQLite connections open between requests.
     CACHES = {
         "default": {
-            "BACKEND": "diskcache.DjangoCache",
+            "BACKEND": "photoevent.cache.PersistentDiskCache",
             "LOCATION": str(DATA_DIR / "cache"),
             "SHARDS": 4,
             "DATABASE_TIMEOUT": 1.0,
@@ -442,7 +447,7 @@ AWS_PRICE_PER_FACE_MONTH = env_float("AWS_PRICE_PER_FACE_MONTH", 0.00001, minimu
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "gallery.authentication.CachedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

@@ -38,6 +38,7 @@ from gallery.models import (
     Photo,
     PhotoStatus,
     Selfie,
+    forget_cached_events,
 )
 from processing.backends import get_backend
 from processing.backends.base import DetectedFace, FaceBackend, FaceMatch, Reference
@@ -322,6 +323,7 @@ def forget_attendee(
         AttendeeProfile.objects.filter(user=user).update(**changes)
         # Cached photo lists are keyed on the event's version.
         Event.objects.filter(pk__in=event_ids).update(content_version=F("content_version") + 1)
+        forget_cached_events(*event_ids)
     forgotten = ForgottenFaceData(
         selfies=len(selfies),
         templates=templates,

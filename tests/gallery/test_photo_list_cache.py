@@ -84,3 +84,15 @@ def test_staff_can_clear_the_cache(client_for, staff, member, upload):
     assert response.status_code == 200
     assert cache.get("sentinel") is None
     assert client_for(member).get("/api/all-photos").json()["count"] == 1
+
+
+@pytest.mark.parametrize("path", ["/api/my-photos", "/api/all-photos"])
+def test_a_repeated_page_costs_no_query(client_for, member, event, upload, path, django_assert_num_queries):
+    upload("a.png", [0])
+    client = client_for(member)
+    client.post("/api/me/selfie", {"selfie": png_upload("me.png", scene_png([0]))})
+    first = client.get(f"{path}?event={event.pk}")
+    with django_assert_num_queries(0):
+        second = client.get(f"{path}?event={event.pk}")
+    assert second.status_code == 200
+    assert second.json() == first.json()

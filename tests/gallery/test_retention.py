@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.core.cache import cache
 from django.utils import timezone
 from django_q.models import Schedule
 
-from gallery.models import AttendeeProfile, Match, Selfie, record_activity
+from gallery.models import AttendeeProfile, Match, Selfie, activity_cache_key, record_activity
 from processing.backends.base import TransientBackendError
 from processing.pipeline import enrol_selfie
 from processing.queue_startup import ensure_schedules
@@ -86,7 +87,16 @@ def test_activity_is_written_at_most_hourly(attendee):
     AttendeeProfile.objects.filter(pk=profile.pk).update(last_active_at=recent)
     record_activity(attendee)
     assert AttendeeProfile.objects.get(pk=profile.pk).last_active_at == recent
+    # Two minutes later: the hour is over, and so is the cached note of it.
     old = timezone.now() - timedelta(minutes=61)
     AttendeeProfile.objects.filter(pk=profile.pk).update(last_active_at=old)
+    cache.delete(activity_cache_key(attendee.pk))
     record_activity(attendee)
     assert AttendeeProfile.objects.get(pk=profile.pk).last_active_at > old
+
+
+def test_known_activity_costs_no_query(attendee, django_assert_num_queries):
+    AttendeeProfile.objects.filter(user=attendee).update(last_active_at=timezone.now() - timedelta(days=2))
+    record_activity(attendee)
+    with django_assert_num_queries(0):
+        record_activity(attendee)
