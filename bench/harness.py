@@ -28,6 +28,14 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = str(REPO / ".venv" / "bin" / "python")
 GUNICORN = str(REPO / ".venv" / "bin" / "gunicorn")
+
+
+def web_concurrency() -> tuple[int, int]:
+    """gunicorn's workers and threads per worker as scripts/run chooses them: WEB_CONCURRENCY, WEB_THREADS."""
+    workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * (os.cpu_count() or 1) + 1)
+    return workers, int(os.environ.get("WEB_THREADS") or 1)
+
+
 FACES_DIR = Path(os.environ.get("PHOTOEVENT_FACES_DIR", REPO.parent / "shared" / "faces"))
 CACHE_DIR = Path(os.environ.get("BENCH_CACHE_DIR", Path(tempfile.gettempdir()) / "photoevent-bench-cache"))
 PG_ADMIN_DSN = os.environ.get("BENCH_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -273,8 +281,13 @@ class Stack:
         self.procs.append(proc)
         return proc
 
-    def start_web(self, workers: int = 2, threads: int = 4, app: str = "photoevent.wsgi", **env: str) -> Proc:
+    def start_web(
+        self, workers: int | None = None, threads: int | None = None, app: str = "photoevent.wsgi", **env: str
+    ) -> Proc:
         """gunicorn as scripts/run starts it (production settings), on a free 127.0.0.1 port."""
+        default_workers, default_threads = web_concurrency()
+        workers = workers or default_workers
+        threads = threads or default_threads
         port = free_port()
         proc = self.spawn(
             "gunicorn",

@@ -1,14 +1,15 @@
 """Pages under load: 50 attendee clients on my-photos and all-photos while photos are processed.
 
-Setup: gunicorn with the documented production settings (2 workers x 4
-threads, DEBUG off), a real qcluster with the local (dlib) backend processing
+Setup: gunicorn with the documented production settings (as scripts/run:
+2 x cores + 1 sync workers, DEBUG off), a real qcluster with the local (dlib) backend processing
 100 real-face photos (topped up so that processing lasts the whole run), an
 event with 300 processed photos, and 50 attendees who joined it, each found in
 20 photos. Database: SQLite (default) or --database postgres (a throwaway
 database on 127.0.0.1:5432, dropped afterwards).
 
 Load: --clients coroutines (default 50) on one asyncio event loop, each with
-its own keep-alive HTTP/1.1 connection and token (bench/async_http.py),
+its own HTTP/1.1 connection and token (bench/async_http.py; kept alive
+where the server allows it, reopened where it closes it, as sync workers do),
 request after request with no think time, alternating /api/my-photos?event=
 and /api/all-photos?event=. The generator runs on the same cores as the
 server, so it is kept cheap, and its CPU use is printed. The baseline is the
@@ -43,7 +44,18 @@ from urllib.parse import urlsplit
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.async_http import Connection, ProtocolError
-from bench.harness import Stack, cpu_seconds, descendants, django_setup, ms, out, percentile, ratio, wait_for
+from bench.harness import (
+    Stack,
+    cpu_seconds,
+    descendants,
+    django_setup,
+    ms,
+    out,
+    percentile,
+    ratio,
+    wait_for,
+    web_concurrency,
+)
 from bench.images import face_photos
 
 BAR_P95_SECONDS = 0.100
@@ -192,17 +204,12 @@ def main() -> int:
     parser.add_argument("--keep-rate-limits", action="store_true", help="keep the default my-photos rate limit")
     parser.add_argument("--no-processing", action="store_true", help="no qcluster, no photos being processed")
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
+    default_workers, default_threads = web_concurrency()
     parser.add_argument(
-        "--workers",
-        type=int,
-        default=int(os.environ.get("WEB_CONCURRENCY") or 2),
-        help="gunicorn workers (default: WEB_CONCURRENCY or 2, as scripts/run)",
+        "--workers", type=int, default=default_workers, help=f"gunicorn workers (default {default_workers})"
     )
     parser.add_argument(
-        "--threads",
-        type=int,
-        default=int(os.environ.get("WEB_THREADS") or 4),
-        help="threads per worker (default: WEB_THREADS or 4)",
+        "--threads", type=int, default=default_threads, help=f"threads per worker (default {default_threads})"
     )
     args = parser.parse_args()
 

@@ -76,7 +76,7 @@ def test_database_url_defaults_are_the_documented_ones(monkeypatch):
     for name in ("DB_POOL_SIZE", "DB_MAX_OVERFLOW", "DB_POOL_TIMEOUT", "DB_POOL_RECYCLE"):
         monkeypatch.delenv(name, raising=False)
     pool = project_settings._database_from_url("postgres://postgres@127.0.0.1/x")["OPTIONS"]["pool"]
-    assert pool == {"min_size": 20, "max_size": 70, "timeout": 60, "max_lifetime": 1800}
+    assert pool == {"min_size": 2, "max_size": 10, "timeout": 60, "max_lifetime": 1800}
 
 
 def test_database_url_must_be_postgres():
