@@ -32,7 +32,7 @@ GUNICORN = str(REPO / ".venv" / "bin" / "gunicorn")
 
 def web_concurrency() -> tuple[int, int]:
     """gunicorn's workers and threads per worker as scripts/run chooses them: WEB_CONCURRENCY, WEB_THREADS."""
-    workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * (os.cpu_count() or 1) + 1)
+    workers = int(os.environ.get("WEB_CONCURRENCY") or (os.cpu_count() or 1) + 1)
     return workers, int(os.environ.get("WEB_THREADS") or 1)
 
 

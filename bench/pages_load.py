@@ -1,7 +1,7 @@
 """Pages under load: 50 attendee clients on my-photos and all-photos while photos are processed.
 
 Setup: gunicorn with the documented production settings (as scripts/run:
-2 x cores + 1 sync workers, DEBUG off), a real qcluster with the local (dlib) backend processing
+cores + 1 sync workers, DEBUG off), a real qcluster with the local (dlib) backend processing
 100 real-face photos (topped up so that processing lasts the whole run), an
 event with 300 processed photos, and 50 attendees who joined it, each found in
 20 photos. Database: SQLite (default) or --database postgres (a throwaway

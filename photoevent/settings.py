@@ -161,7 +161,7 @@ def _database_from_url(url: str) -> dict[str, Any]:
     if parsed.scheme not in {"postgres", "postgresql"}:
         raise ImproperlyConfigured(f"DATABASE_URL must be a postgres:// URL, got scheme {parsed.scheme!r}")
     # Per web process. A sync worker uses one connection at a time and a
-    # threaded one WEB_THREADS; 2 x cores + 1 processes per host must stay
+    # threaded one WEB_THREADS; all the processes of all the hosts must stay
     # well under the server's max_connections (100 by default).
     pool_size = env_int("DB_POOL_SIZE", 2, minimum=1)
     max_overflow = env_int("DB_MAX_OVERFLOW", 8, minimum=0)
