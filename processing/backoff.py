@@ -1,0 +1,17 @@
+"""One backoff rule for every retry loop: exponential growth with full jitter."""
+
+from __future__ import annotations
+
+import random
+
+
+def backoff_delay(attempt: int, base: float, cap: float | None = None, floor: float = 0.0) -> float:
+    """Seconds to wait before retry number `attempt` (1 for the first retry).
+
+    Full jitter (uniform between `floor` and the exponential ceiling) spreads
+    clients that failed together, so they do not retry together.
+    """
+    ceiling = base * 2 ** min(max(attempt, 1) - 1, 30)
+    if cap is not None:
+        ceiling = min(ceiling, cap)
+    return random.uniform(min(floor, ceiling), ceiling)
