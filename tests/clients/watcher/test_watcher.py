@@ -1,7 +1,8 @@
-"""Unit tests of the folder watcher's client logic, against a fake upload server.
+"""Unit tests of the folder watcher client, against a fake upload server.
 
 The fake server is a real HTTP server on 127.0.0.1 in a thread, so the tests
-cover the actual requests, multipart encoding and header handling.
+cover the actual requests, multipart encoding and header handling. The
+console script and `manage.py watch_folder` are driven in-process.
 """
 
 from __future__ import annotations
@@ -23,9 +24,8 @@ from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
-from PIL import Image
-
-from gallery.watcher import (
+from photoevent_watch import cli
+from photoevent_watch.watcher import (
     Answered,
     Backoff,
     FolderWatcher,
@@ -44,8 +44,10 @@ from gallery.watcher import (
     match_verdicts,
     parse_retry_after,
     plan_batch,
+    through_link,
     upload_name,
 )
+from PIL import Image
 
 EVENT_ID = 7
 TOKEN = "secret-token"
@@ -75,11 +77,17 @@ class Scripted:
 class FakeUploadServer:
     """Behaves like the upload API: dedup by SHA-256, rejects non-JPEG/PNG, answers 202/400.
 
+    Each verdict echoes the file's `index` among the request's photos and its
+    `filename` as submitted. With `legacy=True` it answers as servers did
+    before that echo: no `index`, and a duplicate carries the name it was
+    first stored under.
+
     `script` holds answers to give instead, one per upload request, first in
     first out; `requests` records every upload as a list of (filename, bytes).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, legacy: bool = False) -> None:
+        self.legacy = legacy
         self.script: list[Scripted] = []
         self.requests: list[list[tuple[str, bytes]]] = []
         self.auth_headers: list[str | None] = []
@@ -133,10 +141,12 @@ class FakeUploadServer:
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     def accept(self, files: list[tuple[str, bytes]]) -> Scripted:
-        jobs, rejected = [], []
-        for name, data in files:
+        jobs: list[dict[str, Any]] = []
+        rejected: list[dict[str, Any]] = []
+        for index, (name, data) in enumerate(files):
+            echo: dict[str, Any] = {} if self.legacy else {"index": index}
             if not data.startswith((b"\xff\xd8", b"\x89PNG")):
-                rejected.append({"filename": name, "error": "The file is not an image"})
+                rejected.append({**echo, "filename": name, "error": "The file is not an image"})
                 continue
             sha = hashlib.sha256(data).hexdigest()
             duplicate = sha in self.photos
@@ -145,9 +155,10 @@ class FakeUploadServer:
             photo_id, stored_name = self.photos[sha]
             jobs.append(
                 {
+                    **echo,
                     "job_id": "x",
                     "photo_id": photo_id,
-                    "filename": stored_name,
+                    "filename": stored_name if self.legacy else name,
                     "status": "queued",
                     "duplicate": duplicate,
                 }
@@ -163,13 +174,22 @@ class FakeUploadServer:
         return [name for request in self.requests for name, _ in request]
 
 
-@pytest.fixture
-def server() -> Iterator[FakeUploadServer]:
-    fake = FakeUploadServer()
+def _serve(fake: FakeUploadServer) -> Iterator[FakeUploadServer]:
     fake.thread.start()
     yield fake
     fake.httpd.shutdown()
     fake.httpd.server_close()
+
+
+@pytest.fixture
+def server() -> Iterator[FakeUploadServer]:
+    yield from _serve(FakeUploadServer())
+
+
+@pytest.fixture
+def legacy_server() -> Iterator[FakeUploadServer]:
+    """A server from before the upload API echoed each file's index."""
+    yield from _serve(FakeUploadServer(legacy=True))
 
 
 class FakeClock:
@@ -680,7 +700,63 @@ def test_match_verdicts_pairs_a_duplicate_under_its_old_name() -> None:
     assert verdicts[2].error == "bad"
 
 
+def test_match_verdicts_pairs_by_the_echoed_index() -> None:
+    verdicts, unmatched = match_verdicts(
+        ["a.jpg", "b.jpg", "c.jpg"],
+        # Out of order, and names that match nothing: the index decides.
+        jobs=[
+            {"index": 2, "photo_id": 3, "filename": "zzz.jpg", "duplicate": True},
+            {"index": 0, "photo_id": 1, "filename": "b.jpg", "duplicate": False},
+        ],
+        rejected=[{"index": 1, "filename": "a.jpg", "error": "bad"}],
+    )
+    assert unmatched == []
+    assert (verdicts[0].photo_id, verdicts[0].duplicate) == (1, False)
+    assert verdicts[1].error == "bad"
+    assert (verdicts[2].photo_id, verdicts[2].duplicate) == (3, True)
+
+
+def test_match_verdicts_falls_back_to_names_without_a_usable_index() -> None:
+    verdicts, unmatched = match_verdicts(
+        ["a.jpg", "b.jpg", "c.jpg", "d.jpg"],
+        jobs=[
+            {"index": 7, "photo_id": 1, "filename": "a.jpg"},  # out of range
+            {"index": "1", "photo_id": 2, "filename": "b.jpg"},  # not an integer
+            {"index": True, "photo_id": 3, "filename": "c.jpg"},  # a boolean is not a position
+            "not an object",
+        ],
+        rejected=[],
+    )
+    assert {i: v.photo_id for i, v in verdicts.items()} == {0: 1, 1: 2, 2: 3}
+    assert unmatched == [3]
+
+
+def test_index_echo_pairs_duplicates_in_one_request(folder: Path, server: FakeUploadServer) -> None:
+    server.photos = {hashlib.sha256(jpeg_bytes(i)).hexdigest(): (50 + i, f"old{i}.jpg") for i in range(2)}
+    for i in range(3):
+        (folder / f"p{i}.jpg").write_bytes(jpeg_bytes(i))
+    result = make_watcher(folder, server, once=True).run()
+    assert result.complete
+    assert len(server.requests) == 1  # no resending one by one to find out which answer is whose
+    assert result.counters.duplicate == 2 and result.counters.uploaded == 1
+    state = StateFile(default_state_path(folder), StateFile.target_key(server.url, EVENT_ID))
+    state.load()
+    assert {v["path"]: v["photo_id"] for v in state.uploaded.values()} == {"p0.jpg": 50, "p1.jpg": 51, "p2.jpg": 3}
+
+
+def test_a_legacy_servers_lone_duplicate_is_paired_by_elimination(
+    folder: Path, legacy_server: FakeUploadServer
+) -> None:
+    legacy_server.photos = {hashlib.sha256(jpeg_bytes(0)).hexdigest(): (50, "first-name.jpg")}
+    for i in range(2):
+        (folder / f"p{i}.jpg").write_bytes(jpeg_bytes(i))
+    result = make_watcher(folder, legacy_server, once=True).run()
+    assert result.complete and len(legacy_server.requests) == 1
+    assert result.counters.duplicate == 1 and result.counters.uploaded == 1
+
+
 def test_ambiguous_answers_are_resent_one_by_one(folder: Path, server: FakeUploadServer) -> None:
+    # Answers as a server from before the index echo gives them.
     for i in range(3):
         (folder / f"p{i}.jpg").write_bytes(jpeg_bytes(i))
     server.script = [
@@ -735,3 +811,121 @@ def test_command_reports_missing_and_invalid_options(folder: Path, monkeypatch: 
     monkeypatch.setenv("PHOTOEVENT_BATCH", "zero")
     with pytest.raises(CommandError, match="PHOTOEVENT_BATCH"):
         call_command("watch_folder", str(folder), server="http://x", event="1", token="t")
+
+
+# --- symbolic links -----------------------------------------------------------------
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    """A private folder elsewhere on the laptop."""
+    path = tmp_path / "private"
+    (path / "album").mkdir(parents=True)
+    (path / "secret.jpg").write_bytes(jpeg_bytes(200))
+    (path / "album" / "also-secret.jpg").write_bytes(jpeg_bytes(201))
+    return path
+
+
+def test_links_are_never_followed(folder: Path, outside: Path, server: FakeUploadServer) -> None:
+    (folder / "real.jpg").write_bytes(jpeg_bytes(1))
+    (folder / "link.jpg").symlink_to(outside / "secret.jpg")
+    (folder / "album").symlink_to(outside / "album", target_is_directory=True)
+    (folder / "inside.jpg").symlink_to(folder / "real.jpg")  # inside to inside: skipped as well
+    (folder / "notes.txt").symlink_to(outside / "secret.jpg")  # not a photo's name: not worth a mention
+    links: list[Path] = []
+    assert list(iter_candidates(folder, on_link=links.append)) == [folder / "real.jpg"]
+    assert sorted(p.name for p in links) == ["album", "inside.jpg", "link.jpg"]
+
+    result = make_watcher(folder, server, once=True).run()
+    assert result.complete  # links are skipped on purpose, not left unfinished
+    assert server.sent_names == ["real.jpg"]
+    assert result.counters.links == 3 and result.links == ["album", "inside.jpg", "link.jpg"]
+    assert "links=3" in result.counters.summary()
+
+
+def test_the_watched_folder_itself_may_be_a_link(tmp_path: Path, folder: Path, server: FakeUploadServer) -> None:
+    (folder / "a.jpg").write_bytes(jpeg_bytes(1))
+    alias = tmp_path / "alias"
+    alias.symlink_to(folder, target_is_directory=True)
+    result = make_watcher(alias, server, once=True).run()
+    assert server.sent_names == ["a.jpg"] and result.counters.links == 0
+
+
+def test_through_link(folder: Path, outside: Path) -> None:
+    (folder / "sub").mkdir()
+    (folder / "album").symlink_to(outside / "album", target_is_directory=True)
+    (folder / "sub" / "link.jpg").symlink_to(outside / "secret.jpg")
+    assert through_link(folder / "album" / "also-secret.jpg", folder)
+    assert through_link(folder / "sub" / "link.jpg", folder)
+    assert not through_link(folder / "sub" / "plain.jpg", folder)
+
+
+def test_an_event_inside_a_linked_folder_is_ignored(folder: Path, outside: Path, server: FakeUploadServer) -> None:
+    (folder / "album").symlink_to(outside / "album", target_is_directory=True)
+    clock = FakeClock()
+    watcher = make_watcher(folder, server, clock)
+    # Some notifiers follow linked folders and report the files behind them.
+    watcher._observe_event(folder / "album" / "also-secret.jpg", clock.now)
+    watcher._observe_event(folder / "album", clock.now)
+    pump(watcher, clock, seconds=2)
+    assert server.requests == [] and watcher.idle
+    assert watcher.counters.links == 1
+
+
+def test_a_file_replaced_by_a_link_before_sending_is_not_read(
+    folder: Path, outside: Path, server: FakeUploadServer
+) -> None:
+    clock = FakeClock()
+    watcher = make_watcher(folder, server, clock, stable_seconds=1.0)
+    target = folder / "a.jpg"
+    target.write_bytes(jpeg_bytes(1))
+    watcher.scan()
+    watcher.next_attempt_at = clock.now + 100  # hold sending back, as during a retry wait
+    pump(watcher, clock, seconds=2)
+    assert [item.rel for item in watcher.pending] == ["a.jpg"]
+    target.unlink()
+    target.symlink_to(outside / "secret.jpg")
+    watcher.next_attempt_at = clock.now
+    pump(watcher, clock, seconds=3)
+    watcher.scan()
+    assert server.requests == []
+    assert watcher.counters.links == 1 and watcher.idle
+
+
+# --- the console script ---------------------------------------------------------------
+
+
+def test_console_script_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert "PHOTOEVENT_TOKEN" in out and "Symbolic links" in out
+
+
+def test_console_script_uploads_and_reports_links(
+    folder: Path, outside: Path, server: FakeUploadServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (folder / "a.jpg").write_bytes(jpeg_bytes(1))
+    (folder / "link.jpg").symlink_to(outside / "secret.jpg")
+    argv = [str(folder), "--server", server.url, "--event", str(EVENT_ID), "--token", TOKEN]
+    assert cli.main([*argv, "--once", "--stable", "0.1"]) == 0
+    out = capsys.readouterr().out
+    assert "Summary: found=1 uploaded=1 " in out and "links=1" in out
+    assert "Skipped 1 symbolic link(s); links are never followed: link.jpg" in out
+    assert server.sent_names == ["a.jpg"]
+
+
+def test_console_script_reports_configuration_errors(
+    folder: Path, server: FakeUploadServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("PHOTOEVENT_SERVER", "PHOTOEVENT_EVENT", "PHOTOEVENT_TOKEN", "PHOTOEVENT_FOLDER"):
+        monkeypatch.delenv(name, raising=False)
+    assert cli.main([str(folder)]) == cli.EXIT_FAILED
+    assert "Missing --server (or PHOTOEVENT_SERVER)" in capsys.readouterr().err
+    argv = [str(folder), "--server", server.url, "--event", str(EVENT_ID), "--once"]
+    assert cli.main([*argv, "--token", "wrong"]) == cli.EXIT_FAILED
+    assert "refused the token" in capsys.readouterr().err
+    assert cli.main([*argv, "--token", TOKEN, "--batch", "0"]) == cli.EXIT_FAILED
+    assert "--batch: invalid value '0'" in capsys.readouterr().err
+    assert server.requests == []

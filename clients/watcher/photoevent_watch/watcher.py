@@ -1,12 +1,14 @@
 """The local folder watcher: uploads new photos from a folder to an event over HTTP.
 
 This module is the client that runs on a photographer's laptop. It talks to the
-server only through the upload API and never touches the database, so nothing
-here may import models or read Django settings.
+server only through the upload API and never touches the database; it is
+installed without the server, so nothing here may import Django or the
+server's packages.
 
 The pieces, each usable and testable alone:
 
-- `ignore_reason` / `is_candidate`: which files are photos worth sending.
+- `ignore_reason` / `is_candidate` / `through_link`: which files are photos
+  worth sending. Symbolic links are never followed (see `iter_candidates`).
 - `StabilityTracker`: a file is ready once its size and mtime stop changing.
 - `StateFile`: what was uploaded (SHA-256 -> photo id) or set aside, written
   atomically so that a crash never corrupts it and a restart never re-sends.
@@ -29,6 +31,7 @@ import os
 import queue
 import random
 import re
+import stat
 import sys
 import tempfile
 import threading
@@ -41,6 +44,8 @@ from pathlib import Path
 from typing import IO, Any, Protocol, TextIO
 
 import requests
+import watchfiles
+from tqdm import tqdm
 
 logger = logging.getLogger("photoevent.watcher")
 
@@ -55,7 +60,10 @@ IGNORED_NAMES = frozenset({".ds_store", "thumbs.db", "desktop.ini"})
 
 STATE_FORMAT = "photoevent-watch-state"
 STATE_VERSION = 1
-USER_AGENT = "photoevent-watcher/1"
+USER_AGENT = "photoevent-watch/1"
+# Opening a photo with O_NOFOLLOW makes a link swapped in after the checks fail
+# to open instead of being read (0 where the platform has no such flag).
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 # The server's display_name() keeps at most this many characters of a name.
 MAX_NAME_CHARS = 200
 # A Retry-After beyond this is more likely a misconfigured proxy than a plan.
@@ -97,20 +105,56 @@ def is_candidate(path: Path, root: Path) -> bool:
     return ignore_reason(path, root) is None
 
 
-def iter_candidates(root: Path) -> Iterator[Path]:
-    """Every candidate file under `root`, subfolders included, hidden folders skipped."""
+def through_link(path: Path, root: Path) -> bool:
+    """True if `path` is a symbolic link, or lies in a linked folder, below `root`.
+
+    `root` itself may be a link: the user named it. Anything below it that is a
+    link may point anywhere on the machine, so it is never followed.
+    """
+    try:
+        parts = path.relative_to(root).parts
+    except ValueError:
+        return False
+    current = root
+    for part in parts:
+        current = current / part
+        if current.is_symlink():
+            return True
+    return False
+
+
+def iter_candidates(root: Path, on_link: Callable[[Path], None] | None = None) -> Iterator[Path]:
+    """Every candidate file under `root`, subfolders included, hidden folders and links skipped.
+
+    Symbolic links are never followed, wherever they point: a link to a file
+    elsewhere on the laptop must not publish that file to an event's guests,
+    and a link to a photo inside the folder adds nothing, since the photo
+    itself is found. `on_link` is told about each link that has a photo's name
+    and each linked folder, so they can be reported.
+    """
 
     def on_error(exc: OSError) -> None:
         # An unreadable subfolder must not stop the scan of the others.
         logger.warning("Cannot read %s: %s", exc.filename, exc.strerror)
 
-    for dirpath, dirnames, filenames in os.walk(root, onerror=on_error):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+    # followlinks=False (the default) keeps os.walk out of linked folders; they
+    # are still listed in `dirnames`, which is where they are reported.
+    for dirpath, dirnames, filenames in os.walk(root, onerror=on_error, followlinks=False):
         base = Path(dirpath)
+        visible = sorted(d for d in dirnames if not d.startswith("."))
+        dirnames[:] = [d for d in visible if not (base / d).is_symlink()]
+        if on_link is not None:
+            for linked in sorted(set(visible) - set(dirnames)):
+                on_link(base / linked)
         for filename in sorted(filenames):
             path = base / filename
-            if is_candidate(path, root):
-                yield path
+            if not is_candidate(path, root):
+                continue
+            if path.is_symlink():
+                if on_link is not None:
+                    on_link(path)
+                continue
+            yield path
 
 
 def upload_name(path: Path) -> str:
@@ -127,9 +171,15 @@ def upload_name(path: Path) -> str:
     return name or "photo"
 
 
+def open_no_follow(path: Path) -> IO[bytes]:
+    """Open `path` for reading, failing (OSError, ELOOP) if it is a symbolic link."""
+    return os.fdopen(os.open(path, os.O_RDONLY | _NOFOLLOW | getattr(os, "O_BINARY", 0)), "rb")
+
+
 def sha256_of_file(path: Path) -> str:
+    """The SHA-256 of the file's content; refuses to read through a symbolic link."""
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    with open_no_follow(path) as handle:
         for chunk in iter(lambda: handle.read(1024 * 1024), b""):
             digest.update(chunk)
     return digest.hexdigest()
@@ -292,6 +342,7 @@ class StateFile:
         lock_path.parent.mkdir(parents=True, exist_ok=True)
         handle = lock_path.open("a+b")
         try:
+            # Each platform has only its own locking module.
             if sys.platform == "win32":
                 import msvcrt
 
@@ -361,8 +412,8 @@ def plan_batch(
     """Split `pending` into the next request's files and the rest, keeping order.
 
     A request holds at most `max_files` files and, unless its first file alone
-    is bigger, at most `max_bytes`. No two files in it share a name (the answer
-    is matched by name) or content (the server would refuse the second copy).
+    is bigger, at most `max_bytes`. No two files in it share a name (a server
+    that does not echo `index` is matched by name) or content (the server would refuse the second copy).
     A solo file always travels alone.
     """
     batch: list[PendingFile] = []
@@ -612,6 +663,8 @@ class Counters:
     rejected: int = 0
     retrying: int = 0
     unreadable: int = 0
+    # Symbolic links (to photos, or to folders) present and skipped.
+    links: int = 0
 
     def compact(self) -> str:
         """The counts for a progress bar, where `found` is the bar's total and zeros of rare counts are noise."""
@@ -625,12 +678,15 @@ class Counters:
             parts.append(f"earlier {self.already}")
         if self.unreadable:
             parts.append(f"unreadable {self.unreadable}")
+        if self.links:
+            parts.append(f"links skipped {self.links}")
         return ", ".join(parts)
 
     def summary(self) -> str:
         return (
             f"found={self.found} uploaded={self.uploaded} duplicate={self.duplicate} "
-            f"rejected={self.rejected} retrying={self.retrying} already={self.already} unreadable={self.unreadable}"
+            f"rejected={self.rejected} retrying={self.retrying} already={self.already} unreadable={self.unreadable} "
+            f"links={self.links}"
         )
 
 
@@ -653,8 +709,6 @@ class Progress:
         self._last_at = float("-inf")
         self._bar: Any = None
         if bar:
-            from tqdm import tqdm
-
             self._bar = tqdm(total=0, unit="photo", file=stream or sys.stdout, dynamic_ncols=True, leave=True)
 
     def update(self, counters: Counters, done: int, force: bool = False) -> None:
@@ -706,8 +760,6 @@ class NativeEvents:
         self._thread.start()
 
     def _run(self) -> None:
-        import watchfiles
-
         try:
             for changes in watchfiles.watch(
                 self.root,
@@ -764,6 +816,8 @@ class RunResult:
     interrupted: bool
     unfinished: list[str] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
+    # Skipped on purpose, so they never make a run incomplete.
+    links: list[str] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -807,6 +861,8 @@ class FolderWatcher:
         self.settled: dict[Path, Signature] = {}
         self.seen: set[Path] = set()
         self.unreadable: dict[Path, str] = {}
+        # Symbolic links found (and skipped) by the last scan or since.
+        self.links: set[Path] = set()
         self.uploaded_this_run: set[str] = set()
         self.next_attempt_at = float("-inf")
         self.last_scan_at = float("-inf")
@@ -858,6 +914,7 @@ class FolderWatcher:
             interrupted=self.stopping,
             unfinished=sorted({p.rel for p in self.pending} | {self._rel(p) for p in self.tracker.paths()}),
             unreadable=sorted(self._rel(p) for p in self.unreadable),
+            links=sorted(self._rel(p) for p in self.links),
         )
 
     @property
@@ -871,11 +928,15 @@ class FolderWatcher:
         """Look at every candidate file and forget the ones that are gone."""
         now = self.clock()
         present: set[Path] = set()
-        for path in iter_candidates(self.root):
+        links: set[Path] = set()
+        for path in iter_candidates(self.root, on_link=links.add):
             present.add(path)
             self._observe(path, now)
         for path in list(self.seen - present):
             self._vanished(path)
+        for path in sorted(links - self.links):
+            self._skip_link(path)
+        self.links = links
         # A file that could not be read may be readable now (permissions fixed,
         # lock released); the next stable check tries it again.
         for path in list(self.unreadable) if retry_unreadable else []:
@@ -917,25 +978,43 @@ class FolderWatcher:
 
     def _observe_event(self, path: Path, now: float) -> None:
         path = path if path.is_absolute() else self.root / path
+        if through_link(path, self.root):
+            # Some notifiers follow linked folders; what lies behind a link is
+            # not ours to send, whatever the event says.
+            if path.is_symlink() and (path.is_dir() or is_candidate(path, self.root)):
+                self._skip_link(path)
+            return
         if path.is_dir():
             # A folder moved in whole brings files no event named.
-            for child in iter_candidates(path):
+            for child in iter_candidates(path, on_link=self._skip_link):
                 self._observe(child, now)
             return
         if not is_candidate(path, self.root):
             return
         self._observe(path, now)
 
+    def _skip_link(self, path: Path) -> None:
+        if path in self.links:
+            return
+        self.links.add(path)
+        if path in self.seen:
+            # A file replaced by a link: forget the file, never read the link.
+            self._vanished(path)
+        logger.warning("Skipped %s: it is a symbolic link, and links are never followed", self._rel(path))
+
     def _observe(self, path: Path, now: float) -> None:
         try:
-            st = path.stat()
+            st = path.lstat()
         except FileNotFoundError:
             self._vanished(path)
             return
         except OSError as exc:
             logger.debug("Cannot stat %s: %s", path, exc)
             return
-        if not os.path.isfile(path):
+        if stat.S_ISLNK(st.st_mode):
+            self._skip_link(path)
+            return
+        if not stat.S_ISREG(st.st_mode):
             return
         signature: Signature = (st.st_size, st.st_mtime_ns)
         if self.settled.get(path) == signature or path in self.unreadable:
@@ -986,6 +1065,9 @@ class FolderWatcher:
     def _settle_ready(self, path: Path, signature: Signature) -> None:
         """A file just became stable: skip it if its content is known, else queue it for sending."""
         rel = self._rel(path)
+        if through_link(path, self.root):
+            self._skip_link(path)
+            return
         sha = self.state.cached_sha(rel, signature)
         if sha is None:
             try:
@@ -1050,9 +1132,14 @@ class FolderWatcher:
 
     def _read_unchanged(self, item: PendingFile) -> bytes | None:
         """The file's bytes if it is still what was hashed; otherwise put it back to settle again."""
+        if through_link(item.path, self.root):
+            # Became a link (or moved under one) since it was hashed.
+            self._skip_link(item.path)
+            return None
         try:
-            data = item.path.read_bytes()
-            st = item.path.stat()
+            with open_no_follow(item.path) as handle:
+                data = handle.read()
+                st = os.fstat(handle.fileno())
         except FileNotFoundError:
             self._vanished(item.path)
             return None
@@ -1148,40 +1235,68 @@ class FolderWatcher:
     def _refresh_progress(self, force: bool = False) -> None:
         self.counters.found = len(self.seen)
         self.counters.unreadable = len(self.unreadable)
+        self.counters.links = len(self.links)
         if self.progress is not None:
             self.progress.update(self.counters, done=len(self.settled), force=force)
 
 
 @dataclass
 class Verdict:
+    """The server's answer for one file: stored (or already there) as `photo_id`, or rejected with `error`."""
+
     photo_id: int | None = None
     duplicate: bool = False
     error: str | None = None
 
 
-def match_verdicts(
-    names: Sequence[str], jobs: Iterable[dict[str, Any]], rejected: Iterable[dict[str, Any]]
-) -> tuple[dict[int, Verdict], list[int]]:
-    """Pair the server's per-file answers with the files sent (by index).
+def _echoed_index(entry: dict[str, Any], count: int) -> int | None:
+    """The entry's `index` if it names one of the `count` files sent, else None."""
+    index = entry.get("index")
+    if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < count:
+        return index
+    return None
 
-    Names are unique within a request (see `plan_batch`) and the server echoes
-    them, except for a duplicate, which carries the name it was first uploaded
-    under. A lone leftover answer and a lone leftover file therefore belong
-    together; anything still ambiguous is returned as unmatched.
+
+def match_verdicts(
+    names: Sequence[str], jobs: Iterable[object], rejected: Iterable[object]
+) -> tuple[dict[int, Verdict], list[int]]:
+    """Pair the server's per-file answers with the files sent (by position in the request).
+
+    The server echoes each file's 0-based position among the request's
+    `photos` parts as `index`; that pairs every answer exactly. A server from
+    before that echo is matched by name instead: names are unique within a
+    request (see `plan_batch`) and such a server echoes them, except for a
+    duplicate, which carries the name it was first uploaded under. A lone
+    leftover answer and a lone leftover file therefore belong together;
+    anything still ambiguous is returned as unmatched. Entries that are not
+    JSON objects are ignored.
     """
     verdicts: dict[int, Verdict] = {}
-    free = {name: index for index, name in enumerate(names)}
-    leftovers: list[Verdict] = []
-    answers: list[tuple[str, Verdict]] = []
+    answers: list[tuple[dict[str, Any], Verdict]] = []
     for job in jobs:
+        if not isinstance(job, dict):
+            continue
         try:
             verdict = Verdict(photo_id=int(job["photo_id"]), duplicate=bool(job.get("duplicate")))
         except (KeyError, TypeError, ValueError):
             continue
-        answers.append((str(job.get("filename", "")), verdict))
+        answers.append((job, verdict))
     for entry in rejected:
-        answers.append((str(entry.get("filename", "")), Verdict(error=str(entry.get("error") or "rejected"))))
-    for name, verdict in answers:
+        if not isinstance(entry, dict):
+            continue
+        answers.append((entry, Verdict(error=str(entry.get("error") or "rejected"))))
+
+    by_name: list[tuple[str, Verdict]] = []
+    for entry, verdict in answers:
+        index = _echoed_index(entry, len(names))
+        if index is not None and index not in verdicts:
+            verdicts[index] = verdict
+        else:
+            by_name.append((str(entry.get("filename", "")), verdict))
+
+    free = {name: index for index, name in enumerate(names) if index not in verdicts}
+    leftovers: list[Verdict] = []
+    for name, verdict in by_name:
         index = free.pop(name, None)
         if index is None:
             leftovers.append(verdict)
