@@ -1,11 +1,14 @@
-"""The JSON API for photographers and attendees."""
+"""The JSON API for photographers and attendees: thin views over `gallery.access`.
+
+Lookups raise Django's `Http404` and `PermissionDenied` (see gallery.access for
+the policy); DRF answers them as JSON 404 and 403.
+"""
 
 from __future__ import annotations
 
 import datetime
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -13,51 +16,35 @@ from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.models import User
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import Count, Q, QuerySet
+from django.http import Http404
 from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django_ratelimit.decorators import ratelimit
 from rest_framework import status
 from rest_framework.authtoken.models import Token
-from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from gallery.caching import cached
-from gallery.models import (
-    Event,
-    EventVisibility,
-    Match,
-    Membership,
-    Photo,
-    PhotoStatus,
-    is_photographer,
-    profile_for,
-    record_activity,
-)
-from gallery.uploads import QueueFull, accept_uploads
-from processing.backends.base import NoFaceError
-from processing.images import InvalidImage
-from processing.pipeline import enrol_selfie, refresh_member_matches
+from gallery import access
+from gallery.models import Event, PhotoStatus, is_photographer, profile_for, record_activity
+from gallery.ratelimits import auth_rate_limit, rate_for
+from gallery.uploads import Accepted, QueueFull, Rejected, accept_uploads
+from processing.services import InvalidImage, NoFaceError, enrol_selfie
 
 QUEUE_FULL_RETRY_AFTER = 30
 
 
-def rate_for(name: str) -> Any:
-    """A django-ratelimit rate callable reading RATE_LIMITS at request time."""
-
-    def rate(group: str, request: Any) -> str:
-        return str(settings.RATE_LIMITS[name])
-
-    return rate
-
-
 class IsPhotographer(BasePermission):
-    message = "Only photographers can do this"
+    """Photographer endpoints refuse everyone else with 403, before looking at any id."""
+
+    message = gettext_lazy("Only photographers can do this")
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         return is_photographer(request.user)
@@ -79,7 +66,7 @@ def _data(request: Request) -> Any:
 def _required_str(data: Any, key: str) -> str:
     value = data.get(key) if isinstance(data, dict) or hasattr(data, "getlist") else None
     if not isinstance(value, str) or not value.strip():
-        raise ValidationError({"detail": f"'{key}' is required"})
+        raise ValidationError({"detail": _("'%(key)s' is required") % {"key": key}})
     return value
 
 
@@ -87,14 +74,14 @@ class TokenView(APIView):
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
 
-    @method_decorator(ratelimit(group="auth", key="ip", rate=rate_for("auth"), method="POST", block=True))
+    @method_decorator(auth_rate_limit())
     def post(self, request: Request) -> Response:
         username = _required_str(request.data, "username")
         password = _required_str(request.data, "password")
         user = authenticate(request._request, username=username, password=password)
         if user is None:
-            raise ValidationError({"detail": "Invalid username or password"})
-        token, _ = Token.objects.get_or_create(user=user)
+            raise ValidationError({"detail": _("Invalid username or password")})
+        token, _created = Token.objects.get_or_create(user=user)
         return Response({"token": token.key})
 
 
@@ -102,18 +89,18 @@ class RegisterView(APIView):
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
 
-    @method_decorator(ratelimit(group="auth", key="ip", rate=rate_for("auth"), method="POST", block=True))
+    @method_decorator(auth_rate_limit())
     def post(self, request: Request) -> Response:
         username = _required_str(request.data, "username").strip()
         password = _required_str(request.data, "password")
         email = _data(request).get("email") or ""
         if not isinstance(email, str):
-            raise ValidationError({"detail": "'email' must be a string"})
+            raise ValidationError({"detail": _("'email' must be a string")})
         user_model = get_user_model()
         if len(username) > 150:
-            raise ValidationError({"detail": "Username is too long (150 characters at most)"})
+            raise ValidationError({"detail": _("Username is too long (150 characters at most)")})
         if user_model.objects.filter(username__iexact=username).exists():
-            raise ValidationError({"detail": "That username is taken"})
+            raise ValidationError({"detail": _("That username is taken")})
         candidate = user_model(username=username, email=email)
         try:
             validate_password(password, candidate)
@@ -133,19 +120,11 @@ def event_json(event: Event) -> dict[str, Any]:
     }
 
 
-def photo_counts(event: Event) -> dict[str, int]:
-    counts = dict(
-        Photo.objects.filter(event=event).values_list("status").annotate(n=Count("id")).values_list("status", "n")
-    )
-    result = {s.value: counts.get(s.value, 0) for s in PhotoStatus}
-    return {"total": sum(result.values()), **result}
-
-
 class PhotographerEventsView(APIView):
     permission_classes = [IsAuthenticated, IsPhotographer]
 
     def get(self, request: Request) -> Response:
-        events = Event.objects.filter(owner=current_user(request))
+        events = access.photographer_events(current_user(request))
         return Response({"results": [{**event_json(e), "code": e.code} for e in events]})
 
     def post(self, request: Request) -> Response:
@@ -156,63 +135,66 @@ class PhotographerEventsView(APIView):
             try:
                 date = datetime.date.fromisoformat(str(raw_date))
             except ValueError:
-                raise ValidationError({"detail": "'date' must be YYYY-MM-DD"}) from None
+                raise ValidationError({"detail": _("'date' must be YYYY-MM-DD")}) from None
         event = Event.objects.create(owner=current_user(request), name=name, date=date)
         return Response({**event_json(event), "code": event.code}, status=status.HTTP_201_CREATED)
-
-
-def owned_event(request: Request, event_id: int) -> Event:
-    event = Event.objects.filter(pk=event_id).first()
-    if event is None:
-        raise NotFound("Event not found")
-    if event.owner_id != request.user.pk and not request.user.is_staff:
-        raise PermissionDenied("This is not your event")
-    return event
 
 
 class PhotographerEventView(APIView):
     permission_classes = [IsAuthenticated, IsPhotographer]
 
     def get(self, request: Request, event_id: int) -> Response:
-        event = owned_event(request, event_id)
+        event = access.owned_event(request.user, event_id)
         link = request.build_absolute_uri(reverse("gallery-join-link", args=[event.code]))
-        return Response({**event_json(event), "code": event.code, "link": link, "photos": photo_counts(event)})
+        return Response({**event_json(event), "code": event.code, "link": link, "photos": access.photo_counts(event)})
+
+
+def _job_json(accepted: Accepted) -> dict[str, Any]:
+    photo = accepted.photo
+    job: dict[str, Any] = {
+        "index": accepted.index,
+        "filename": accepted.filename,
+        "job_id": str(photo.job_id),
+        "photo_id": photo.pk,
+        "status": photo.status,
+        "duplicate": accepted.duplicate,
+    }
+    if photo.filename != accepted.filename:
+        job["stored_filename"] = photo.filename
+    return job
+
+
+def _rejected_json(rejected: Rejected) -> dict[str, Any]:
+    return {"index": rejected.index, "filename": rejected.filename, "error": rejected.error}
 
 
 class UploadPhotosView(APIView):
+    """Accept photos for an event; each verdict names the file's `index` among the `photos` parts."""
+
     permission_classes = [IsAuthenticated, IsPhotographer]
 
     @method_decorator(ratelimit(group="upload", key="user", rate=rate_for("upload"), method="POST", block=True))
     def post(self, request: Request, event_id: int) -> Response:
-        event = owned_event(request, event_id)
+        event = access.owned_event(request.user, event_id)
         uploads = request.FILES.getlist("photos")
         if not uploads:
-            raise ValidationError({"detail": "Send one or more files in the multipart field 'photos'"})
+            raise ValidationError({"detail": _("Send one or more files in the multipart field 'photos'")})
         try:
             accepted, rejected = accept_uploads(event, current_user(request), uploads)
         except QueueFull:
             return Response(
-                {"detail": "Queue is full, try again later"},
+                {"detail": _("Queue is full, try again later")},
                 status=status.HTTP_503_SERVICE_UNAVAILABLE,
                 headers={"Retry-After": str(QUEUE_FULL_RETRY_AFTER)},
             )
-        body = {
-            "jobs": [
-                {
-                    "job_id": str(a.photo.job_id),
-                    "photo_id": a.photo.pk,
-                    "filename": a.photo.filename,
-                    "status": a.photo.status,
-                    "duplicate": a.duplicate,
-                }
-                for a in accepted
-            ],
-            "rejected": [{"filename": r.filename, "error": r.error} for r in rejected],
+        body: dict[str, Any] = {
+            "jobs": [_job_json(a) for a in sorted(accepted, key=lambda a: a.index)],
+            "rejected": [_rejected_json(r) for r in sorted(rejected, key=lambda r: r.index)],
         }
         if not accepted:
-            body["detail"] = "No acceptable photo in the upload: " + "; ".join(
-                f"{r.filename}: {r.error}" for r in rejected
-            )
+            body["detail"] = _("No acceptable photo in the upload: %(reasons)s") % {
+                "reasons": "; ".join(f"{r.filename}: {r.error}" for r in rejected)
+            }
             return Response(body, status=status.HTTP_400_BAD_REQUEST)
         return Response(body, status=status.HTTP_202_ACCEPTED)
 
@@ -221,15 +203,14 @@ class EventPhotosView(APIView):
     permission_classes = [IsAuthenticated, IsPhotographer]
 
     def get(self, request: Request, event_id: int) -> Response:
-        event = owned_event(request, event_id)
-        photos = Photo.objects.filter(event=event).order_by("-created_at", "-id")
+        event = access.owned_event(request.user, event_id)
         status_filter = request.query_params.get("status")
-        if status_filter:
-            if status_filter not in PhotoStatus.values:
-                raise ValidationError({"detail": f"'status' must be one of {', '.join(PhotoStatus.values)}"})
-            photos = photos.filter(status=status_filter)
+        if status_filter and status_filter not in PhotoStatus.values:
+            raise ValidationError(
+                {"detail": _("'status' must be one of %(choices)s") % {"choices": ", ".join(PhotoStatus.values)}}
+            )
         paginator = PageNumberPagination()
-        page = paginator.paginate_queryset(photos, request, view=self) or []
+        page = paginator.paginate_queryset(access.event_photos(event, status_filter), request, view=self) or []
         return paginator.get_paginated_response(
             [
                 {"id": p.pk, "filename": p.filename, "status": p.status, "faces": p.face_count, "error": p.error}
@@ -240,65 +221,56 @@ class EventPhotosView(APIView):
 
 class JoinEventView(APIView):
     def post(self, request: Request) -> Response:
-        code = _required_str(request.data, "code").strip().upper()
-        event = Event.objects.filter(code=code).first()
+        event = access.event_by_code(_required_str(request.data, "code"))
         if event is None:
-            raise NotFound("No event with that code")
-        join_event(current_user(request), event)
+            raise Http404(_("No event with that code"))
+        access.join_event(current_user(request), event)
         return Response({"event": event_json(event)})
-
-
-def join_event(user: Any, event: Event) -> Membership:
-    """Make `user` a member of `event` and bring their matches up to date."""
-    membership, created = Membership.objects.get_or_create(user=user, event=event)
-    if created and profile_for(user).has_consented:
-        refresh_member_matches(user, event)
-    return membership
 
 
 class SelfieView(APIView):
     def post(self, request: Request) -> Response:
         upload = request.FILES.get("selfie")
         if upload is None:
-            raise ValidationError({"detail": "Send the selfie in the multipart field 'selfie'"})
+            raise ValidationError({"detail": _("Send the selfie in the multipart field 'selfie'")})
         if str(_data(request).get("consent", "true")).lower() in {"false", "0", "no"}:
-            raise ValidationError({"detail": "A selfie is only stored with consent to face matching"})
+            raise ValidationError({"detail": _("A selfie is only stored with consent to face matching")})
         if upload.size and upload.size > settings.MAX_UPLOAD_MB * 1024 * 1024:
-            raise ValidationError({"detail": f"The selfie is larger than {settings.MAX_UPLOAD_MB} MB"})
-        profile = profile_for(current_user(request))
-        record_activity(current_user(request), profile)
+            raise ValidationError(
+                {"detail": _("The selfie is larger than %(limit)s MB") % {"limit": settings.MAX_UPLOAD_MB}}
+            )
+        user = current_user(request)
+        profile = profile_for(user)
+        record_activity(user, profile)
         if not profile.has_consented:
             # An API client that uploads a selfie is asking for face matching;
             # the consent text is part of the API documentation.
             profile.face_consent_at = timezone.now()
             profile.save(update_fields=["face_consent_at"])
         try:
-            _, faces_found = enrol_selfie(current_user(request), upload)
+            _selfie, faces_found = enrol_selfie(user, upload)
         except InvalidImage as exc:
             raise ValidationError({"detail": str(exc)}) from None
         except NoFaceError:
-            raise ValidationError({"detail": "No face found in the selfie"}) from None
+            raise ValidationError({"detail": _("No face found in the selfie")}) from None
         return Response({"faces_found": faces_found})
 
 
-def member_event(request: Request) -> Event:
-    """The event named by ?event=, or the only one the attendee joined."""
+def attendee_event(request: Request) -> Event:
+    """The event named by ?event=, or the only one the attendee joined; 404 if they may not see it."""
     raw = request.query_params.get("event")
+    user = current_user(request)
     if raw in (None, ""):
-        joined = list(Event.objects.filter(memberships__user=current_user(request))[:2])
+        joined = list(access.joined_events(user)[:2])
         if len(joined) != 1:
-            raise ValidationError({"detail": "Say which event with ?event=<id>" if joined else "Join an event first"})
+            message = _("Say which event with ?event=<id>") if joined else _("Join an event first")
+            raise ValidationError({"detail": message})
         return joined[0]
     try:
         event_id = int(str(raw))
     except ValueError:
-        raise ValidationError({"detail": "'event' must be an event id"}) from None
-    event = Event.cached(event_id)
-    if event is None:
-        raise NotFound("Event not found")
-    if not event.can_view(request.user):
-        raise PermissionDenied("Join this event first")
-    return event
+        raise ValidationError({"detail": _("'event' must be an event id")}) from None
+    return access.member_event(user, event_id)
 
 
 _URL_PLACEHOLDER = 987654321
@@ -325,73 +297,26 @@ def photo_json_builder(request: Request) -> Callable[[int], dict[str, Any]]:
     return photo_json
 
 
-def my_matches(user: Any, event: Event) -> QuerySet[Match]:
-    return Match.objects.filter(user=user, event=event, photo__status=PhotoStatus.DONE).order_by(
-        "-similarity", "photo_id"
-    )
-
-
-@dataclass(frozen=True)
-class MyPhoto:
-    photo_id: int
-    similarity: float
-    finished_at: datetime.datetime | None
-
-
-def my_photo_list(user: Any, event: Event) -> list[MyPhoto]:
-    """The attendee's photos in `event`, best match first; cached, for the API and the pages."""
-    key = f"my-photos:{event.pk}:{event.content_version}:{user.pk}"
-    return cached(
-        key,
-        settings.CACHE_TTL_USER_PHOTOS,
-        lambda: [
-            MyPhoto(*row) for row in my_matches(user, event).values_list("photo_id", "similarity", "photo__finished_at")
-        ],
-    )
-
-
 class MyPhotosView(APIView):
     @method_decorator(ratelimit(group="my-photos", key="user_or_ip", rate=rate_for("my-photos"), block=True))
     def get(self, request: Request) -> Response:
-        event = member_event(request)
-        record_activity(current_user(request))
+        event = attendee_event(request)
+        user = current_user(request)
+        record_activity(user)
         photo_json = photo_json_builder(request)
         photos = [
-            {**photo_json(mine.photo_id), "similarity": mine.similarity}
-            for mine in my_photo_list(current_user(request), event)
+            {**photo_json(mine.photo_id), "similarity": mine.similarity} for mine in access.my_photo_list(user, event)
         ]
         return Response({"event": event.pk, "photos": photos})
 
 
-def visible_photos(user: Any, event: Event) -> QuerySet[Photo]:
-    """The processed photos of `event` that `user` may browse."""
-    photos = Photo.objects.filter(event=event, status=PhotoStatus.DONE).order_by("-created_at", "-id")
-    if sees_only_own_photos(user, event):
-        photos = photos.filter(Q(matches__user=user))
-    return photos
-
-
-def sees_only_own_photos(user: Any, event: Event) -> bool:
-    return event.visibility == EventVisibility.OWN and not (user.is_staff or event.owner_id == user.pk)
-
-
-def visible_photo_ids(user: Any, event: Event) -> list[int]:
-    """Ids of `visible_photos`, newest first; cached per event (per user if restricted)."""
-    viewer = user.pk if sees_only_own_photos(user, event) else "all"
-    key = f"all-photos:{event.pk}:{event.content_version}:{event.visibility}:{viewer}"
-    return cached(
-        key,
-        settings.CACHE_TTL_EVENT_DATA,
-        lambda: list(visible_photos(user, event).values_list("id", flat=True)),
-    )
-
-
 class AllPhotosView(APIView):
     def get(self, request: Request) -> Response:
-        event = member_event(request)
-        record_activity(current_user(request))
+        event = attendee_event(request)
+        user = current_user(request)
+        record_activity(user)
         paginator = PageNumberPagination()
-        page = paginator.paginate_queryset(visible_photo_ids(current_user(request), event), request, view=self) or []  # type: ignore[arg-type]
+        page = paginator.paginate_queryset(access.visible_photo_ids(user, event), request, view=self) or []  # type: ignore[arg-type]
         photo_json = photo_json_builder(request)
         response = paginator.get_paginated_response([photo_json(photo_id) for photo_id in page])
         response.data["event"] = event.pk

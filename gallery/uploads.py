@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
 
 from gallery.models import Event, Photo, PhotoStatus
-from processing.images import ImageInfo, InvalidImage, inspect_image
+from processing.services import ImageInfo, InvalidImage, enqueue_photos, inspect_image, waiting_count
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -26,19 +27,32 @@ class QueueFull(Exception):
 
 @dataclass
 class Accepted:
+    """A file that is now a photo of the event (or already was one: `duplicate`).
+
+    `index` is the file's 0-based position among the uploads and `filename` the
+    name it was sent with (display-sanitised); a duplicate's `photo.filename`
+    may differ, being the name the stored copy came with.
+    """
+
     photo: Photo
     duplicate: bool
+    index: int
+    filename: str
 
 
 @dataclass
 class Rejected:
+    """A file that was refused, with its position among the uploads and why."""
+
     filename: str
     error: str
+    index: int
 
 
 @dataclass
 class _Checked:
     upload: UploadedFile
+    index: int
     filename: str
     sha256: str
     info: ImageInfo
@@ -61,16 +75,16 @@ def _sha256(upload: UploadedFile) -> str:
     return digest.hexdigest()
 
 
-def _check(upload: UploadedFile) -> _Checked | Rejected:
+def _check(index: int, upload: UploadedFile) -> _Checked | Rejected:
     filename = display_name(upload.name)
     limit = settings.MAX_UPLOAD_MB * 1024 * 1024
     if upload.size is not None and upload.size > limit:
-        return Rejected(filename, f"File is larger than {settings.MAX_UPLOAD_MB} MB")
+        return Rejected(filename, _("File is larger than %(limit)s MB") % {"limit": settings.MAX_UPLOAD_MB}, index)
     try:
         info = inspect_image(upload)  # type: ignore[arg-type]
     except InvalidImage as exc:
-        return Rejected(filename, str(exc))
-    return _Checked(upload=upload, filename=filename, sha256=_sha256(upload), info=info)
+        return Rejected(filename, str(exc), index)
+    return _Checked(upload=upload, index=index, filename=filename, sha256=_sha256(upload), info=info)
 
 
 def accept_uploads(
@@ -80,14 +94,13 @@ def accept_uploads(
 
     Raises `QueueFull` before storing anything if the queue has no room. With
     `enqueue=False` the caller processes the photos itself (evaluation runs).
+    Each result carries the `index` of its file in `uploads`.
     """
-    from processing.tasks import enqueue_photos, waiting_count
-
     accepted: list[Accepted] = []
     rejected: list[Rejected] = []
     checked: list[_Checked] = []
-    for upload in uploads:
-        result = _check(upload)
+    for index, upload in enumerate(uploads):
+        result = _check(index, upload)
         if isinstance(result, Rejected):
             rejected.append(result)
         else:
@@ -96,9 +109,9 @@ def accept_uploads(
     fresh: dict[str, _Checked] = {}
     for item in checked:
         if item.sha256 in existing:
-            accepted.append(Accepted(existing[item.sha256], duplicate=True))
+            accepted.append(Accepted(existing[item.sha256], duplicate=True, index=item.index, filename=item.filename))
         elif item.sha256 in fresh:
-            rejected.append(Rejected(item.filename, "The same file appears twice in this upload"))
+            rejected.append(Rejected(item.filename, _("The same file appears twice in this upload"), item.index))
         else:
             fresh[item.sha256] = item
     if enqueue and fresh and waiting_count() + len(fresh) > settings.PHOTO_QUEUE_MAX_SIZE:
@@ -106,7 +119,7 @@ def accept_uploads(
     new_ids: list[int] = []
     for item in fresh.values():
         photo, duplicate = _store(event, user, item)
-        accepted.append(Accepted(photo, duplicate=duplicate))
+        accepted.append(Accepted(photo, duplicate=duplicate, index=item.index, filename=item.filename))
         if not duplicate:
             new_ids.append(photo.pk)
     if new_ids and enqueue:

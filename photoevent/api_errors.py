@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.utils.translation import gettext as _
 from django_ratelimit.exceptions import Ratelimited
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from processing.backends.base import BackendError
+from processing.services import BackendError
 
 logger = logging.getLogger("photoevent.api")
 
@@ -29,9 +30,10 @@ def _flatten(data: Any) -> str:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's handler (which also turns Django's Http404 and PermissionDenied into 404 and 403), with one body shape."""
     if isinstance(exc, Ratelimited):
         return Response(
-            {"detail": "Too many requests, slow down and try again in a minute"},
+            {"detail": _("Too many requests, slow down and try again in a minute")},
             status=status.HTTP_429_TOO_MANY_REQUESTS,
             headers={"Retry-After": str(RATE_LIMIT_RETRY_AFTER)},
         )
@@ -40,7 +42,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         # credentials). Nothing was stored, so the client can simply retry.
         logger.warning("Face service error during %s: %s", context.get("view"), exc)
         return Response(
-            {"detail": "The face service did not answer, try again in a minute"},
+            {"detail": _("The face service did not answer, try again in a minute")},
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
             headers={"Retry-After": str(FACE_SERVICE_RETRY_AFTER)},
         )

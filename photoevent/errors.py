@@ -11,6 +11,7 @@ from photoevent.api_errors import RATE_LIMIT_RETRY_AFTER
 
 
 def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """The 403 page: a friendly 429 for rate limits, Django's page for refusals."""
     if isinstance(exception, Ratelimited):
         response = render(request, "ratelimited.html", status=429)
         response["Retry-After"] = str(RATE_LIMIT_RETRY_AFTER)

@@ -13,7 +13,7 @@ from django.db import transaction
 
 from gallery.models import Event, Photo
 from processing.backends.base import BackendError, NoFaceError
-from processing.images import InvalidImage
+from processing.images import ImageInfo, InvalidImage, inspect_image
 from processing.pipeline import ForgottenFaceData, enrol_selfie, forget_attendee, refresh_member_matches
 from processing.tasks import enqueue_photos, requeue_photo, waiting_count
 
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BackendError",
     "ForgottenFaceData",
+    "ImageInfo",
     "InvalidImage",
     "NoFaceError",
     "delete_account",
@@ -31,6 +32,7 @@ __all__ = [
     "enqueue_photos",
     "enrol_selfie",
     "forget_attendee",
+    "inspect_image",
     "refresh_member_matches",
     "requeue_photo",
     "waiting_count",

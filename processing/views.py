@@ -7,6 +7,7 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from gallery.caching import clear_cache
@@ -19,11 +20,11 @@ from processing.monitoring import queue_stats
 def monitoring(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         clear_cache()
-        messages.success(request, "Cache cleared.")
+        messages.success(request, _("Cache cleared."))
         return redirect("admin-monitoring")
     context = {
         **admin.site.each_context(request),
-        "title": "Monitoring",
+        "title": _("Monitoring"),
         "stats": queue_stats(),
         "usage": usage_summary(),
         "costs": cost_summary(),

@@ -130,10 +130,13 @@ def test_selfie_refused_without_consent(client_for, make_user, fake_backend):
     assert user.selfies.count() == 0
 
 
-def test_non_member_gets_403(client_for, make_user, event, event_with_photos):
+def test_non_member_gets_404_as_for_no_event(client_for, make_user, event, event_with_photos):
     stranger = client_for(make_user("stranger"))
-    assert stranger.get(f"/api/my-photos?event={event.pk}").status_code == 403
-    assert stranger.get(f"/api/all-photos?event={event.pk}").status_code == 403
+    for path in ("/api/my-photos", "/api/all-photos"):
+        known = stranger.get(f"{path}?event={event.pk}")
+        unknown = stranger.get(f"{path}?event=987654")
+        assert known.status_code == unknown.status_code == 404
+        assert known.json() == unknown.json()
 
 
 def test_event_must_be_named_when_several_joined(client_for, member, photographer):

@@ -48,11 +48,11 @@ def test_a_left_event_is_closed_at_once(client_for, member, event):
     client = client_for(member)
     assert my_photos(client, event).status_code == 200
     Membership.objects.filter(user=member, event=event).delete()
-    assert my_photos(client, event).status_code == 403
+    assert my_photos(client, event).status_code == 404
 
 
 def test_a_joined_event_opens_at_once(client_for, attendee, event):
     client = client_for(attendee)
-    assert my_photos(client, event).status_code == 403
+    assert my_photos(client, event).status_code == 404
     assert client.post("/api/events/join", {"code": event.code}, format="json").status_code == 200
     assert my_photos(client, event).status_code == 200

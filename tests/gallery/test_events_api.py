@@ -1,6 +1,6 @@
 import pytest
 
-from gallery.models import Event, Photo, PhotoStatus
+from gallery.models import Event, Membership, Photo, PhotoStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -50,7 +50,19 @@ def test_event_detail_counts_photos_by_status(client_for, photographer, event):
     assert body["link"].endswith(f"/e/{event.code}/")
 
 
-def test_other_photographers_event_is_403_and_unknown_is_404(client_for, other_photographer, event):
+def test_other_photographers_event_is_404_like_an_unknown_one(client_for, other_photographer, event):
+    client = client_for(other_photographer)
+    for path in ("", "/photos"):
+        known = client.get(f"/api/photographer/events/{event.pk}{path}")
+        unknown = client.get(f"/api/photographer/events/999999{path}")
+        assert known.status_code == unknown.status_code == 404
+        assert known.json() == unknown.json()
+
+
+def test_a_photographer_who_joined_the_event_gets_403(client_for, other_photographer, event):
+    # A guest of the event knows it exists, but may not act as its photographer.
+    Membership.objects.create(user=other_photographer, event=event)
     client = client_for(other_photographer)
     assert client.get(f"/api/photographer/events/{event.pk}").status_code == 403
-    assert client.get("/api/photographer/events/999999").status_code == 404
+    assert client.get(f"/api/photographer/events/{event.pk}/photos").status_code == 403
+    assert client.get(f"/api/my-photos?event={event.pk}").status_code == 200

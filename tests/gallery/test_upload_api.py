@@ -45,7 +45,31 @@ def test_reupload_is_a_duplicate_and_not_queued_again(client_for, photographer, 
     assert second["duplicate"] is True
     assert second["photo_id"] == first["photo_id"]
     assert second["status"] == "done"
+    # The name echoed is the one sent; the stored photo keeps the first name.
+    assert second["filename"] == "renamed.jpg" and second["stored_filename"] == "a.jpg"
     assert Photo.objects.count() == 1
+
+
+def test_each_verdict_names_the_file_by_its_position(client_for, photographer, event):
+    client = client_for(photographer)
+    upload(client, event, [jpeg_upload("old.jpg", colour=(1, 1, 1))])
+    files = [
+        SimpleUploadedFile("notes.jpg", b"not a picture"),
+        jpeg_upload("new.jpg", colour=(2, 2, 2)),
+        jpeg_upload("again.jpg", colour=(1, 1, 1)),
+        jpeg_upload("twice.jpg", colour=(2, 2, 2)),
+        jpeg_upload("../same.jpg", colour=(3, 3, 3)),
+    ]
+    body = upload(client, event, files).json()
+    jobs = {job["index"]: job for job in body["jobs"]}
+    rejected = {entry["index"]: entry for entry in body["rejected"]}
+    assert sorted(jobs) == [1, 2, 4] and sorted(rejected) == [0, 3]
+    assert rejected[0]["filename"] == "notes.jpg" and "not an image" in rejected[0]["error"]
+    assert rejected[3]["filename"] == "twice.jpg" and "twice" in rejected[3]["error"]
+    assert jobs[1]["filename"] == "new.jpg" and jobs[1]["duplicate"] is False and "stored_filename" not in jobs[1]
+    assert jobs[2]["filename"] == "again.jpg" and jobs[2]["duplicate"] is True
+    assert jobs[2]["stored_filename"] == "old.jpg"
+    assert jobs[4]["filename"] == "same.jpg" and "stored_filename" not in jobs[4]
 
 
 def test_mixed_upload_reports_rejected_files(client_for, photographer, event):
@@ -110,7 +134,8 @@ def test_filename_is_display_text_only(client_for, photographer, event, media_ro
 
 
 def test_only_owner_may_upload(client_for, other_photographer, attendee, anon_client, event):
-    assert upload(client_for(other_photographer), event, [jpeg_upload()]).status_code == 403
+    # Another photographer may not know the event exists: 404, as for no event at all.
+    assert upload(client_for(other_photographer), event, [jpeg_upload()]).status_code == 404
     assert upload(client_for(attendee), event, [jpeg_upload()]).status_code == 403
     assert upload(anon_client, event, [jpeg_upload()]).status_code == 401
     assert Photo.objects.count() == 0

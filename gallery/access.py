@@ -1,0 +1,231 @@
+"""Who may see and change what, and the queries behind it: one layer for the API and the pages.
+
+The policy (docs/SECURITY.md): an object the caller may not know about is a 404,
+so that ids do not leak; a known object the caller may not change is a 403.
+An event is known to its owner, its members and staff (`Event.can_view`); a
+photo is known to whoever may see it (`can_see_photo`). Lookups raise Django's
+`Http404` and `PermissionDenied`: the pages render them as error pages, and the
+API's exception handler turns them into JSON 404 and 403.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q, QuerySet
+from django.http import Http404
+from django.utils.translation import gettext as _
+
+from gallery.caching import cached
+from gallery.models import Event, EventVisibility, Match, Membership, Photo, PhotoStatus, profile_for
+from processing.services import refresh_member_matches
+
+AnyUser = AbstractBaseUser | AnonymousUser
+
+
+# --- Events --------------------------------------------------------------------
+
+
+def _may_change(user: AnyUser, event: Event) -> bool:
+    return bool(getattr(user, "is_staff", False) or event.owner_id == user.pk)
+
+
+def owned_event(user: AnyUser, event_id: int) -> Event:
+    """The event `user` owns (or any event, for staff).
+
+    Raises `Http404` if there is no such event or `user` may not know it exists,
+    `PermissionDenied` if `user` knows it (a member) but may not change it.
+    Read from the database, not the event cache: the owner's pages change the event.
+    """
+    event = Event.objects.filter(pk=event_id).first()
+    if event is None or not event.can_view(user):
+        raise Http404(_("Event not found"))
+    if not _may_change(user, event):
+        raise PermissionDenied(_("Only the event's photographer can do this"))
+    return event
+
+
+def member_event(user: AnyUser, event_id: int) -> Event:
+    """The event whose photos `user` may see: owner, member or staff; `Http404` for anyone else."""
+    event = Event.cached(event_id)
+    if event is None or not event.can_view(user):
+        raise Http404(_("Event not found"))
+    return event
+
+
+def event_by_code(code: str) -> Event | None:
+    """The event a join code names (case-insensitive), if any: knowing the code lets one join."""
+    return Event.objects.filter(code=code.strip().upper()).first()
+
+
+def joined_events(user: AnyUser) -> QuerySet[Event]:
+    """The events `user` joined as a guest."""
+    if not user.is_authenticated:
+        return Event.objects.none()
+    return Event.objects.filter(memberships__user_id=user.pk)
+
+
+def is_member(user: AnyUser, event: Event) -> bool:
+    """Whether `user` joined `event` as a guest."""
+    return user.is_authenticated and Membership.objects.filter(user_id=user.pk, event=event).exists()
+
+
+def photographer_events(user: AnyUser) -> QuerySet[Event]:
+    """The events `user` owns, newest first."""
+    return Event.objects.filter(owner_id=user.pk)
+
+
+def join_event(user: User, event: Event) -> Membership:
+    """Make `user` a member of `event` and bring their matches up to date."""
+    membership, created = Membership.objects.get_or_create(user=user, event=event)
+    if created and profile_for(user).has_consented:
+        refresh_member_matches(user, event)
+    return membership
+
+
+def set_visibility(event: Event, visibility: str) -> None:
+    """Change what guests of `event` can browse; cached photo lists follow at once."""
+    event.visibility = visibility
+    event.save(update_fields=["visibility"])
+    event.bump_version()
+
+
+def photo_counts(event: Event) -> dict[str, int]:
+    """The event's photos per status, with their total."""
+    counts = dict(
+        Photo.objects.filter(event=event).values_list("status").annotate(n=Count("id")).values_list("status", "n")
+    )
+    result = {s.value: counts.get(s.value, 0) for s in PhotoStatus}
+    return {"total": sum(result.values()), **result}
+
+
+def event_photos(event: Event, status: str | None = None) -> QuerySet[Photo]:
+    """All of the event's photos, for its photographer, newest first; only `status` ones if given."""
+    photos = Photo.objects.filter(event=event).order_by("-created_at", "-id")
+    return photos.filter(status=status) if status else photos
+
+
+# --- Photos --------------------------------------------------------------------
+
+
+def sees_only_own_photos(user: AnyUser, event: Event) -> bool:
+    """Whether `user` browses only the photos they are in ("own photos only" events)."""
+    return event.visibility == EventVisibility.OWN and not _may_change(user, event)
+
+
+def visible_photos(user: AnyUser, event: Event) -> QuerySet[Photo]:
+    """The processed photos of `event` that `user` may browse, newest first."""
+    photos = Photo.objects.filter(event=event, status=PhotoStatus.DONE).order_by("-created_at", "-id")
+    if sees_only_own_photos(user, event):
+        photos = photos.filter(Q(matches__user_id=user.pk))
+    return photos
+
+
+def visible_photo_ids(user: AnyUser, event: Event) -> list[int]:
+    """Ids of `visible_photos`, newest first; cached per event (per user if restricted)."""
+    viewer = user.pk if sees_only_own_photos(user, event) else "all"
+    key = f"all-photos:{event.pk}:{event.content_version}:{event.visibility}:{viewer}"
+    return cached(
+        key,
+        settings.CACHE_TTL_EVENT_DATA,
+        lambda: list(visible_photos(user, event).values_list("id", flat=True)),
+    )
+
+
+def can_see_photo(user: AnyUser, photo: Photo) -> bool:
+    """Whether `user` may see `photo` (and so know that it exists)."""
+    event = photo.event
+    if not event.can_view(user):
+        return False
+    if _may_change(user, event):
+        return True
+    return photo.status == PhotoStatus.DONE and visible_photos(user, event).filter(pk=photo.pk).exists()
+
+
+def visible_photo(user: AnyUser, photo_id: int) -> Photo:
+    """The photo, with its event, if `user` may see it; `Http404` otherwise."""
+    photo = Photo.objects.select_related("event").filter(pk=photo_id).first()
+    if photo is None or not can_see_photo(user, photo):
+        raise Http404(_("Photo not found"))
+    return photo
+
+
+def owned_photo(user: AnyUser, photo_id: int) -> Photo:
+    """A photo of an event `user` owns (any photo, for staff).
+
+    `Http404` if there is no such photo or `user` may not see it,
+    `PermissionDenied` if `user` sees it but may not change it.
+    """
+    photo = visible_photo(user, photo_id)
+    if not _may_change(user, photo.event):
+        raise PermissionDenied(_("Only the event's photographer can do this"))
+    return photo
+
+
+def is_my_photo(user: User, photo: Photo) -> bool:
+    """Whether `user` was found in `photo`."""
+    return Match.objects.filter(user=user, photo=photo).exists()
+
+
+# --- My photos -----------------------------------------------------------------
+
+
+def my_matches(user: User, event: Event) -> QuerySet[Match]:
+    """The attendee's matches among the processed photos of `event`, best first."""
+    return Match.objects.filter(user=user, event=event, photo__status=PhotoStatus.DONE).order_by(
+        "-similarity", "photo_id"
+    )
+
+
+@dataclass(frozen=True)
+class MyPhoto:
+    """One photo the attendee is in."""
+
+    photo_id: int
+    similarity: float
+    finished_at: datetime.datetime | None
+
+
+def my_photo_list(user: User, event: Event) -> list[MyPhoto]:
+    """The attendee's photos in `event`, best match first; cached."""
+    key = f"my-photos:{event.pk}:{event.content_version}:{user.pk}"
+    return cached(
+        key,
+        settings.CACHE_TTL_USER_PHOTOS,
+        lambda: [
+            MyPhoto(*row) for row in my_matches(user, event).values_list("photo_id", "similarity", "photo__finished_at")
+        ],
+    )
+
+
+def my_photo_files(user: User, event: Event) -> list[Photo]:
+    """The attendee's photos in `event` as rows with their files, best match first (for downloads)."""
+    return [match.photo for match in my_matches(user, event).select_related("photo")]
+
+
+def found_in_count(user: User, event: Event | None) -> int:
+    """How many photos the attendee is in: in `event` if they joined it, else across all events."""
+    if event is not None and is_member(user, event):
+        return my_matches(user, event).count()
+    return Match.objects.filter(user=user, photo__status=PhotoStatus.DONE).values("photo").distinct().count()
+
+
+def face_data_summary(user: User) -> dict[str, Any]:
+    """What face data is held about `user`: consent, selfies, matches and the events they are in."""
+    matches = Match.objects.filter(user=user)
+    return {
+        "profile": profile_for(user),
+        "selfies": user.selfies.count(),
+        "matches": matches.count(),
+        "events": matches.values("event").distinct().count(),
+    }
+
+
+def memberships_count(user: User) -> int:
+    """How many events `user` joined."""
+    return Membership.objects.filter(user=user).count()

@@ -1,0 +1,23 @@
+"""Rate limits shared by the API and the pages, read from settings.RATE_LIMITS at request time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django_ratelimit.decorators import ratelimit
+
+
+def rate_for(name: str) -> Callable[[str, Any], str]:
+    """A django-ratelimit rate callable giving RATE_LIMITS[name], so tests and operators can change it."""
+
+    def rate(group: str, request: Any) -> str:
+        return str(settings.RATE_LIMITS[name])
+
+    return rate
+
+
+def auth_rate_limit() -> Callable[[Any], Any]:
+    """The limit on sign-in and sign-up attempts: per client address, POST only, for API and pages alike."""
+    return ratelimit(group="auth", key="ip", rate=rate_for("auth"), method="POST", block=True)

@@ -1,0 +1,219 @@
+"""The guest's pages: joining an event, consent, selfie, my photos, all photos and one photo."""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import content_disposition_header
+from django.utils.text import slugify
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
+from django.views.decorators.http import require_http_methods
+
+from gallery import access
+from gallery.downloads import ZipEntry, safe_name, zip_stream
+from gallery.models import EventVisibility, Membership, is_photographer, profile_for, record_activity
+from gallery.views.common import default_next, event_from_url, next_url, page_user, with_next
+from processing.services import BackendError, InvalidImage, NoFaceError, enrol_selfie
+
+PHOTOS_PER_PAGE = 48
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    context: dict[str, Any] = {}
+    if request.user.is_authenticated:
+        context["joined"] = access.joined_events(request.user)
+        context["is_photographer"] = is_photographer(request.user)
+    return render(request, "gallery/home.html", context)
+
+
+@require_http_methods(["POST"])
+def join_by_code(request: HttpRequest) -> HttpResponse:
+    code = (request.POST.get("code") or "").strip().upper()
+    if access.event_by_code(code) is None:
+        messages.error(request, _("No event has that code. Check it and try again."))
+        return redirect("gallery-home")
+    return redirect("gallery-join-link", code=code)
+
+
+def join_link(request: HttpRequest, code: str) -> HttpResponse:
+    """The link in the event's QR code: join, then straight on to consent and selfie the first time."""
+    event = access.event_by_code(code)
+    if event is None:
+        return render(request, "gallery/not_found.html", {"what": _("event")}, status=404)
+    if not request.user.is_authenticated:
+        return render(request, "gallery/join.html", {"event": event})
+    if event.owner_id == request.user.pk:
+        return redirect("gallery-studio-event", event_id=event.pk)
+    user = page_user(request)
+    first_time = not access.is_member(user, event)
+    access.join_event(user, event)
+    my_url = reverse("gallery-my-photos", args=[event.pk])
+    if first_time and not user.selfies.exists():
+        # A new guest came to find their photos: skip the extra tap on my-photos.
+        step = "gallery-selfie" if profile_for(user).has_consented else "gallery-consent"
+        return redirect(with_next(step, my_url))
+    return redirect(my_url)
+
+
+class ConsentForm(forms.Form):
+    agree = forms.BooleanField(
+        required=True,
+        label=gettext_lazy("I agree that photoevent stores a face template from my selfie to find my photos."),
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def consent(request: HttpRequest) -> HttpResponse:
+    target = next_url(request, default_next(request.user))
+    form = ConsentForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        profile = profile_for(page_user(request))
+        profile.face_consent_at = timezone.now()
+        profile.save(update_fields=["face_consent_at"])
+        return redirect(with_next("gallery-selfie", target))
+    event = event_from_url(target, request.user)
+    return render(
+        request,
+        "gallery/consent.html",
+        {
+            "form": form,
+            "next": target,
+            "event": event,
+            "browse_without": event is None or event.visibility == EventVisibility.ALL,
+            "retention_days": settings.FACE_DATA_RETENTION_DAYS,
+        },
+    )
+
+
+class SelfieForm(forms.Form):
+    selfie = forms.FileField(label=gettext_lazy("Your selfie"))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def selfie(request: HttpRequest) -> HttpResponse:
+    user = page_user(request)
+    target = next_url(request, default_next(user))
+    profile = profile_for(user)
+    if not profile.has_consented:
+        return redirect(with_next("gallery-consent", target))
+    record_activity(user, profile)
+    form = SelfieForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            _selfie, faces_found = enrol_selfie(user, form.cleaned_data["selfie"])
+        except NoFaceError:
+            form.add_error("selfie", _("No face found, try again in better light."))
+        except InvalidImage as exc:
+            form.add_error("selfie", _("That file did not work: %(reason)s. Try another photo.") % {"reason": exc})
+        except BackendError:
+            form.add_error("selfie", _("We could not check your selfie just now. Try again in a minute."))
+        else:
+            if faces_found > 1:
+                messages.info(request, _("Several faces: we used the largest."))
+            found = access.found_in_count(user, event_from_url(target, user))
+            messages.success(
+                request,
+                ngettext("Done: we found you in %(count)d photo.", "Done: we found you in %(count)d photos.", found)
+                % {"count": found},
+            )
+            return redirect(target)
+    return render(request, "gallery/selfie.html", {"form": form, "next": target, "profile": profile})
+
+
+@login_required
+def my_photos(request: HttpRequest, event_id: int) -> HttpResponse:
+    user = page_user(request)
+    event = access.member_event(user, event_id)
+    profile = profile_for(user)
+    record_activity(user, profile)
+    has_selfie = user.selfies.exists()
+    matches = access.my_photo_list(user, event) if has_selfie else []
+    membership = Membership.objects.filter(user=user, event=event).first()
+    # Read the previous visit before recording this one: "new" is relative to it.
+    previous = membership.record_visit() if membership is not None else None
+    new_ids = {m.photo_id for m in matches if previous and m.finished_at and m.finished_at > previous}
+    return render(
+        request,
+        "gallery/my_photos.html",
+        {
+            "event": event,
+            "matches": matches,
+            "new_ids": new_ids,
+            "new_count": len(new_ids),
+            "profile": profile,
+            "has_selfie": has_selfie,
+            "counts": access.photo_counts(event),
+            "here": request.get_full_path(),
+        },
+    )
+
+
+@login_required
+def my_photos_zip(request: HttpRequest, event_id: int) -> HttpResponseBase:
+    """All of my photos of an event as one ZIP, streamed while it is written."""
+    user = page_user(request)
+    event = access.member_event(user, event_id)
+    record_activity(user)
+    photos = access.my_photo_files(user, event)
+    if not photos:
+        messages.info(request, _("There are no photos of you to download yet."))
+        return redirect("gallery-my-photos", event_id=event.pk)
+    entries = [
+        ZipEntry(
+            name=safe_name(index, photo.filename, PurePosixPath(photo.original.name or "").suffix or ".jpg"),
+            file=photo.original,
+            modified=timezone.localtime(photo.created_at),
+            size=photo.size_bytes,
+        )
+        for index, photo in enumerate(photos, start=1)
+    ]
+    response = StreamingHttpResponse(zip_stream(entries), content_type="application/zip")
+    filename = f"{slugify(event.name) or 'event'}-my-photos.zip"
+    response["Content-Disposition"] = content_disposition_header(True, filename)
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@login_required
+def all_photos(request: HttpRequest, event_id: int) -> HttpResponse:
+    event = access.member_event(request.user, event_id)
+    record_activity(request.user)
+    page = Paginator(access.visible_photo_ids(request.user, event), PHOTOS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "gallery/all_photos.html",
+        {
+            "event": event,
+            "page": page,
+            "own_only": access.sees_only_own_photos(request.user, event),
+            "here": request.get_full_path(),
+        },
+    )
+
+
+@login_required
+def photo_page(request: HttpRequest, photo_id: int) -> HttpResponse:
+    """One photo at web size, with its download link: where a thumbnail tap leads."""
+    photo = access.visible_photo(request.user, photo_id)
+    record_activity(request.user)
+    event = photo.event
+    is_mine = access.is_my_photo(page_user(request), photo)
+    back = next_url(request, reverse("gallery-my-photos" if is_mine else "gallery-all-photos", args=[event.pk]))
+    if is_mine:
+        alt = _("Photo from %(event)s, one you are in") % {"event": event.name}
+    else:
+        alt = _("Photo from %(event)s") % {"event": event.name}
+    return render(request, "gallery/photo.html", {"photo": photo, "event": event, "alt": alt, "back": back})

@@ -1,0 +1,138 @@
+"""The photographer's studio: their events, the QR code to share, what guests see, deletions."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import content_disposition_header
+from django.utils.text import slugify
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_http_methods, require_POST
+
+from gallery import access
+from gallery.models import Event, EventVisibility, PhotoStatus, is_photographer
+from gallery.qr import qr_png, qr_svg
+from gallery.views.common import BACKEND_DOWN, page_user
+from processing.services import BackendError, delete_event, delete_photo
+
+PHOTOS_PER_PAGE = 48
+FAILED_SHOWN = 50
+
+
+class EventForm(forms.Form):
+    name = forms.CharField(max_length=200, label=gettext_lazy("Name"))
+    date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label=gettext_lazy("Date"))
+
+
+class VisibilityForm(forms.Form):
+    visibility = forms.ChoiceField(
+        choices=EventVisibility.choices, widget=forms.RadioSelect, label=gettext_lazy("What guests can browse")
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def studio(request: HttpRequest) -> HttpResponse:
+    if not is_photographer(request.user):
+        raise Http404(_("Not a photographer"))
+    form = EventForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        event = Event.objects.create(owner=page_user(request), **form.cleaned_data)
+        return redirect("gallery-studio-event", event_id=event.pk)
+    events = access.photographer_events(request.user)
+    return render(request, "gallery/studio.html", {"form": form, "events": events})
+
+
+def _join_url(request: HttpRequest, event: Event) -> str:
+    return request.build_absolute_uri(reverse("gallery-join-link", args=[event.code]))
+
+
+@login_required
+def studio_event(request: HttpRequest, event_id: int) -> HttpResponse:
+    event = access.owned_event(request.user, event_id)
+    failed = access.event_photos(event, PhotoStatus.FAILED)[:FAILED_SHOWN]
+    page = Paginator(access.event_photos(event), PHOTOS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "gallery/studio_event.html",
+        {
+            "event": event,
+            "counts": access.photo_counts(event),
+            "failed": failed,
+            "link": _join_url(request, event),
+            "page": page,
+            "visibility_form": VisibilityForm(initial={"visibility": event.visibility}),
+        },
+    )
+
+
+@login_required
+def studio_event_qr(request: HttpRequest, event_id: int, kind: str) -> HttpResponse:
+    """The join link's QR code as PNG or SVG; `?download=1` makes it a file to save."""
+    event = access.owned_event(request.user, event_id)
+    link = _join_url(request, event)
+    if kind == "svg":
+        title = _("QR code: join %(event)s") % {"event": event.name}
+        body, content_type = qr_svg(link, title=title), "image/svg+xml"
+    else:
+        body, content_type = qr_png(link), "image/png"
+    response = HttpResponse(body, content_type=content_type)
+    if request.GET.get("download"):
+        filename = f"{slugify(event.name) or 'event'}-{event.code}-qr.{kind}"
+        response["Content-Disposition"] = content_disposition_header(True, filename)
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@login_required
+@require_POST
+def studio_event_visibility(request: HttpRequest, event_id: int) -> HttpResponse:
+    event = access.owned_event(request.user, event_id)
+    form = VisibilityForm(request.POST)
+    if form.is_valid():
+        access.set_visibility(event, form.cleaned_data["visibility"])
+        messages.success(request, _("Saved: %(choice)s.") % {"choice": event.get_visibility_display().lower()})
+    else:
+        messages.error(request, _("Choose what guests can browse."))
+    return redirect("gallery-studio-event", event_id=event.pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def studio_photo_delete(request: HttpRequest, photo_id: int) -> HttpResponse:
+    """Confirm, then delete one photo; its faces (backend too), matches and files go with it."""
+    photo = access.owned_photo(request.user, photo_id)
+    event = photo.event
+    if request.method == "POST":
+        try:
+            delete_photo(photo)
+        except BackendError:
+            messages.error(request, BACKEND_DOWN)
+            return redirect("gallery-studio-photo-delete", photo_id=photo_id)
+        messages.success(request, _("Deleted %(filename)s and its faces.") % {"filename": photo.filename})
+        return redirect("gallery-studio-event", event_id=event.pk)
+    return render(request, "gallery/studio_photo_delete.html", {"photo": photo, "event": event})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def studio_event_delete(request: HttpRequest, event_id: int) -> HttpResponse:
+    """Confirm, then delete a whole event with its photos, faces, matches and files."""
+    event = access.owned_event(request.user, event_id)
+    if request.method == "POST":
+        name = event.name
+        try:
+            delete_event(event)
+        except BackendError:
+            messages.error(request, BACKEND_DOWN)
+            return redirect("gallery-studio-event-delete", event_id=event_id)
+        messages.success(request, _("Deleted the event %(name)s with all its photos and faces.") % {"name": name})
+        return redirect("gallery-studio")
+    context = {"event": event, "counts": access.photo_counts(event), "guests": event.memberships.count()}
+    return render(request, "gallery/studio_event_delete.html", context)
