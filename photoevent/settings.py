@@ -1,100 +1,33 @@
 """photoevent settings.
 
 Every value comes from an environment variable read through the strict helpers
-below; the README lists them all. The defaults give the embedded setup (SQLite,
-local filesystem, local face backend) that runs on a new machine with no server.
+of photoevent/env.py; the README lists them all. The defaults give the embedded
+setup (SQLite, local filesystem, local face backend) that runs on a new machine
+with no server.
+
+Loading this module creates no file and no folder: photoevent.datadir's
+prepare_data_dir() does that, called by the entry points before first use.
 """
 
 from __future__ import annotations
 
 import os
-import re
-import secrets
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
 from django.core.exceptions import ImproperlyConfigured
 
+from photoevent.datadir import data_dir_from_env, read_secret_key
+from photoevent.env import env_bool, env_choice, env_float, env_int, env_list, env_rate, env_str
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
-
-
-def env_str(name: str, default: str = "") -> str:
-    return os.environ.get(name, default)
-
-
-def env_bool(name: str, default: bool) -> bool:
-    raw = os.environ.get(name)
-    if raw is None:
-        return default
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ImproperlyConfigured(f"{name} must be a boolean (1/0, true/false), got {raw!r}")
-
-
-def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from None
-    if minimum is not None and value < minimum:
-        raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {value}")
-    if maximum is not None and value > maximum:
-        raise ImproperlyConfigured(f"{name} must be at most {maximum}, got {value}")
-    return value
-
-
-def env_float(name: str, default: float, *, minimum: float | None = None) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}") from None
-    if minimum is not None and value < minimum:
-        raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {value}")
-    return value
-
-
-def env_list(name: str, default: str) -> list[str]:
-    return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
-
-
-def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
-    value = env_str(name, default).strip().lower()
-    if value not in choices:
-        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {value!r}")
-    return value
-
-
-DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "data"))).resolve()
-
-
-def _secret_key() -> str:
-    key = env_str("SECRET_KEY")
-    if key:
-        return key
-    # The embedded setup keeps a generated key in DATA_DIR so that sessions and
-    # tokens survive a restart without anyone having to invent a secret.
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
-    key_file = DATA_DIR / "secret_key"
-    if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(50))
-        key_file.chmod(0o600)
-    return key_file.read_text().strip()
-
-
-SECRET_KEY = _secret_key()
+DATA_DIR = data_dir_from_env()
+# The embedded setup keeps a generated key in DATA_DIR so that sessions and
+# tokens survive a restart without anyone having to invent a secret. The entry
+# points make it (photoevent.datadir.prepare_data_dir) before the settings load.
+SECRET_KEY = env_str("SECRET_KEY") or read_secret_key(DATA_DIR)
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
@@ -206,8 +139,11 @@ else:
                 # write lock at BEGIN so that two writers queue on busy_timeout
                 # instead of failing with "database is locked" on lock upgrade.
                 "transaction_mode": "IMMEDIATE",
+                # Seconds a connection waits for another's write lock.
                 "timeout": env_int("SQLITE_BUSY_TIMEOUT", 30, minimum=1),
-                "init_command": ("PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA busy_timeout=30000;"),
+                # The busy timeout is "timeout" above (sqlite3.connect's); a
+                # busy_timeout PRAGMA here would override it.
+                "init_command": "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;",
             },
         }
     }
@@ -249,16 +185,6 @@ CACHE_TTL_USER_DATA = env_int("CACHE_TTL_USER_DATA", 60, minimum=1)
 
 # --- Rate limits (django-ratelimit, counters in the default cache) ---
 
-_RATE_PATTERN = re.compile(r"^\d+/\d*[smhd]$")
-
-
-def env_rate(name: str, default: str) -> str:
-    value = env_str(name, default).strip()
-    if not _RATE_PATTERN.match(value):
-        raise ImproperlyConfigured(f"{name} must look like 100/m (count/period s, m, h or d), got {value!r}")
-    return value
-
-
 RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", True)
 RATE_LIMITS = {
     "upload": env_rate("RATE_LIMIT_UPLOAD", "100/m"),  # per photographer
@@ -294,15 +220,9 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # Hashed, compressed names once `collectstatic` has run; plain names served
 # from the app folders before that (tests, a first runserver).
 WHITENOISE_USE_FINDERS = True
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)
-_staticfiles_backend = (
-    "whitenoise.storage.CompressedManifestStaticFilesStorage"
-    if (STATIC_ROOT / "staticfiles.json").exists()
-    else "django.contrib.staticfiles.storage.StaticFilesStorage"
-)
 STORAGES = {
     "default": default_storage,
-    "staticfiles": {"BACKEND": _staticfiles_backend},
+    "staticfiles": {"BACKEND": "photoevent.static_storage.CollectedStaticFilesStorage"},
 }
 
 
@@ -314,10 +234,11 @@ MAX_IMAGE_PIXELS = env_int("MAX_IMAGE_PIXELS", 120_000_000, minimum=1_000_000)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("MAX_FILES_PER_REQUEST", 100, minimum=1)
+# Upload temp files land here; prepare_data_dir() creates it.
 FILE_UPLOAD_TEMP_DIR = str(DATA_DIR / "tmp")
-# Upload temp files land here; it must exist before the first request.
-Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
-FILE_UPLOAD_PERMISSIONS = 0o640
+# Photos are private to the account that runs the server, like all its data.
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 
 # --- Photo processing -----------------------------------------------------
 

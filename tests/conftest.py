@@ -15,11 +15,18 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from gallery.models import PHOTOGRAPHERS_GROUP, Event, Membership, profile_for
+from photoevent.datadir import prepare_data_dir
 from processing import backends
 
 REPO = Path(__file__).resolve().parent.parent
 # The one place that says where the real face photos are.
 FACES_DIR = Path(os.environ.get("PHOTOEVENT_FACES_DIR", REPO.parent / "shared" / "faces"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Loading the settings creates nothing; the test database and the secret
+    # key need DATA_DIR, prepared here as manage.py prepares it.
+    prepare_data_dir()
 
 
 @pytest.fixture(autouse=True)

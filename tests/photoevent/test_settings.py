@@ -4,17 +4,19 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 from django.db.backends.postgresql.base import DatabaseWrapper
+from django.db.backends.sqlite3.base import DatabaseWrapper as SQLiteDatabaseWrapper
 
+from photoevent import env
 from photoevent import settings as project_settings
 
 
 @pytest.mark.parametrize(
     ("helper", "raw", "expected"),
     [
-        (project_settings.env_int, "7", 7),
-        (project_settings.env_bool, "yes", True),
-        (project_settings.env_bool, "0", False),
-        (project_settings.env_float, "0.55", 0.55),
+        (env.env_int, "7", 7),
+        (env.env_bool, "yes", True),
+        (env.env_bool, "0", False),
+        (env.env_float, "0.55", 0.55),
     ],
 )
 def test_env_helpers_parse(monkeypatch, helper, raw, expected):
@@ -25,15 +27,15 @@ def test_env_helpers_parse(monkeypatch, helper, raw, expected):
 @pytest.mark.parametrize(
     ("helper", "raw"),
     [
-        (project_settings.env_int, "many"),
-        (project_settings.env_bool, "maybe"),
-        (project_settings.env_float, "fast"),
-        (project_settings.env_rate, "lots"),
+        (env.env_int, "many"),
+        (env.env_bool, "maybe"),
+        (env.env_float, "fast"),
+        (env.env_rate, "lots"),
     ],
 )
 def test_env_helpers_refuse_bad_values(monkeypatch, helper, raw):
     monkeypatch.setenv("PHOTOEVENT_TEST_VALUE", raw)
-    default = "1/m" if helper is project_settings.env_rate else 1
+    default = "1/m" if helper is env.env_rate else 1
     with pytest.raises(ImproperlyConfigured, match="PHOTOEVENT_TEST_VALUE"):
         helper("PHOTOEVENT_TEST_VALUE", default)
 
@@ -41,13 +43,13 @@ def test_env_helpers_refuse_bad_values(monkeypatch, helper, raw):
 def test_env_int_minimum(monkeypatch):
     monkeypatch.setenv("PHOTOEVENT_TEST_VALUE", "0")
     with pytest.raises(ImproperlyConfigured, match="at least 1"):
-        project_settings.env_int("PHOTOEVENT_TEST_VALUE", 5, minimum=1)
+        env.env_int("PHOTOEVENT_TEST_VALUE", 5, minimum=1)
 
 
 def test_env_int_maximum(monkeypatch):
     monkeypatch.setenv("PHOTOEVENT_TEST_VALUE", "20")
     with pytest.raises(ImproperlyConfigured, match="at most 19"):
-        project_settings.env_int("PHOTOEVENT_TEST_VALUE", 5, maximum=19)
+        env.env_int("PHOTOEVENT_TEST_VALUE", 5, maximum=19)
 
 
 @pytest.mark.parametrize("raw", ["low", "-1", "20"])
@@ -108,3 +110,23 @@ def test_default_connection_uses_the_pool_on_postgresql():
     if connection.vendor != "postgresql":
         pytest.skip("the suite runs on SQLite in this leg; the PostgreSQL leg checks the live pool")
     assert connection.pool is not None
+
+
+def test_sqlite_busy_timeout_reaches_the_connection(monkeypatch, tmp_path, django_db_blocker):
+    """SQLITE_BUSY_TIMEOUT is what a connection waits for a lock, not a fixed 30 s."""
+    for name in ("DATABASE_URL", "SQLITE_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SQLITE_BUSY_TIMEOUT", "7")
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    config = runpy.run_path(project_settings.__file__)["DATABASES"]["default"]
+    assert config["NAME"] == tmp_path / "db.sqlite3"
+    config.update({"TIME_ZONE": None, "AUTOCOMMIT": True, "ATOMIC_REQUESTS": False, "CONN_HEALTH_CHECKS": False})
+    wrapper = SQLiteDatabaseWrapper(config, alias="busy-timeout-check")
+    try:
+        with django_db_blocker.unblock(), wrapper.cursor() as cursor:
+            cursor.execute("PRAGMA busy_timeout")
+            assert cursor.fetchone() == (7000,)
+            cursor.execute("PRAGMA journal_mode")
+            assert cursor.fetchone() == ("wal",)
+    finally:
+        wrapper.close()
