@@ -11,21 +11,28 @@ after `django_setup`.
 from __future__ import annotations
 
 import contextlib
+import mimetypes
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+import requests
+
+# FACES_DIR and wait_for are imported from here by benchmarks too.
+from testsupport.paths import FACES_DIR as FACES_DIR
+from testsupport.paths import REPO
+from testsupport.processes import Proc, free_port, spawn, wait_queue_started
+from testsupport.waiting import wait_for as wait_for
+from testsupport.waiting import wait_http
+
 PYTHON = str(REPO / ".venv" / "bin" / "python")
 GUNICORN = str(REPO / ".venv" / "bin" / "gunicorn")
 
@@ -36,7 +43,6 @@ def web_concurrency() -> tuple[int, int]:
     return workers, int(os.environ.get("WEB_THREADS") or 1)
 
 
-FACES_DIR = Path(os.environ.get("PHOTOEVENT_FACES_DIR", REPO.parent / "shared" / "faces"))
 CACHE_DIR = Path(os.environ.get("BENCH_CACHE_DIR", Path(tempfile.gettempdir()) / "photoevent-bench-cache"))
 PG_ADMIN_DSN = os.environ.get("BENCH_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 PASSWORD = "bench-Pass-word-1234"
@@ -65,130 +71,6 @@ def ms(seconds: float) -> str:
 
 def ratio(value: float, baseline: float) -> str:
     return f"{value / baseline:.2f}" if baseline else "n/a"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.2) -> None:
-    """Poll `condition` until it holds; raise TimeoutError naming `what` otherwise."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-def wait_http(url: str, timeout: float = 30.0) -> None:
-    import requests
-
-    def up() -> bool:
-        try:
-            requests.get(url, timeout=2)
-        except requests.RequestException:
-            return False
-        return True
-
-    wait_for(up, timeout, f"{url} to answer")
-
-
-@dataclass
-class Proc:
-    """A child process started in its own session, with its output in a log file."""
-
-    name: str
-    popen: subprocess.Popen[bytes]
-    log_path: Path
-    url: str = ""
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    @property
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def stop(self, timeout: float = 20.0) -> None:
-        """SIGTERM the process group, SIGKILL it if it lingers."""
-        if not self.alive():
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.popen.pid, signal.SIGTERM)
-        try:
-            self.popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-
-    def kill(self) -> None:
-        if self.alive():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.popen.pid, signal.SIGKILL)
-            self.popen.wait()
-
-
-def children(pid: int) -> list[int]:
-    """Direct children of `pid` (Linux /proc)."""
-    result = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rpartition(")")[2].split()[1])
-        if ppid == pid:
-            result.append(int(entry.name))
-    return result
-
-
-def descendants(pid: int) -> list[int]:
-    found: list[int] = []
-    todo = [pid]
-    while todo:
-        kids = children(todo.pop())
-        found.extend(kids)
-        todo.extend(kids)
-    return found
-
-
-def cpu_seconds(pids: Iterable[int]) -> float:
-    """User + system CPU seconds used so far by `pids` (Linux /proc); a process that is gone counts 0."""
-    ticks = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def proc_status_kb(pid: int, key: str) -> int:
-    """A field of /proc/<pid>/status in kB (VmRSS, VmHWM); 0 if the process is gone."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    except OSError:
-        return 0
-    return 0
-
-
-def cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
 
 
 @dataclass
@@ -266,18 +148,8 @@ class Stack:
         return self.manage("createphotographer", username, "--password", PASSWORD).strip().splitlines()[-1]
 
     def spawn(self, name: str, argv: list[str], **env: str) -> Proc:
-        log_path = self.dir / f"{name}-{len(self.procs)}.log"
-        log = log_path.open("ab")
-        popen = subprocess.Popen(
-            argv,
-            cwd=REPO,
-            env=self.child_env(**env),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
-        proc = Proc(name, popen, log_path)
+        """Start `argv` with this installation's environment; `stop` ends it."""
+        proc = spawn(name, argv, self.dir / f"{name}-{len(self.procs)}.log", self.child_env(**env))
         self.procs.append(proc)
         return proc
 
@@ -307,8 +179,8 @@ class Stack:
         )
         url = f"http://127.0.0.1:{port}"
         try:
-            wait_http(url + "/static/css/site.css", timeout=60)
-        except TimeoutError:
+            wait_http(url + "/static/css/site.css", timeout=60, alive=proc.alive)
+        except (TimeoutError, RuntimeError):
             raise RuntimeError(f"gunicorn did not start:\n{proc.log}") from None
         if app == "photoevent.wsgi":
             self.base_url = url
@@ -316,8 +188,10 @@ class Stack:
         return proc
 
     def start_cluster(self, **env: str) -> Proc:
-        """A real `manage.py qcluster` (our wrapper with queue recovery)."""
-        return self.spawn("qcluster", [PYTHON, "manage.py", "qcluster"], **env)
+        """A real `manage.py qcluster` (our wrapper with queue recovery), once its startup line is logged."""
+        cluster = self.spawn("qcluster", [PYTHON, "manage.py", "qcluster"], **env)
+        wait_queue_started(cluster)
+        return cluster
 
     def stop(self) -> None:
         for proc in reversed(self.procs):
@@ -356,21 +230,29 @@ def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Token {token}"}
 
 
+def upload_photos(url: str, token: str, files: Sequence[tuple[str, bytes]], batch: int, timeout: float = 120.0) -> None:
+    """POST (name, bytes) pairs to an upload-photos URL, `batch` to a request.
+
+    Raises RuntimeError with the answer when a request is not acknowledged (202).
+    """
+    for start in range(0, len(files), batch):
+        parts = [
+            ("photos", (name, data, mimetypes.guess_type(name)[0] or "application/octet-stream"))
+            for name, data in files[start : start + batch]
+        ]
+        response = requests.post(url, files=parts, headers=auth(token), timeout=timeout)
+        if response.status_code != 202:
+            raise RuntimeError(f"upload answered {response.status_code}: {response.text[:300]}")
+
+
 def make_user(username: str, *, photographer: bool = False, staff: bool = False, consent: bool = True) -> Any:
     """A user (through the ORM) with an API token; returns (user, token)."""
-    from django.contrib.auth.models import Group, User
-    from django.utils import timezone
+    # Models import only after django_setup(), which a bench calls at run time.
     from rest_framework.authtoken.models import Token
 
-    from gallery.models import PHOTOGRAPHERS_GROUP, profile_for
+    from testsupport.users import create_user
 
-    user = User.objects.create_user(username=username, password=PASSWORD, is_staff=staff)
-    if photographer:
-        user.groups.add(Group.objects.get_or_create(name=PHOTOGRAPHERS_GROUP)[0])
-    profile = profile_for(user)
-    if consent:
-        profile.face_consent_at = timezone.now()
-        profile.save(update_fields=["face_consent_at"])
+    user = create_user(username, PASSWORD, photographer=photographer, staff=staff, consent=consent)
     token, _ = Token.objects.get_or_create(user=user)
     return user, token.key
 

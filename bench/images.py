@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 from bench.harness import CACHE_DIR, FACES_DIR
-from tests.markers import MARKERS
+from testsupport.markers import MARKERS
 
 
 def camera_jpeg(seed: int, size: tuple[int, int] = (6000, 4000), quality: int = 85, noise: float = 4.2) -> bytes:

@@ -20,32 +20,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import requests
 
-from bench.harness import (
-    Stack,
-    auth,
-    children,
-    cmdline,
-    descendants,
-    django_setup,
-    out,
-    proc_status_kb,
-    ratio,
-    settled,
-    wait_for,
-)
+from bench.harness import Stack, auth, django_setup, out, ratio, settled, upload_photos
 from bench.images import camera_corpus, face_photos
+from testsupport.processes import children, cmdline, descendants, proc_status_kb
+from testsupport.waiting import wait_for
 
 
 def mb(kb: int) -> str:
     return f"{kb / 1024:.0f} MB"
-
-
-def upload(url: str, token: str, files: list[tuple[str, bytes]], batch: int = 10) -> None:
-    for start in range(0, len(files), batch):
-        parts = [("photos", (name, data, "image/jpeg")) for name, data in files[start : start + batch]]
-        response = requests.post(url, files=parts, headers=auth(token), timeout=300)
-        if response.status_code != 202:
-            raise RuntimeError(f"upload answered {response.status_code}: {response.text[:300]}")
 
 
 def main() -> int:
@@ -62,7 +44,6 @@ def main() -> int:
         token = stack.create_photographer("bench-photographer")
         web = stack.start_web()
         cluster = stack.start_cluster(FACE_BACKEND="local")
-        wait_for(lambda: "[Startup] Photo queue initialized" in cluster.log, 60, "the cluster to start")
         django_setup(stack)
         from django.contrib.auth.models import User
 
@@ -74,7 +55,7 @@ def main() -> int:
         queue_pids = descendants(cluster.pid)
         idle = {pid: proc_status_kb(pid, "VmRSS") for pid in web_pids + queue_pids}
         out(f"uploading {len(files)} photos ({sum(len(d) for _, d in files) / 1e6:.0f} MB) and processing them ...")
-        upload(f"{web.url}/api/photographer/events/{event.pk}/upload-photos", token, files)
+        upload_photos(f"{web.url}/api/photographer/events/{event.pk}/upload-photos", token, files, 10, timeout=300)
         wait_for(lambda: settled(event.pk), args.timeout, "processing to finish", interval=1.0)
         worker_pids = {int(w.rpartition(":")[2]) for w in Photo.objects.values_list("worker", flat=True) if w}
         peak = {pid: proc_status_kb(pid, "VmHWM") for pid in web_pids + queue_pids}

@@ -44,19 +44,10 @@ from urllib.parse import urlsplit
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.async_http import Connection, ProtocolError
-from bench.harness import (
-    Stack,
-    cpu_seconds,
-    descendants,
-    django_setup,
-    ms,
-    out,
-    percentile,
-    ratio,
-    wait_for,
-    web_concurrency,
-)
+from bench.harness import Stack, django_setup, ms, out, percentile, ratio, web_concurrency
 from bench.images import face_photos
+from testsupport.processes import cpu_seconds, descendants
+from testsupport.waiting import wait_for
 
 BAR_P95_SECONDS = 0.100
 SEED_PROMISE_SECONDS = 0.500
@@ -228,7 +219,6 @@ def main() -> int:
         roots = {"gunicorn": web.pid}
         if not args.no_processing:
             cluster = stack.start_cluster(FACE_BACKEND="local")
-            wait_for(lambda: "[Startup] Photo queue initialized" in cluster.log, 60, "the cluster to start")
             first, pending = photos[: args.photos], photos[args.photos :]
             top_up(event, owner, first, low=10**9, batch=len(first))
             wait_for(lambda: Photo.objects.filter(status=PhotoStatus.PROCESSING).exists(), 60, "processing to start")

@@ -1,19 +1,34 @@
-"""Run real `manage.py qcluster` subprocesses against the test database."""
+"""Real `manage.py qcluster` and `runserver` subprocesses against the test database.
+
+The process, port and waiting helpers themselves live in testsupport, shared
+with bench/; `wait_for`, `free_port` and `REPO` stay importable from here.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
-import signal
-import subprocess
 import sys
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from django.conf import settings
 from django.db import connection
 
-REPO = Path(__file__).resolve().parent.parent
+from testsupport.markers import FAKE_BACKEND
+from testsupport.paths import REPO
+from testsupport.processes import Proc, free_port, spawn
+from testsupport.waiting import wait_for, wait_http
+
+__all__ = [
+    "REPO",
+    "free_port",
+    "running_processes",
+    "start_qcluster",
+    "start_runserver",
+    "subprocess_env",
+    "wait_for",
+]
 
 
 def subprocess_env(**overrides: str) -> dict[str, str]:
@@ -31,88 +46,40 @@ def subprocess_env(**overrides: str) -> dict[str, str]:
     return env
 
 
-class Cluster:
-    def __init__(self, log_path: Path, env: dict[str, str]) -> None:
-        self.log_path = log_path
-        self.env = env
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Cluster:
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"],
-            cwd=REPO,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        return self
-
-    @property
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def stop(self, timeout: float = 20) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+def start_qcluster(log_path: Path, env: dict[str, str]) -> Proc:
+    """A real `manage.py qcluster`; it does not wait for the cluster to start."""
+    return spawn("qcluster", [sys.executable, "manage.py", "qcluster"], log_path, env)
 
 
-def wait_for(condition: Callable[[], bool], timeout: float, message: str, interval: float = 0.2) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {message}")
+def start_runserver(log_path: Path, env: dict[str, str]) -> Proc:
+    """A live threaded `runserver` on a free 127.0.0.1 port, once it answers."""
+    port = free_port()
+    argv = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload", "--skip-checks"]
+    server = spawn("runserver", argv, log_path, env, url=f"http://127.0.0.1:{port}")
+    try:
+        wait_http(f"{server.url}/login/", 30, alive=server.alive)
+    except (TimeoutError, RuntimeError) as exc:
+        server.kill()
+        raise RuntimeError(f"runserver did not start: {exc}\n{server.log[-3000:]}") from None
+    return server
 
 
-def free_port() -> int:
-    import socket
+@contextlib.contextmanager
+def running_processes(
+    folder: Path, name: str, start: Callable[[Path, dict[str, str]], Proc]
+) -> Iterator[Callable[..., Proc]]:
+    """Yield `start(**env)`, which starts one more process with the marker backend unless
+    told otherwise and its log in `folder`; every process started is killed on exit."""
+    started: list[Proc] = []
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    def start_one(**env: str) -> Proc:
+        env.setdefault("FACE_BACKEND", FAKE_BACKEND)
+        proc = start(folder / f"{name}-{len(started)}.log", subprocess_env(**env))
+        started.append(proc)
+        return proc
 
-
-class Server(Cluster):
-    """A live `runserver` (threaded) on 127.0.0.1 against the test database."""
-
-    def __init__(self, log_path: Path, env: dict[str, str]) -> None:
-        super().__init__(log_path, env)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> Server:
-        import urllib.request
-
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{self.port}", "--noreload", "--skip-checks"],
-            cwd=REPO,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-        def answers() -> bool:
-            try:
-                urllib.request.urlopen(f"{self.url}/login/", timeout=1)
-            except OSError:
-                return False
-            return True
-
-        wait_for(answers, 30, "the live server to answer")
-        return self
+    try:
+        yield start_one
+    finally:
+        for proc in started:
+            proc.kill()

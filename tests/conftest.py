@@ -1,26 +1,30 @@
 from __future__ import annotations
 
+import functools
 import io
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django_q.brokers import get_broker
 from django_q.conf import Conf
 from PIL import Image
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from gallery.models import PHOTOGRAPHERS_GROUP, Event, Membership, profile_for
+from gallery.models import Event, Membership
 from photoevent.datadir import prepare_data_dir
 from processing import backends
+from tests.cluster import running_processes, start_qcluster, start_runserver
+from testsupport.markers import FAKE_BACKEND
+from testsupport.paths import FACES_DIR
+from testsupport.processes import Proc
+from testsupport.users import create_user
 
-REPO = Path(__file__).resolve().parent.parent
-# The one place that says where the real face photos are.
-FACES_DIR = Path(os.environ.get("PHOTOEVENT_FACES_DIR", REPO.parent / "shared" / "faces"))
+PASSWORD = "Pass-word-1234"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -63,49 +67,25 @@ def sync_queue(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def start_cluster(
     transactional_db: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> Iterator[Callable[..., Any]]:
-    """Start real qcluster subprocesses (fake marker backend unless told otherwise)."""
-    from django_q.brokers import get_broker
-
-    from tests.cluster import Cluster, subprocess_env
-
+) -> Iterator[Callable[..., Proc]]:
+    """Start real qcluster subprocesses (marker backend unless told otherwise); they are killed afterwards."""
     monkeypatch.setattr(Conf, "SYNC", False)
     get_broker().purge_queue()
-    clusters: list[Cluster] = []
-
-    def start(**env: str) -> Cluster:
-        env.setdefault("FACE_BACKEND", "tests.fakes.FakeBackend")
-        cluster = Cluster(tmp_path / f"cluster-{len(clusters)}.log", subprocess_env(**env)).start()
-        clusters.append(cluster)
-        return cluster
-
-    yield start
-    for cluster in clusters:
-        cluster.kill()
+    with running_processes(tmp_path, "cluster", start_qcluster) as start:
+        yield start
     get_broker().purge_queue()
 
 
 @pytest.fixture
-def start_server(transactional_db: None, tmp_path: Path) -> Iterator[Callable[..., Any]]:
-    """Start live web servers (runserver subprocesses) against the test database."""
-    from tests.cluster import Server, subprocess_env
-
-    servers: list[Server] = []
-
-    def start(**env: str) -> Server:
-        env.setdefault("FACE_BACKEND", "tests.fakes.FakeBackend")
-        server = Server(tmp_path / f"server-{len(servers)}.log", subprocess_env(**env)).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.kill()
+def start_server(transactional_db: None, tmp_path: Path) -> Iterator[Callable[..., Proc]]:
+    """Start live web servers (runserver subprocesses) against the test database; they are killed afterwards."""
+    with running_processes(tmp_path, "server", start_runserver) as start:
+        yield start
 
 
 @pytest.fixture
 def fake_backend(monkeypatch: pytest.MonkeyPatch) -> Iterator[backends.FaceBackend]:
-    monkeypatch.setitem(backends.BACKENDS, "local", "tests.fakes.FakeBackend")
+    monkeypatch.setitem(backends.BACKENDS, "local", FAKE_BACKEND)
     backends.get_backend.cache_clear()
     yield backends.get_backend()
     backends.get_backend.cache_clear()
@@ -127,19 +107,8 @@ def _token_client(user: User) -> APIClient:
 
 @pytest.fixture
 def make_user(db: None) -> Callable[..., User]:
-    def make(username: str, *, photographer: bool = False, staff: bool = False, consent: bool = True) -> User:
-        user = User.objects.create_user(username=username, password="Pass-word-1234", is_staff=staff)
-        if photographer:
-            user.groups.add(Group.objects.get_or_create(name=PHOTOGRAPHERS_GROUP)[0])
-        profile = profile_for(user)
-        if consent:
-            from django.utils import timezone
-
-            profile.face_consent_at = timezone.now()
-            profile.save()
-        return user
-
-    return make
+    """`make_user(username, photographer=False, staff=False, consent=True)`, password PASSWORD."""
+    return functools.partial(create_user, password=PASSWORD)
 
 
 @pytest.fixture

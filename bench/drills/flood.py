@@ -6,7 +6,7 @@ it was given, plus a little jitter) every photo was accepted exactly once: one
 Photo row per file, reported once as new (duplicate=false), all processed.
 
 gunicorn (production settings) with PHOTO_QUEUE_MAX_SIZE low; a real qcluster
-with the marker backend of tests/fakes.py drains the queue meanwhile. Each
+with the marker backend of testsupport/fakes.py drains the queue meanwhile. Each
 photographer sends its photos in batches of --batch, all batches at once.
 
     .venv/bin/python bench/drills/flood.py [--small] [--photographers 10] [--photos 100] [--queue-max 100]
@@ -27,8 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import requests
 
-from bench.harness import Stack, auth, django_setup, make_user, out, settled, verdict, wait_for
+from bench.harness import Stack, auth, django_setup, make_user, out, settled, verdict
 from bench.images import marker_png
+from testsupport.markers import FAKE_BACKEND
+from testsupport.waiting import wait_for
 
 MAX_ATTEMPTS = 40
 
@@ -46,7 +48,7 @@ def run(
     photos = photos or (20 if small else 100)
     queue_max = queue_max or (30 if small else 100)
     batch = batch or (5 if small else 10)
-    env = {"PHOTO_QUEUE_MAX_SIZE": str(queue_max), "FACE_BACKEND": "tests.fakes.FakeBackend"}
+    env = {"PHOTO_QUEUE_MAX_SIZE": str(queue_max), "FACE_BACKEND": FAKE_BACKEND}
     with Stack(keep=keep, env=env) as stack:
         stack.prepare()
         django_setup(stack)
@@ -59,13 +61,12 @@ def run(
             user, token = make_user(f"photographer-{p}", photographer=True)
             people.append((Event.objects.create(owner=user, name=f"flood {p}").pk, token))
         web = stack.start_web()
-        cluster = stack.start_cluster(
+        stack.start_cluster(
             FAKE_BACKEND_DELAY="0.05",
             PHOTO_QUEUE_WORKERS="2",
             PHOTO_RETRY_BASE_DELAY="0",
             FACE_BACKEND=env["FACE_BACKEND"],
         )
-        wait_for(lambda: "[Startup] Photo queue initialized" in cluster.log, 60, "the cluster to start")
 
         statuses: Counter[int] = Counter()
         new_per_file: Counter[str] = Counter()

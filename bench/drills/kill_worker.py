@@ -1,7 +1,7 @@
 """Drill: kill -9 a queue worker in the middle of a batch. PASS: 0 lost, 0 duplicate faces.
 
 gunicorn (production settings) takes the upload; a real qcluster processes it
-with the marker backend of tests/fakes.py (2 faces per photo, a delay per photo
+with the marker backend of testsupport/fakes.py (2 faces per photo, a delay per photo
 so that batches take time). When a worker has finished part of its batch and
 holds another photo, it gets SIGKILL (twice in the full drill, once with
 --small). Then every photo must end done, exactly once, with exactly its faces.
@@ -20,13 +20,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import requests
 
-from bench.harness import Stack, auth, django_setup, make_user, out, settled, verdict, wait_for
+from bench.harness import Stack, django_setup, make_user, out, settled, upload_photos, verdict
 from bench.images import marker_png
+from testsupport.markers import FAKE_BACKEND
+from testsupport.waiting import wait_for
 
 CLUSTER_ENV = {
-    "FACE_BACKEND": "tests.fakes.FakeBackend",
+    "FACE_BACKEND": FAKE_BACKEND,
     "PHOTO_QUEUE_WORKERS": "2",
     "PHOTO_QUEUE_BATCH_SIZE": "3",
     "PHOTO_TASK_TIMEOUT": "2",
@@ -48,7 +49,7 @@ def run(small: bool = False, photos: int | None = None, keep: bool = False) -> b
     """Run the drill; True when it passes."""
     count = photos or (12 if small else 60)
     kills = 1 if small else 2
-    with Stack(keep=keep, env={"FACE_BACKEND": "tests.fakes.FakeBackend"}) as stack:
+    with Stack(keep=keep, env={"FACE_BACKEND": FAKE_BACKEND}) as stack:
         stack.prepare()
         django_setup(stack)
         from django.db.models import Count
@@ -59,17 +60,12 @@ def run(small: bool = False, photos: int | None = None, keep: bool = False) -> b
         event = Event.objects.create(owner=owner, name="kill -9 drill")
         web = stack.start_web()
         cluster = stack.start_cluster(**CLUSTER_ENV)
-        wait_for(lambda: "[Startup] Photo queue initialized" in cluster.log, 60, "the cluster to start")
         url = f"{web.url}/api/photographer/events/{event.pk}/upload-photos"
-        for start in range(0, count, 20):
-            files = [
-                ("photos", (f"p{i}.png", marker_png(i, [i % 5, 5]), "image/png"))
-                for i in range(start, min(count, start + 20))
-            ]
-            response = requests.post(url, files=files, headers=auth(token), timeout=60)
-            if response.status_code != 202:
-                out(f"FAIL upload answered {response.status_code}: {response.text[:300]}")
-                return False
+        try:
+            upload_photos(url, token, [(f"p{i}.png", marker_png(i, [i % 5, 5])) for i in range(count)], 20, 60)
+        except RuntimeError as exc:
+            out(f"FAIL {exc}")
+            return False
         started = time.monotonic()
         victims: list[int] = []
         killed: set[int] = set()

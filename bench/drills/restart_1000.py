@@ -6,7 +6,7 @@ has duplicate faces, and (with the default graceful SIGTERM restart) no photo
 was completed twice (a photo interrupted mid-way by the stop is redone: that is
 counted and shown, not a failure).
 
-1000 marker photos (tests/fakes.py backend) are uploaded through gunicorn in
+1000 marker photos (testsupport/fakes.py backend) are uploaded through gunicorn in
 requests of 100 while a first cluster runs; once --restart-after photos are
 done the cluster gets SIGTERM (or SIGKILL of its whole process group with
 --hard) and a second cluster is started.
@@ -24,13 +24,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import requests
 
-from bench.harness import Stack, auth, django_setup, make_user, out, settled, verdict, wait_for
+from bench.harness import Stack, django_setup, make_user, out, settled, upload_photos, verdict
 from bench.images import marker_png
+from testsupport.markers import FAKE_BACKEND
+from testsupport.waiting import wait_for
 
 CLUSTER_ENV = {
-    "FACE_BACKEND": "tests.fakes.FakeBackend",
+    "FACE_BACKEND": FAKE_BACKEND,
     "PHOTO_QUEUE_WORKERS": "2",
     "PHOTO_RETRY_BASE_DELAY": "0",
     "FAKE_BACKEND_DELAY": "0.01",
@@ -40,7 +41,7 @@ STARTUP = re.compile(r"\[Startup\] Photo queue initialized with (\d+) pending jo
 
 def run(photos: int = 1000, restart_after: int = 100, hard: bool = False, keep: bool = False) -> bool:
     """Run the drill; True when it passes."""
-    with Stack(keep=keep, env={"FACE_BACKEND": "tests.fakes.FakeBackend"}) as stack:
+    with Stack(keep=keep, env={"FACE_BACKEND": FAKE_BACKEND}) as stack:
         stack.prepare()
         django_setup(stack)
         from django.db.models import Count
@@ -51,17 +52,12 @@ def run(photos: int = 1000, restart_after: int = 100, hard: bool = False, keep: 
         event = Event.objects.create(owner=owner, name="restart drill")
         web = stack.start_web()
         first = stack.start_cluster(**CLUSTER_ENV)
-        wait_for(lambda: "[Startup] Photo queue initialized" in first.log, 60, "the first cluster to start")
         url = f"{web.url}/api/photographer/events/{event.pk}/upload-photos"
-        for start in range(0, photos, 100):
-            files = [
-                ("photos", (f"r{i}.png", marker_png(i, [i % 5]), "image/png"))
-                for i in range(start, min(photos, start + 100))
-            ]
-            response = requests.post(url, files=files, headers=auth(token), timeout=120)
-            if response.status_code != 202:
-                out(f"FAIL upload answered {response.status_code}: {response.text[:300]}")
-                return False
+        try:
+            upload_photos(url, token, [(f"r{i}.png", marker_png(i, [i % 5])) for i in range(photos)], 100)
+        except RuntimeError as exc:
+            out(f"FAIL {exc}")
+            return False
         wait_for(
             lambda: Photo.objects.filter(status=PhotoStatus.DONE).count() >= restart_after,
             300,

@@ -17,7 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench.harness import PYTHON, REPO, out
+from bench.harness import PYTHON, out
+from testsupport.paths import REPO
 
 QUICK = {
     "bad_input": ["bench/drills/bad_input.py"],

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 from django_q.management.commands.qcluster import Command as QClusterCommand
 
-from bench.harness import descendants
 from processing.management.commands import qcluster
 from tests.cluster import wait_for
+from testsupport.processes import descendants
 
 
 def test_niceness_is_raised_before_django_q2_starts(monkeypatch, settings, tmp_path):

@@ -1,0 +1,26 @@
+"""wait_for: the one way tests and benchmarks wait for a condition."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from testsupport.waiting import wait_for
+
+
+def test_returns_the_first_true_value_of_the_condition() -> None:
+    answers = iter([None, 0, "", "ready", "later"])
+    assert wait_for(lambda: next(answers), 10, "an answer", interval=0) == "ready"
+    assert next(answers) == "later"
+
+
+def test_tries_once_even_with_no_time_left() -> None:
+    assert wait_for(lambda: True, 0, "something already true") is True
+
+
+def test_names_what_it_waited_for_when_time_runs_out() -> None:
+    tries = itertools.count(1)
+    with pytest.raises(TimeoutError, match="waiting for the moon"):
+        wait_for(lambda: next(tries) < 0, 0, "the moon")
+    assert next(tries) == 2
