@@ -1,13 +1,46 @@
+"""The staff admin. Deletions go through `processing.services`, so the face backend forgets what they delete.
+
+The admin deletes one object inside a transaction of its own (`delete_view`);
+the services then call the backend after that transaction commits.
+"""
+
 from __future__ import annotations
 
-from django.contrib import admin
+import logging
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.models import User
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from gallery.models import AttendeeProfile, Event, Face, Match, Membership, Photo, PhotoStatus, Selfie
+from processing import services
+
+logger = logging.getLogger("gallery.admin")
+
+
+def _after_commit_or_log(action: Any, *args: Any) -> None:
+    """Run a deletion that calls the face backend first, once the admin's transaction is over.
+
+    A backend failure leaves the data in place (the service deletes nothing
+    then); it is logged for staff to try again.
+    """
+
+    def run() -> None:
+        try:
+            action(*args)
+        except services.BackendError:
+            logger.exception("Admin deletion of %s postponed: the face backend did not answer", args)
+
+    transaction.on_commit(run)
 
 
 @admin.register(Event)
@@ -15,6 +48,13 @@ class EventAdmin(admin.ModelAdmin):
     list_display = ["name", "code", "owner", "date", "visibility", "created_at"]
     search_fields = ["name", "code", "owner__username"]
     list_filter = ["visibility"]
+
+    def delete_model(self, request: HttpRequest, obj: Event) -> None:
+        services.delete_event(obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Event]) -> None:
+        for event in queryset:
+            services.delete_event(event)
 
 
 class FaceInline(admin.TabularInline):
@@ -56,15 +96,15 @@ class PhotoAdmin(admin.ModelAdmin):
     inlines = [FaceInline]
     actions = ["retry_failed", "reprocess"]
 
-    @admin.display(description="Duration")
+    @admin.display(description=_("Duration"))
     def duration(self, photo: Photo) -> str:
         return f"{photo.processing_ms / 1000:.1f} s" if photo.processing_ms is not None else "-"
 
-    @admin.display(description="Error")
+    @admin.display(description=_("Error"))
     def short_error(self, photo: Photo) -> str:
         return (photo.error[:80] + "…") if len(photo.error) > 80 else photo.error
 
-    @admin.display(description="Faces")
+    @admin.display(description=_("Faces"))
     def preview(self, photo: Photo) -> SafeString | str:
         if not photo.thumbnail:
             return "-"
@@ -86,19 +126,26 @@ class PhotoAdmin(admin.ModelAdmin):
             format_html(boxes) if boxes else "",
         )
 
-    @admin.action(description="Retry selected failed photos")
+    def delete_model(self, request: HttpRequest, obj: Photo) -> None:
+        services.delete_photo(obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Photo]) -> None:
+        for photo in queryset.select_related("event"):
+            services.delete_photo(photo)
+
+    @admin.action(description=_("Retry selected failed photos"))
     def retry_failed(self, request: HttpRequest, queryset: QuerySet[Photo]) -> None:
-        from processing.tasks import requeue_photo
+        count = sum(services.requeue_photo(p, only_failed=True) for p in queryset.filter(status=PhotoStatus.FAILED))
+        self.message_user(request, _requeued(count))
 
-        count = sum(requeue_photo(p, only_failed=True) for p in queryset.filter(status=PhotoStatus.FAILED))
-        self.message_user(request, f"{count} photos re-queued.")
-
-    @admin.action(description="Reprocess selected photos")
+    @admin.action(description=_("Reprocess selected photos"))
     def reprocess(self, request: HttpRequest, queryset: QuerySet[Photo]) -> None:
-        from processing.tasks import requeue_photo
+        count = sum(services.requeue_photo(p, only_failed=False) for p in queryset)
+        self.message_user(request, _requeued(count))
 
-        count = sum(requeue_photo(p, only_failed=False) for p in queryset)
-        self.message_user(request, f"{count} photos re-queued.")
+
+def _requeued(count: int) -> str:
+    return ngettext("%(count)d photo re-queued.", "%(count)d photos re-queued.", count) % {"count": count}
 
 
 @admin.register(Membership)
@@ -114,6 +161,19 @@ class SelfieAdmin(admin.ModelAdmin):
     search_fields = ["user__username"]
     exclude = ["embedding"]
 
+    def delete_model(self, request: HttpRequest, obj: Selfie) -> None:
+        _after_commit_or_log(services.delete_selfie, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Selfie]) -> None:
+        failed = 0
+        for selfie in queryset:
+            try:
+                services.delete_selfie(selfie)
+            except services.BackendError:
+                failed += 1
+        if failed:
+            self.message_user(request, _backend_down(failed), messages.ERROR)
+
 
 @admin.register(Match)
 class MatchAdmin(admin.ModelAdmin):
@@ -124,3 +184,32 @@ class MatchAdmin(admin.ModelAdmin):
 
 
 admin.site.register(AttendeeProfile)
+
+
+def _backend_down(count: int) -> str:
+    return ngettext(
+        "The face service did not answer: %(count)d was not deleted; try again.",
+        "The face service did not answer: %(count)d were not deleted; try again.",
+        count,
+    ) % {"count": count}
+
+
+class AccountAdmin(UserAdmin):
+    """Django's user admin, deleting accounts with their face data at the backend too."""
+
+    def delete_model(self, request: HttpRequest, obj: User) -> None:
+        _after_commit_or_log(services.delete_account, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        failed = 0
+        for user in queryset:
+            try:
+                services.delete_account(user)
+            except services.BackendError:
+                failed += 1
+        if failed:
+            self.message_user(request, _backend_down(failed), messages.ERROR)
+
+
+admin.site.unregister(User)
+admin.site.register(User, AccountAdmin)

@@ -13,6 +13,7 @@ from django.db import models
 from django.utils import timezone
 
 from gallery.caching import forget_on_commit
+from gallery.formats import extension_for
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -135,8 +136,6 @@ class Membership(models.Model):
 class AttendeeProfile(models.Model):
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="attendee")
     face_consent_at = models.DateTimeField(null=True, blank=True)
-    # Bumped when the attendee's selfie changes; part of my-photos cache keys.
-    face_version = models.PositiveBigIntegerField(default=0)
     last_active_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
@@ -218,11 +217,7 @@ class PhotoStatus(models.TextChoices):
 
 def _photo_path(instance: Photo, filename: str) -> str:
     # The client's filename is display text only and never part of a path.
-    return f"events/{instance.event_id}/originals/{uuid.uuid4().hex}{_extension(instance.format)}"
-
-
-def _extension(image_format: str) -> str:
-    return {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}.get(image_format, "")
+    return f"events/{instance.event_id}/originals/{uuid.uuid4().hex}{extension_for(instance.format)}"
 
 
 class Photo(models.Model):

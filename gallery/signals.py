@@ -1,4 +1,10 @@
-"""Stored files and backend face data go with the rows that own them."""
+"""Receivers: cache invalidation, and stored files that go with the rows that own them.
+
+Nothing here calls the face backend: deletions that concern it go through
+`processing.services`, which forgets backend data outside transactions. Files
+stay here because cascades (an event's photos, an account's selfies) delete
+rows no service sees, and a file must go whenever its row does, on commit.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models.signals import post_delete, post_save, pre_delete
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from rest_framework.authtoken.models import Token
 
@@ -33,34 +39,6 @@ def delete_photo_files(sender: type[Photo], instance: Photo, **kwargs: Any) -> N
 @receiver(post_delete, sender=Selfie)
 def delete_selfie_file(sender: type[Selfie], instance: Selfie, **kwargs: Any) -> None:
     _delete_files_on_commit(instance.image)
-
-
-@receiver(pre_delete, sender=Event)
-def forget_event_faces(sender: type[Event], instance: Event, **kwargs: Any) -> None:
-    from processing.backends import get_backend
-
-    get_backend().forget_event(instance)
-
-
-@receiver(pre_delete, sender=Photo)
-def forget_photo_faces(sender: type[Photo], instance: Photo, origin: Any = None, **kwargs: Any) -> None:
-    # An event's deletion drops its whole collection (forget_event above);
-    # a photo deleted on its own (admin, API) takes its faces with it.
-    if isinstance(origin, Event):
-        return
-    stored = [face for face in instance.faces.all() if face.external_id]
-    if stored:
-        from processing.backends import get_backend
-
-        get_backend().forget_faces(instance.event, stored)
-
-
-@receiver(pre_delete, sender=Selfie)
-def forget_selfie_face(sender: type[Selfie], instance: Selfie, **kwargs: Any) -> None:
-    # Also when an account goes; after pipeline.delete_selfie there is nothing left to do.
-    from processing.backends import get_backend
-
-    get_backend().forget_selfie(instance)
 
 
 @receiver(post_save, sender=Token)

@@ -6,6 +6,9 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 
+from processing.backends import rekognition
+from processing.backends.base import BackendError, PermanentBackendError
+
 
 @register()
 def check_queue(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
@@ -49,11 +52,8 @@ def check_rekognition(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
         return []
     if importlib.util.find_spec("boto3") is None:
         return [Error("FACE_BACKEND=rekognition needs boto3.", hint="pip install boto3", id="processing.E010")]
-    from processing.backends.base import BackendError, PermanentBackendError
-    from processing.backends.rekognition import build_client, translate_error
-
     try:
-        client = build_client(connect_timeout=3, read_timeout=5, max_attempts=1)
+        client = rekognition.build_client(connect_timeout=3, read_timeout=5, max_attempts=1)
     except PermanentBackendError as exc:
         return [Error(str(exc), hint="Set AWS_REGION to a region with Rekognition.", id="processing.E011")]
     import boto3
@@ -74,7 +74,7 @@ def check_rekognition(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
     try:
         client.list_collections(MaxResults=1)
     except (ClientError, BotoCoreError) as exc:
-        error: BackendError = translate_error(exc, "ListCollections")
+        error: BackendError = rekognition.translate_error(exc, "ListCollections")
         if isinstance(error, PermanentBackendError):
             return [Error(str(error), id="processing.E013")]
         return [

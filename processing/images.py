@@ -1,4 +1,9 @@
-"""Image decoding and validation shared by uploads and the processing pipeline."""
+"""Image decoding and validation shared by uploads and the processing pipeline.
+
+The MAX_IMAGE_PIXELS setting is Pillow's own limit (`Image.MAX_IMAGE_PIXELS`):
+it is applied before every decode here, so the number a refusal cites is the
+one that refused the image.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,10 @@ from dataclasses import dataclass
 from typing import IO
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-# Formats a camera or phone produces that Pillow decodes without plugins.
-ACCEPTED_FORMATS = {"JPEG", "PNG", "WEBP"}
+from gallery.formats import ACCEPTED_FORMATS
 
 
 class InvalidImage(ValueError):
@@ -27,6 +32,7 @@ class ImageInfo:
 
 def inspect_image(fileobj: IO[bytes]) -> ImageInfo:
     """Check by content that `fileobj` is a whole, accepted, not-too-large image."""
+    max_pixels = apply_pixel_limit()
     fileobj.seek(0)
     head = fileobj.read(16)
     if not head:
@@ -49,7 +55,7 @@ def inspect_image(fileobj: IO[bytes]) -> ImageInfo:
     except InvalidImage:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise InvalidImage(f"The image has too many pixels (limit {settings.MAX_IMAGE_PIXELS:,})") from None
+        raise InvalidImage(too_many_pixels(max_pixels)) from None
     except UnidentifiedImageError:
         raise InvalidImage("The file is not an image (JPEG, PNG or WebP expected)") from None
     except (OSError, SyntaxError, ValueError) as exc:
@@ -67,9 +73,33 @@ def _has_jpeg_end(fileobj: IO[bytes]) -> bool:
     return fileobj.read().rstrip(b"\x00").endswith(b"\xff\xd9")
 
 
+def apply_pixel_limit() -> int:
+    """Make the MAX_IMAGE_PIXELS setting Pillow's limit; returns it.
+
+    Set before each decode rather than once, so that the setting is the limit
+    even when it changes (tests override it). Pillow refuses above the limit
+    with a warning (an error here) and above twice the limit with an error.
+    """
+    limit: int = settings.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = limit
+    return limit
+
+
+def too_many_pixels(limit: int, width: int | None = None, height: int | None = None) -> str:
+    """The refusal of an image over `limit` pixels, for the client."""
+    if width is not None and height is not None:
+        return _("The image has too many pixels (%(width)dx%(height)d, limit %(limit)s)") % {
+            "width": width,
+            "height": height,
+            "limit": f"{limit:,}",
+        }
+    return _("The image has too many pixels (limit %(limit)s)") % {"limit": f"{limit:,}"}
+
+
 def _check_pixels(width: int, height: int) -> None:
-    if width * height > settings.MAX_IMAGE_PIXELS:
-        raise InvalidImage(f"The image has too many pixels ({width}x{height}, limit {settings.MAX_IMAGE_PIXELS:,})")
+    limit: int = settings.MAX_IMAGE_PIXELS
+    if width * height > limit:
+        raise InvalidImage(too_many_pixels(limit, width, height))
     if width < 1 or height < 1:
         raise InvalidImage("The image has no pixels")
 
@@ -80,6 +110,7 @@ def open_upright(fileobj: IO[bytes], max_side: int | None = None) -> Image.Image
     JPEG decoding uses `draft`, which scales in the decoder and avoids building
     the full-size bitmap of a 24-megapixel photo.
     """
+    max_pixels = apply_pixel_limit()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -96,7 +127,7 @@ def open_upright(fileobj: IO[bytes], max_side: int | None = None) -> Image.Image
     except InvalidImage:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise InvalidImage("The image has too many pixels") from None
+        raise InvalidImage(too_many_pixels(max_pixels)) from None
     except UnidentifiedImageError:
         raise InvalidImage("The file is not an image") from None
     except (OSError, SyntaxError, ValueError) as exc:

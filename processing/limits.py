@@ -30,9 +30,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
+import redis
 from django.conf import settings
 
 from processing.backends.base import TransientBackendError
+from processing.backoff import backoff_delay
 
 logger = logging.getLogger("processing.limits")
 
@@ -56,9 +58,10 @@ class ConcurrencyLimiter(Protocol):
         """A context manager holding one slot; raises SlotTimeout after `wait` seconds."""
 
 
-def _sleep_backoff(delay: float) -> float:
-    time.sleep(random.uniform(_POLL_MIN, delay))
-    return min(delay * 1.5, _POLL_MAX)
+def _sleep_backoff(attempt: int) -> int:
+    """Sleep before polling again (the one backoff rule); returns the next attempt number."""
+    time.sleep(backoff_delay(attempt, _POLL_MIN * 2, cap=_POLL_MAX, floor=_POLL_MIN))
+    return attempt + 1
 
 
 class FileLockLimiter:
@@ -95,12 +98,12 @@ class FileLockLimiter:
     @contextmanager
     def slot(self, wait: float | None = None) -> Iterator[None]:
         deadline = time.monotonic() + (self.wait if wait is None else wait)
-        delay = _POLL_MIN * 2
+        attempt = 1
         fd = self._try_acquire()
         while fd is None:
             if time.monotonic() >= deadline:
                 raise SlotTimeout(f"all {self.limit} {self.name} face-service slots stayed busy")
-            delay = _sleep_backoff(delay)
+            attempt = _sleep_backoff(attempt)
             fd = self._try_acquire()
         try:
             yield
@@ -148,8 +151,6 @@ class RedisLimiter:
         wait: float = 60.0,
         client: Any = None,
     ) -> None:
-        import redis
-
         self.limit = limit
         self.key = key
         self.lease_ms = max(1000, int(lease * 1000))
@@ -199,11 +200,11 @@ class RedisLimiter:
     def slot(self, wait: float | None = None) -> Iterator[None]:
         token = f"{os.getpid()}-{uuid.uuid4().hex}"
         deadline = time.monotonic() + (self.wait if wait is None else wait)
-        delay = _POLL_MIN * 2
+        attempt = 1
         while not self._try_acquire(token):
             if time.monotonic() >= deadline:
                 raise SlotTimeout(f"all {self.limit} face-service slots ({self.key}) stayed busy")
-            delay = _sleep_backoff(delay)
+            attempt = _sleep_backoff(attempt)
         self._ensure_renewer()
         with self._held_lock:
             self._held.add(token)

@@ -8,7 +8,9 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Count
 from django.utils import timezone
+from django_q.status import Stat
 
+from gallery.caching import cache_stats
 from gallery.models import Photo, PhotoStatus
 
 
@@ -21,8 +23,6 @@ def _percentile(values: list[int], fraction: float) -> float | None:
 
 
 def cluster_workers() -> list[dict[str, Any]]:
-    from django_q.status import Stat
-
     clusters = []
     for stat in Stat.get_all():
         clusters.append(
@@ -56,8 +56,6 @@ def queue_stats() -> dict[str, Any]:
         if ms is not None
     ]
     clusters = cluster_workers()
-    from gallery.caching import cache_stats
-
     return {
         "counts": by_status,
         "waiting": waiting,

@@ -5,11 +5,24 @@ A photo goes through `process_photo` exactly in this order:
 1. open the original from storage with its EXIF orientation applied;
 2. decode it at analysis size (longest side PHOTO_ANALYSIS_MAX_SIDE);
 3. write the thumbnail and the web-size copy;
-4. let the face backend detect and describe (or index) its faces;
-5. in one transaction, replace the photo's faces and matches and mark it done.
+4. let the face backend detect and describe (or index) its faces, then say
+   which of these new faces belong to which attendee (`match_faces`, which
+   names faces by position because they have no rows yet);
+5. in one short transaction, check that this run still holds the photo's claim
+   (a conditional update on claim and status), replace the photo's faces and
+   matches and mark it done;
+6. after the commit, tell the backend to forget the faces the new ones replaced.
 
-Every step can run again for the same photo and leaves one set of faces,
-renditions and matches, so a redelivered or retried task does no harm.
+The contract every function here keeps:
+
+- No face-backend or network call runs inside a database transaction. Backend
+  calls come first; a short transaction then re-checks what they depended on
+  (the claim, the faces still present) and writes. The test suite runs every
+  path with a backend that fails when it is called inside `atomic()`.
+- Every step can run again for the same photo and leaves one set of faces,
+  renditions and matches, so a redelivered or retried task does no harm.
+- A photo deleted while it is processed is not an error: `PhotoGone` is raised,
+  and the renditions and backend faces written for it are removed at once.
 """
 
 from __future__ import annotations
@@ -23,84 +36,157 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django_q.models import Schedule
+from django_q.tasks import schedule
 
 from gallery.models import (
     AttendeeProfile,
     Event,
     Face,
     Match,
-    Membership,
     Photo,
     PhotoStatus,
     Selfie,
     forget_cached_events,
 )
 from processing.backends import get_backend
-from processing.backends.base import DetectedFace, FaceBackend, FaceMatch, Reference
+from processing.backends.base import DetectedFace, FaceBackend, FaceMatch, IndexResult, NewFaceMatch
 from processing.images import jpeg_bytes, open_upright
+from processing.references import event_references
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
     from django.core.files.uploadedfile import UploadedFile
     from PIL import Image
 
+__all__ = [
+    "ForgottenFaceData",
+    "LostClaim",
+    "PhotoGone",
+    "delete_selfie",
+    "discard_renditions",
+    "enrol_selfie",
+    "event_references",
+    "forget_attendee",
+    "process_photo",
+    "refresh_event_matches",
+    "refresh_member_matches",
+    "refresh_user_matches",
+    "schedule_event_refresh",
+]
+
 logger = logging.getLogger("processing.pipeline")
 
 SELFIE_MAX_SIDE = 1024
+RENDITION_KINDS = ("thumbs", "web")
 
 
 class LostClaim(Exception):
     """Another worker took the photo over; this run's results are discarded."""
 
 
+class PhotoGone(LostClaim):
+    """The photo was deleted while it was processed; what this run wrote for it is removed."""
+
+
 def process_photo(photo: Photo, claim: uuid.UUID, backend: FaceBackend | None = None) -> None:
+    """Process one claimed photo (see the module docstring); raises `LostClaim` or `PhotoGone`."""
     backend = backend or get_backend()
     started = time.monotonic()
     with photo.original.open("rb") as original:
         image = open_upright(original, settings.PHOTO_ANALYSIS_MAX_SIDE)
     thumbnail_name = _save_rendition(photo, "thumbs", jpeg_bytes(image, settings.PHOTO_THUMBNAIL_MAX_SIDE, 80))
     web_name = _save_rendition(photo, "web", jpeg_bytes(image, settings.PHOTO_WEB_MAX_SIDE))
+    # The face work, backend calls included, happens before any transaction.
     result = backend.index_photo(photo, image)
-    with transaction.atomic():
-        # Lock the row so that a worker that lost its claim cannot interleave.
-        current = Photo.objects.select_for_update().get(pk=photo.pk)
-        if current.claim != claim or current.status != PhotoStatus.PROCESSING:
-            raise LostClaim(f"photo {photo.pk} was claimed by another worker")
-        stale_faces = list(current.faces.all())
-        current.faces.all().delete()
-        faces = _store_faces(current, image, result.faces)
-        references = event_references(current.event)
-        matches = backend.match_faces(current.event, faces, references)
-        _store_matches(current.event, matches, replace_photo=current)
-        current.thumbnail.name = thumbnail_name
-        current.web.name = web_name
-        current.face_count = len(faces)
-        current.unindexed_reasons = result.unindexed_reasons
-        current.status = PhotoStatus.DONE
-        current.error = ""
-        current.finished_at = timezone.now()
-        current.processing_ms = int((time.monotonic() - started) * 1000)
-        current.claim = None
-        current.save()
-        current.event.bump_version()
-    if stale_faces:
-        backend.forget_faces(photo.event, [f for f in stale_faces if f.external_id not in _ids(faces)])
+    references = event_references(photo.event)
+    new_matches = backend.match_faces(photo.event, photo, result.faces, references) if references else []
+    try:
+        faces, stale_faces = _finish(photo, claim, image, result, new_matches, thumbnail_name, web_name, started)
+    except PhotoGone:
+        discard_renditions(photo)
+        _forget_detected(backend, photo, result.faces)
+        raise
+    replaced = _ids(faces)
+    forgotten = [face for face in stale_faces if face.external_id and face.external_id not in replaced]
+    if forgotten:
+        backend.forget_faces(photo.event, forgotten)
     if references:
         schedule_event_refresh(photo.event_id)
     photo.refresh_from_db()
+
+
+def _finish(
+    photo: Photo,
+    claim: uuid.UUID,
+    image: Image.Image,
+    result: IndexResult,
+    new_matches: Sequence[NewFaceMatch],
+    thumbnail_name: str,
+    web_name: str,
+    started: float,
+) -> tuple[list[Face], list[Face]]:
+    """The short transaction that ends processing: returns the new faces and the ones they replaced."""
+    with transaction.atomic():
+        # Conditional on the claim: a worker that lost it, or a photo deleted
+        # meanwhile, changes nothing. The update also takes the row's lock.
+        finished = Photo.objects.filter(pk=photo.pk, claim=claim, status=PhotoStatus.PROCESSING).update(
+            thumbnail=thumbnail_name,
+            web=web_name,
+            face_count=len(result.faces),
+            unindexed_reasons=result.unindexed_reasons,
+            status=PhotoStatus.DONE,
+            error="",
+            finished_at=timezone.now(),
+            processing_ms=int((time.monotonic() - started) * 1000),
+            claim=None,
+        )
+        if not finished:
+            if not Photo.objects.filter(pk=photo.pk).exists():
+                raise PhotoGone(f"photo {photo.pk} was deleted while it was processed")
+            raise LostClaim(f"photo {photo.pk} was claimed by another worker")
+        stale_faces = list(Face.objects.filter(photo_id=photo.pk))
+        Face.objects.filter(photo_id=photo.pk).delete()
+        faces = _store_faces(photo, image, result.faces)
+        matches = [
+            FaceMatch(user_id=m.user_id, face_id=faces[m.face_index].pk, photo_id=photo.pk, similarity=m.similarity)
+            for m in new_matches
+        ]
+        _store_matches(photo.event, matches, replace_photo=photo)
+        photo.event.bump_version()
+    return faces, stale_faces
+
+
+def discard_renditions(photo: Photo) -> None:
+    """Delete the thumbnail and web copy processing writes for `photo` (a deleted photo's leftovers)."""
+    for kind in RENDITION_KINDS:
+        name = _rendition_name(photo, kind)
+        if default_storage.exists(name):
+            default_storage.delete(name)
+
+
+def _forget_detected(backend: FaceBackend, photo: Photo, detected: Sequence[DetectedFace]) -> None:
+    stored = [Face(event_id=photo.event_id, external_id=d.external_id) for d in detected if d.external_id]
+    if stored:
+        backend.forget_faces(photo.event, stored)
 
 
 def _ids(faces: Iterable[Face]) -> set[str]:
     return {face.external_id for face in faces if face.external_id}
 
 
+def _rendition_name(photo: Photo, kind: str) -> str:
+    return f"events/{photo.event_id}/{kind}/{photo.job_id.hex}.jpg"
+
+
 def _save_rendition(photo: Photo, kind: str, data: bytes) -> str:
-    name = f"events/{photo.event_id}/{kind}/{photo.job_id.hex}.jpg"
+    name = _rendition_name(photo, kind)
     # Deterministic names keep a re-run from leaving orphans behind.
     if default_storage.exists(name):
         default_storage.delete(name)
@@ -124,18 +210,6 @@ def _store_faces(photo: Photo, image: Image.Image, detected: Sequence[DetectedFa
         for d in detected
     ]
     return Face.objects.bulk_create(faces)
-
-
-def event_references(event: Event, user_ids: Iterable[int] | None = None) -> list[Reference]:
-    """The face references of the event's consenting members who have a selfie."""
-    members = Membership.objects.filter(event=event, user__attendee__face_consent_at__isnull=False)
-    if user_ids is not None:
-        members = members.filter(user_id__in=list(user_ids))
-    member_ids = list(members.values_list("user_id", flat=True))
-    by_user: dict[int, list[Selfie]] = {}
-    for selfie in Selfie.objects.filter(user_id__in=member_ids).exclude(embedding=None, external_id=""):
-        by_user.setdefault(selfie.user_id, []).append(selfie)
-    return [Reference(user_id=user_id, selfies=selfies) for user_id, selfies in sorted(by_user.items())]
 
 
 def _store_matches(
@@ -182,11 +256,13 @@ def refresh_event_matches(
     matches = backend.match_event(event, event_references(event), users)
     if matches is None:
         return False
-    wanted = _best_per_photo(matches)
     rows = Match.objects.select_for_update().filter(event=event)
     if users is not None:
         rows = rows.filter(user_id__in=list(users))
     with transaction.atomic():
+        # The faces were read before the transaction; a photo deleted or
+        # reprocessed since then took some of them away.
+        wanted = _best_per_photo(_still_present(matches))
         existing = {(m.user_id, m.photo_id): m for m in rows}
         stale = [m.pk for key, m in existing.items() if key not in wanted]
         changed = []
@@ -214,6 +290,13 @@ def refresh_event_matches(
     return True
 
 
+def _still_present(matches: Sequence[FaceMatch]) -> list[FaceMatch]:
+    """Those of `matches` whose face still exists (call inside the transaction that writes them)."""
+    face_ids = {m.face_id for m in matches}
+    present = set(Face.objects.filter(pk__in=face_ids).values_list("pk", flat=True)) if face_ids else set()
+    return [m for m in matches if m.face_id in present]
+
+
 def schedule_event_refresh(event_id: int) -> None:
     """Refresh the event's matches once photos stop arriving for a moment.
 
@@ -221,10 +304,6 @@ def schedule_event_refresh(event_id: int) -> None:
     makes the result independent of the order photos arrived in. One pass per
     EVENT_REFRESH_DELAY seconds at most.
     """
-    from django.core.cache import cache
-    from django_q.models import Schedule
-    from django_q.tasks import schedule
-
     delay = settings.EVENT_REFRESH_DELAY
     if cache.add(f"event-refresh:{event_id}", 1, timeout=delay):
         schedule(
@@ -248,6 +327,7 @@ def refresh_member_matches(user: User, event: Event, backend: FaceBackend | None
     references = event_references(event, [user.pk])
     matches = backend.match_reference(event, references[0]) if references else []
     with transaction.atomic():
+        matches = _still_present(matches)
         _store_matches(event, matches, replace_user_id=user.pk)
         event.bump_version()
     return len({m.photo_id for m in matches})
@@ -275,7 +355,6 @@ def enrol_selfie(user: User, upload: UploadedFile, backend: FaceBackend | None =
     selfie.image.save("selfie.jpg", ContentFile(jpeg_bytes(image, SELFIE_MAX_SIDE)), save=True)
     for old in previous:
         delete_selfie(old, backend)
-    AttendeeProfile.objects.filter(user=user).update(face_version=F("face_version") + 1)
     refresh_user_matches(user, backend)
     return selfie, faces_found
 
@@ -317,10 +396,8 @@ def forget_attendee(
         matches = Match.objects.filter(user=user)
         event_ids = set(matches.values_list("event_id", flat=True))
         _, deleted = matches.delete()
-        changes: dict[str, object] = {"face_version": F("face_version") + 1}
         if withdraw_consent:
-            changes["face_consent_at"] = None
-        AttendeeProfile.objects.filter(user=user).update(**changes)
+            AttendeeProfile.objects.filter(user=user).update(face_consent_at=None)
         # Cached photo lists are keyed on the event's version.
         Event.objects.filter(pk__in=event_ids).update(content_version=F("content_version") + 1)
         forget_cached_events(*event_ids)

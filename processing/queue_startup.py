@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from django.conf import settings
-from django_q.models import OrmQ, Schedule
-from django_q.signing import SignedPackage
+from django_q.models import Schedule
 
 from gallery.models import Photo, PhotoStatus
-from processing.tasks import PROCESS_PHOTOS, recover_stalled_photos, requeue_missing
+from processing.tasks import recover_stalled_photos, requeue_missing
 
 logger = logging.getLogger("processing.queue")
 
@@ -26,32 +24,6 @@ def ensure_schedules() -> None:
             name=name,
             defaults={"func": func, "schedule_type": Schedule.MINUTES, "minutes": minutes, "repeats": -1},
         )
-
-
-def queued_photo_ids_in_broker() -> set[int]:
-    """Photo ids that already have a task waiting in the broker (ORM or Redis).
-
-    A task a cluster has taken but not acknowledged is not counted: its holder
-    may be gone, and the broker would only redeliver it after `retry` seconds.
-    """
-    from django.utils import timezone
-    from django_q.brokers import get_broker
-
-    broker = get_broker()
-    if "orm" in settings.Q_CLUSTER:
-        waiting = OrmQ.objects.filter(key=broker.list_key, lock__lte=timezone.now())
-        payloads = list(waiting.values_list("payload", flat=True))
-    else:
-        payloads = broker.connection.lrange(broker.list_key, 0, -1)
-    ids: set[int] = set()
-    for payload in payloads:
-        try:
-            task = SignedPackage.loads(payload)
-        except Exception:  # noqa: BLE001 - an unreadable entry just does not count
-            continue
-        if task.get("func") == PROCESS_PHOTOS and task.get("args"):
-            ids.update(int(i) for i in task["args"][0])
-    return ids
 
 
 def initialize_photo_queue() -> int:

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from processing.backends import get_backend
 from processing.backends.base import BackendError, FaceBackend
-from processing.pipeline import forget_attendee
+from processing.services import forget_attendee
 
 logger = logging.getLogger("processing.retention")
 

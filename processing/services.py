@@ -2,20 +2,44 @@
 
 Nothing outside `processing` imports its other modules: this is the contract.
 Every function here does its face-backend and network work outside database
-transactions.
+transactions:
+
+- deletions of photos and events delete the rows in one short transaction and
+  tell the face backend to forget the faces after the commit. Called inside a
+  caller's transaction (the Django admin's), the backend call waits for that
+  transaction's commit. A backend that does not answer then is asked again by
+  the queue, with backoff, so no face stays at the service for good;
+- the attendee's face data (`forget_attendee`, `delete_selfie`,
+  `delete_account`) is forgotten by the backend first and deleted here after,
+  so that a backend failure (`BackendError`) leaves everything in place for a
+  retry and the attendee is never told it is gone while it is not. Call them
+  outside transactions.
+
+Stored files go on commit with their rows, whatever deleted them
+(`gallery.signals`): cascades delete rows these functions never see.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING
 
 from django.db import transaction
 
-from gallery.models import Event, Photo
+from gallery.models import Event, Face, Photo
+from processing.backends import get_backend
 from processing.backends.base import BackendError, NoFaceError
 from processing.images import ImageInfo, InvalidImage, inspect_image
-from processing.pipeline import ForgottenFaceData, enrol_selfie, forget_attendee, refresh_member_matches
-from processing.tasks import enqueue_photos, requeue_photo, waiting_count
+from processing.pipeline import (
+    ForgottenFaceData,
+    delete_selfie,
+    enrol_selfie,
+    forget_attendee,
+    refresh_member_matches,
+)
+from processing.tasks import enqueue_photos, forget_event_later, forget_faces_later, requeue_photo, waiting_count
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -29,6 +53,7 @@ __all__ = [
     "delete_account",
     "delete_event",
     "delete_photo",
+    "delete_selfie",
     "enqueue_photos",
     "enrol_selfie",
     "forget_attendee",
@@ -38,24 +63,55 @@ __all__ = [
     "waiting_count",
 ]
 
+logger = logging.getLogger("processing.services")
+
 
 def delete_photo(photo: Photo) -> None:
-    """Delete one photo with its faces (backend copies too), matches and files."""
+    """Delete one photo with its faces, matches and files; the backend forgets its faces after the commit."""
     event = photo.event
     with transaction.atomic():
+        faces = Face.objects.filter(photo_id=photo.pk).exclude(external_id="")
+        stored = list(faces.values_list("external_id", flat=True))
         photo.delete()
-    event.bump_version()
+        event.bump_version()
+        if stored:
+            transaction.on_commit(partial(_forget_faces, event.pk, stored))
 
 
 def delete_event(event: Event) -> None:
-    """Delete an event with its photos, faces (the backend's collection too), matches and files."""
+    """Delete an event with its photos, faces, matches and files; the backend drops its collection after the commit."""
+    event_id = event.pk
     with transaction.atomic():
         event.delete()
+        transaction.on_commit(partial(_forget_event, event_id))
 
 
 def delete_account(user: User) -> ForgottenFaceData:
-    """Delete an attendee's face data (backend first), then the account and all it owns."""
+    """Delete an attendee's face data (backend first), then the account and all it owns.
+
+    Events the account owns go with it; the backend forgets them after the commit.
+    """
     forgotten = forget_attendee(user)
     with transaction.atomic():
+        owned = list(Event.objects.filter(owner=user).values_list("pk", flat=True))
         user.delete()
+        for event_id in owned:
+            transaction.on_commit(partial(_forget_event, event_id))
     return forgotten
+
+
+def _forget_faces(event_id: int, external_ids: Sequence[str]) -> None:
+    faces = [Face(event_id=event_id, external_id=external_id) for external_id in external_ids]
+    try:
+        get_backend().forget_faces(Event(pk=event_id), faces)
+    except BackendError:
+        logger.warning("The face backend did not forget %d faces of event %s; the queue retries", len(faces), event_id)
+        forget_faces_later(event_id, external_ids)
+
+
+def _forget_event(event_id: int) -> None:
+    try:
+        get_backend().forget_event(Event(pk=event_id))
+    except BackendError:
+        logger.warning("The face backend did not forget event %s; the queue retries", event_id)
+        forget_event_later(event_id)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import socket
 import uuid
 from collections.abc import Sequence
@@ -17,20 +16,29 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.files.storage import default_storage
 from django.db.models import F, Q
 from django.utils import timezone
 from django_q.models import Schedule
 from django_q.tasks import async_task, schedule
 
-from gallery.models import Photo, PhotoStatus
-from processing.backends.base import PermanentBackendError
+from gallery.models import Event, Face, Photo, PhotoStatus
+from processing.backends import get_backend
+from processing.backends.base import BackendError, PermanentBackendError
+from processing.backoff import backoff_delay
+from processing.broker import PROCESS_PHOTOS, queued_photo_ids_in_broker
 from processing.images import InvalidImage
-from processing.pipeline import LostClaim, process_photo
+from processing.pipeline import LostClaim, PhotoGone, discard_renditions, process_photo, refresh_event_matches
 
 logger = logging.getLogger("processing.queue")
 
-PROCESS_PHOTOS = "processing.tasks.process_photos"
+FORGET_FACES = "processing.tasks.forget_backend_faces"
+FORGET_EVENT = "processing.tasks.forget_backend_event"
+# A backend cleanup after a deletion is retried for about a day before it is given up (and logged).
+CLEANUP_MAX_ATTEMPTS = 12
+CLEANUP_BASE_DELAY = 30.0
+CLEANUP_MAX_DELAY = 4 * 3600.0
 
 
 def waiting_count() -> int:
@@ -103,20 +111,36 @@ def claim_photo(photo_id: int, worker: str) -> uuid.UUID | None:
 
 
 def run_photo(photo_id: int, worker: str = "0") -> str:
+    """Claim and process one photo; returns "done", "failed", "retrying" or "skipped".
+
+    A photo deleted before or while it is processed is skipped and logged, and
+    whatever was written for it is removed; the rest of the batch goes on.
+    """
     claim = claim_photo(photo_id, worker)
     if claim is None:
         return "skipped"
-    photo = Photo.objects.select_related("event").get(pk=photo_id)
     worker = worker.rpartition(":")[2]
+    photo = Photo.objects.select_related("event").filter(pk=photo_id).first()
+    if photo is None:
+        logger.info("[PhotoWorker-%s] Job %s skipped: the photo was deleted", worker, photo_id)
+        return "skipped"
     logger.info("[PhotoWorker-%s] Processing job %s: %s", worker, photo.pk, photo.filename)
     try:
         process_photo(photo, claim)
+    except PhotoGone:
+        logger.info("[PhotoWorker-%s] Job %s skipped: the photo was deleted while it was processed", worker, photo.pk)
+        return "skipped"
     except LostClaim:
         return "skipped"
-    except (InvalidImage, PermanentBackendError) as exc:
-        fail_photo(photo, claim, str(exc))
-        return "failed"
     except Exception as exc:
+        if not Photo.objects.filter(pk=photo.pk).exists():
+            # Deleted under our feet: its original went first, so reading it failed.
+            discard_renditions(photo)
+            logger.info("[PhotoWorker-%s] Job %s skipped: the photo was deleted (%s)", worker, photo.pk, exc)
+            return "skipped"
+        if isinstance(exc, InvalidImage | PermanentBackendError):
+            fail_photo(photo, claim, str(exc))
+            return "failed"
         # Timeouts, throttling, storage hiccups and anything unforeseen get the
         # bounded retry; the reason stays on the photo either way.
         logger.warning("[PhotoWorker-%s] Job %s error: %s", worker, photo.pk, exc, exc_info=True)
@@ -136,13 +160,17 @@ def fail_photo(photo: Photo, claim: uuid.UUID | None, reason: str) -> None:
 
 
 def retry_delay(attempt: int) -> float:
-    """Exponential backoff with full jitter, in seconds."""
+    """Seconds before a photo's retry number `attempt`: the one backoff rule, never under half the base."""
     base: float = settings.PHOTO_RETRY_BASE_DELAY
-    return random.uniform(base / 2, base * 2 ** (attempt - 1))
+    return backoff_delay(attempt, base, floor=base / 2)
 
 
 def retry_or_fail(photo: Photo, claim: uuid.UUID, reason: str) -> str:
-    photo.refresh_from_db(fields=["attempts"])
+    attempts = Photo.objects.filter(pk=photo.pk).values_list("attempts", flat=True).first()
+    if attempts is None:
+        logger.info("[PhotoQueue] Job %s not retried: the photo was deleted", photo.pk)
+        return "skipped"
+    photo.attempts = attempts
     if photo.attempts >= settings.PHOTO_QUEUE_MAX_RETRIES:
         fail_photo(photo, claim, f"{reason} (gave up after {photo.attempts} attempts)")
         return "failed"
@@ -194,8 +222,6 @@ def recover_stalled_photos() -> int:
 
 def requeue_missing(photo_ids: list[int]) -> int:
     """Enqueue those of `photo_ids` that have no entry in the broker; returns how many."""
-    from processing.queue_startup import queued_photo_ids_in_broker
-
     in_broker = queued_photo_ids_in_broker()
     missing = sorted({pk for pk in photo_ids if pk not in in_broker})
     enqueue_photos(missing)
@@ -234,11 +260,6 @@ def cleanup_orphan_files() -> int:
 
 def refresh_event(event_id: int) -> None:
     """Task: recompute every match of an event (see pipeline.schedule_event_refresh)."""
-    from django.core.cache import cache
-
-    from gallery.models import Event
-    from processing.pipeline import refresh_event_matches
-
     # Photos finishing from now on schedule the next pass.
     cache.delete(f"event-refresh:{event_id}")
     event = Event.objects.filter(pk=event_id).first()
@@ -260,3 +281,50 @@ def requeue_photo(photo: Photo, *, only_failed: bool) -> bool:
     if updated:
         enqueue_photos([photo.pk])
     return bool(updated)
+
+
+def forget_faces_later(event_id: int, external_ids: Sequence[str], attempt: int = 1) -> None:
+    """Have the queue delete faces of deleted rows from the backend, retrying with backoff."""
+    if external_ids:
+        _retry_cleanup(FORGET_FACES, attempt, event_id, list(external_ids))
+
+
+def forget_event_later(event_id: int, attempt: int = 1) -> None:
+    """Have the queue delete everything the backend stores for a deleted event, retrying with backoff."""
+    _retry_cleanup(FORGET_EVENT, attempt, event_id)
+
+
+def _retry_cleanup(func: str, attempt: int, *args: object) -> None:
+    if attempt > CLEANUP_MAX_ATTEMPTS:
+        logger.error("[PhotoQueue] Gave up %s%s after %d attempts", func, args, CLEANUP_MAX_ATTEMPTS)
+        return
+    due = timezone.now() + timedelta(seconds=backoff_delay(attempt, CLEANUP_BASE_DELAY, cap=CLEANUP_MAX_DELAY))
+    schedule(
+        func,
+        *args,
+        attempt,
+        name=f"cleanup-{func.rpartition('.')[2]}-{args[0]}-{uuid.uuid4().hex[:12]}",
+        schedule_type=Schedule.ONCE,
+        repeats=-1,  # a ONCE schedule deletes itself after running
+        next_run=due,
+    )
+    logger.warning("[PhotoQueue] Backend cleanup %s%s will run again at %s", func, args, due.isoformat())
+
+
+def forget_backend_faces(event_id: int, external_ids: list[str], attempt: int = 1) -> None:
+    """Task: delete from the backend faces whose rows are already gone (a failed cleanup, again)."""
+    faces = [Face(event_id=event_id, external_id=external_id) for external_id in external_ids]
+    try:
+        get_backend().forget_faces(Event(pk=event_id), faces)
+    except BackendError:
+        logger.warning("[PhotoQueue] Backend cleanup of %d faces of event %s failed", len(faces), event_id)
+        forget_faces_later(event_id, external_ids, attempt + 1)
+
+
+def forget_backend_event(event_id: int, attempt: int = 1) -> None:
+    """Task: delete everything the backend stores for an event already deleted (a failed cleanup, again)."""
+    try:
+        get_backend().forget_event(Event(pk=event_id))
+    except BackendError:
+        logger.warning("[PhotoQueue] Backend cleanup of event %s failed", event_id)
+        forget_event_later(event_id, attempt + 1)

@@ -1,20 +1,32 @@
 """The face backend interface.
 
-A backend turns images into faces and says which stored faces belong to which
+A backend turns images into faces and says which faces belong to which
 attendee. The pipeline calls it in this order, and every call must be safe to
 repeat, because a redelivered task runs it again:
 
 1. ``index_photo(photo, image)`` once per processing attempt of an event photo.
    ``image`` is the upright RGB analysis-size image. It returns the faces found,
    with boxes in that image's pixels, and the reasons for faces it skipped.
-2. ``match_faces(event, faces, references)`` after the photo's faces are
-   stored: which of these faces belong to which attendee reference.
+2. ``match_faces(event, photo, faces, references)`` right after, with the faces
+   ``index_photo`` returned, before anything is stored: which of these new
+   faces belong to which attendee reference. A ``NewFaceMatch`` names its face
+   by position in ``faces``; the pipeline turns it into a ``FaceMatch`` once the
+   faces have rows. The photo's earlier faces and matches, from a previous
+   attempt, are still stored at that point and must be ignored.
 3. ``enrol_selfie(selfie, image)`` when an attendee uploads a selfie. It returns
    the largest face and the number of faces found, or raises ``NoFaceError``.
 4. ``match_reference(event, reference)`` when a selfie changes or an attendee
    joins: every stored face of the event that belongs to the reference.
 5. ``forget_faces`` / ``forget_selfie`` / ``forget_event`` when face data is
    deleted. They delete whatever the backend stored outside our database.
+   ``forget_faces`` and ``forget_event`` run after the rows are gone and use
+   only the ids and ``external_id`` of what they are given.
+
+The pipeline never calls a backend inside a database transaction: a backend
+call may take seconds (network, retries, a CPU slot) and must not hold the
+database's write lock. A backend may read the database, and may write its own
+bookkeeping in transactions of its own, but never calls the network inside them.
+Backends take what they need as arguments and never import the pipeline.
 
 Errors: ``TransientBackendError`` for anything worth retrying (timeouts,
 throttling), ``PermanentBackendError`` for input that will never work.
@@ -90,9 +102,23 @@ class Reference:
 
 @dataclass(frozen=True)
 class FaceMatch:
+    """A stored face that belongs to an attendee."""
+
     user_id: int
     face_id: int
     photo_id: int
+    similarity: float
+
+
+@dataclass(frozen=True)
+class NewFaceMatch:
+    """A face of the photo being processed, not stored yet, that belongs to an attendee.
+
+    `face_index` is the face's position in the list given to `match_faces`.
+    """
+
+    user_id: int
+    face_index: int
     similarity: float
 
 
@@ -108,8 +134,10 @@ class FaceBackend(ABC):
         """Return the largest face of a selfie and how many faces it shows."""
 
     @abstractmethod
-    def match_faces(self, event: Event, faces: Sequence[Face], references: Sequence[Reference]) -> list[FaceMatch]:
-        """Which of `faces` (all from one photo) belong to which reference."""
+    def match_faces(
+        self, event: Event, photo: Photo, faces: Sequence[DetectedFace], references: Sequence[Reference]
+    ) -> list[NewFaceMatch]:
+        """Which of `faces`, the new faces of `photo` (not stored yet), belong to which reference."""
 
     @abstractmethod
     def match_reference(self, event: Event, reference: Reference) -> list[FaceMatch]:

@@ -26,12 +26,14 @@ from processing.matching import (
     nearest_distance,
 )
 from processing.metrics import face_call
+from processing.references import event_references
 
 from .base import (
     DetectedFace,
     FaceBackend,
     FaceMatch,
     IndexResult,
+    NewFaceMatch,
     NoFaceError,
     Reference,
 )
@@ -167,38 +169,47 @@ class LocalBackend(FaceBackend):
             raise NoFaceError("No face found in the selfie")
         return selfie_face(faces, array.shape[1], array.shape[0]), len(faces)
 
-    def match_faces(self, event: Event, faces: Sequence[Face], references: Sequence[Reference]) -> list[FaceMatch]:
-        if settings.FACE_MATCH_STRATEGY == "threshold":
-            wanted = {face.id for face in faces}
-            return [m for m in self.match_event(event, references) if m.face_id in wanted]
-        described = [face for face in faces if face.embedding is not None]
+    def match_faces(
+        self, event: Event, photo: Photo, faces: Sequence[DetectedFace], references: Sequence[Reference]
+    ) -> list[NewFaceMatch]:
+        described = [index for index, face in enumerate(faces) if face.embedding is not None]
         if not described:
             return []
-        new = np.stack([np.asarray(face.vector) for face in described])
+        indices = np.array(described, np.int64)
+        new = np.stack([np.asarray(faces[index].embedding, EMBEDDING_DTYPE) for index in described])
+        if settings.FACE_MATCH_STRATEGY == "threshold":
+            # Each face is decided on its own: the event-wide answer restricted to these faces.
+            selfies = {r.user_id: r.matrix() for r in references}
+            found = match_threshold(indices, new, selfies, settings.FACE_MATCH_THRESHOLD)
+        else:
+            found = self._match_arrivals(event, photo, indices, new, references)
+        return [
+            NewFaceMatch(user_id=user, face_index=index, similarity=similarity)
+            for user, found_faces in found.items()
+            for index, similarity in found_faces.items()
+        ]
+
+    def _match_arrivals(
+        self, event: Event, photo: Photo, indices: np.ndarray, new: np.ndarray, references: Sequence[Reference]
+    ) -> dict[int, dict[int, float]]:
         # Only attendees with a selfie near one of the new faces can gain them.
         radius = settings.FACE_MATCH_RADIUS
         selfies = {r.user_id: r.matrix() for r in references if len(r.matrix())}
         near = {user for user, matrix in selfies.items() if nearest_distance(matrix, new) <= radius}
         if not near:
-            return []
+            return {}
         face_ids, _, vectors = event_face_matrix(event)
         matched: dict[int, list[int]] = {user: [] for user in near}
-        for user_id, face_id in Match.objects.filter(event=event, user_id__in=near).values_list("user_id", "face_id"):
+        # The photo's own earlier matches (a previous attempt) are about to be replaced.
+        earlier = Match.objects.filter(event=event, user_id__in=near).exclude(photo_id=photo.pk)
+        for user_id, face_id in earlier.values_list("user_id", "face_id"):
             matched[user_id].append(face_id)
         groups = {user: np.concatenate([selfies[user], _rows(face_ids, vectors, matched[user])]) for user in near}
-        found = match_arrivals(np.array([face.id for face in described]), new, groups, match_thresholds())
-        photo_of = {face.id: face.photo_id for face in described}
-        return [
-            FaceMatch(user_id=user, face_id=face_id, photo_id=photo_of[face_id], similarity=similarity)
-            for user, found_faces in found.items()
-            for face_id, similarity in found_faces.items()
-        ]
+        return match_arrivals(indices, new, groups, match_thresholds())
 
     def match_reference(self, event: Event, reference: Reference) -> list[FaceMatch]:
         # Whether a face is this attendee's depends on the other attendees too
         # (a face goes to one person only), so decide with everyone's selfies.
-        from processing.pipeline import event_references
-
         references = [r for r in event_references(event) if r.user_id != reference.user_id] + [reference]
         return self.match_event(event, references, {reference.user_id})
 

@@ -33,7 +33,6 @@ from __future__ import annotations
 import io
 import logging
 import os
-import random
 import re
 import threading
 import time
@@ -44,6 +43,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from gallery.models import Face
+from processing.backoff import backoff_delay
+from processing.images import open_upright
 from processing.metrics import BILLED_OPERATIONS, face_call
 from processing.models import RekognitionSelfieFace
 
@@ -53,6 +54,7 @@ from .base import (
     FaceBackend,
     FaceMatch,
     IndexResult,
+    NewFaceMatch,
     NoFaceError,
     PermanentBackendError,
     Reference,
@@ -300,12 +302,6 @@ def translate_error(exc: Exception, operation: str) -> BackendError:
     return TransientBackendError(f"Rekognition {operation} failed: {type(exc).__name__}: {exc}")
 
 
-def retry_delay(attempt: int) -> float:
-    """Full-jitter exponential backoff before attempt `attempt + 1`, in seconds."""
-    base: float = settings.AWS_RETRY_BASE_DELAY
-    return random.uniform(0, min(10.0, base * 2 ** (attempt - 1)))
-
-
 # --- Backend -------------------------------------------------------------------
 
 
@@ -357,7 +353,7 @@ class RekognitionBackend(FaceBackend):
             except RetryableError as exc:
                 if attempt >= attempts:
                     raise TransientBackendError(f"{exc} (after {attempt} attempts)") from exc
-                delay = retry_delay(attempt)
+                delay = backoff_delay(attempt, settings.AWS_RETRY_BASE_DELAY, cap=10.0)
                 logger.info("%s; attempt %d of %d again in %.2fs", exc, attempt + 1, attempts, delay)
                 time.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -438,14 +434,16 @@ class RekognitionBackend(FaceBackend):
             raise NoFaceError("No face found in the selfie")
         return max(faces, key=lambda f: f.area), len(faces)
 
-    def match_faces(self, event: Event, faces: Sequence[Face], references: Sequence[Reference]) -> list[FaceMatch]:
+    def match_faces(
+        self, event: Event, photo: Photo, faces: Sequence[DetectedFace], references: Sequence[Reference]
+    ) -> list[NewFaceMatch]:
         users = {reference.user_id for reference in references}
         if not users:
             # Nobody to find: no call at all.
             return []
         collection = self.collection_id(event.pk)
         matches = []
-        for face in faces:
+        for index, face in enumerate(faces):
             if not face.external_id:
                 continue
             try:
@@ -463,11 +461,8 @@ class RekognitionBackend(FaceBackend):
                 user_id = selfie_user(hit.get("Face", {}).get("ExternalImageId", ""))
                 if user_id in users:
                     matches.append(
-                        FaceMatch(
-                            user_id=user_id,
-                            face_id=face.pk,
-                            photo_id=face.photo_id,
-                            similarity=float(hit.get("Similarity", 0.0)) / 100,
+                        NewFaceMatch(
+                            user_id=user_id, face_index=index, similarity=float(hit.get("Similarity", 0.0)) / 100
                         )
                     )
         return matches
@@ -544,8 +539,6 @@ class RekognitionBackend(FaceBackend):
             data: bytes = stored.read()
         if len(data) <= MAX_IMAGE_BYTES and data[:3] == b"\xff\xd8\xff":
             return data
-        from processing.images import open_upright
-
         return encode_image(open_upright(io.BytesIO(data)))
 
     def _index_selfie(self, event: Event, selfie: Selfie, data: bytes) -> None:

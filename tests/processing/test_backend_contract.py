@@ -20,7 +20,7 @@ from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from gallery.models import Event, Face, Match, Photo, PhotoStatus, Selfie
-from processing import backends, limits, pipeline, tasks
+from processing import backends, limits, pipeline, services, tasks
 from processing.backends import rekognition
 from processing.backends.base import NoFaceError
 from processing.models import FaceServiceUsage
@@ -222,7 +222,9 @@ def selfie_upload(faces_dir: Path, path: str) -> SimpleUploadedFile:
     return SimpleUploadedFile(Path(path).name, (faces_dir / path).read_bytes(), content_type="image/jpeg")
 
 
-def test_index_search_both_ways_and_delete(driver: Any, event: Event, member: Any, faces_dir: Path) -> None:
+def test_index_search_both_ways_and_delete(
+    driver: Any, event: Event, member: Any, faces_dir: Path, django_capture_on_commit_callbacks: Any
+) -> None:
     # A photo arrives before anyone has a selfie: indexed, nothing searched.
     first = add_photo(event, faces_dir, WITH_BIDEN)
     driver.photo(event, first, WITH_BIDEN, selfies={})
@@ -260,9 +262,10 @@ def test_index_search_both_ways_and_delete(driver: Any, event: Event, member: An
     process(second)
     assert my_photos(member, event) == {first.pk}
 
-    # Deleting the event deletes everything stored for it.
+    # Deleting the event deletes everything stored for it (the backend's part after the commit).
     driver.forget_event(event)
-    event.delete()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.delete_event(event)
     assert not Face.objects.exists()
     driver.done()
 

@@ -182,3 +182,49 @@ def test_photo_of_a_live_worker_is_left_alone(event, fake_backend):
     tasks.claim_photo(photo.pk, tasks.worker_identity())
     assert tasks.recover_stalled_photos() == 0
     assert Photo.objects.get(pk=photo.pk).status == PhotoStatus.PROCESSING
+
+
+def rendition_names(photo):
+    return [f"events/{photo.event_id}/{kind}/{photo.job_id.hex}.jpg" for kind in ("thumbs", "web")]
+
+
+@pytest.mark.parametrize("then", ["finishes", "fails"])
+def test_a_photo_deleted_mid_batch_is_skipped_and_the_batch_completes(
+    event, fake_backend, monkeypatch, caplog, django_capture_on_commit_callbacks, then
+):
+    """Issue 15, row 5: deleting one photo of a batch while it is processed."""
+    from django.core.files.storage import default_storage
+
+    from processing import services
+
+    first, doomed, last = (make_photo(event, scene_png([n]), f"p{n}.png") for n in range(3))
+    real = type(fake_backend).index_photo
+
+    def delete_meanwhile(self, photo, image):
+        result = real(self, photo, image)
+        if photo.pk == doomed.pk:
+            # The renditions are written by now; the photographer deletes the photo.
+            assert all(default_storage.exists(name) for name in rendition_names(doomed))
+            with django_capture_on_commit_callbacks(execute=True):
+                services.delete_photo(Photo.objects.get(pk=doomed.pk))
+            if then == "fails":
+                raise TransientBackendError("the service went away too")
+        return result
+
+    monkeypatch.setattr(type(fake_backend), "index_photo", delete_meanwhile)
+    caplog.set_level(logging.INFO, logger="processing.queue")
+    outcomes = tasks.process_photos([first.pk, doomed.pk, last.pk])
+    assert outcomes == {first.pk: "done", doomed.pk: "skipped", last.pk: "done"}
+    assert set(Photo.objects.values_list("status", flat=True)) == {PhotoStatus.DONE}
+    assert not Face.objects.filter(photo_id=doomed.pk).exists()
+    assert not any(default_storage.exists(name) for name in rendition_names(doomed))
+    assert all(default_storage.exists(name) for name in rendition_names(last))
+    assert f"Job {doomed.pk} skipped: the photo was deleted" in caplog.text
+
+
+def test_a_photo_deleted_before_its_task_runs_is_skipped(event, fake_backend, caplog):
+    gone, kept = make_photo(event, scene_png([0]), "gone.png"), make_photo(event, scene_png([1]), "kept.png")
+    gone_pk = gone.pk
+    gone.delete()
+    caplog.set_level(logging.INFO, logger="processing.queue")
+    assert tasks.process_photos([gone_pk, kept.pk]) == {gone_pk: "skipped", kept.pk: "done"}

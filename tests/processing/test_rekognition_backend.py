@@ -20,9 +20,15 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
 from gallery.models import Face, Match, Membership, Photo, PhotoStatus, Selfie
-from processing import backends, pipeline, tasks
+from processing import backends, pipeline, services, tasks
 from processing.backends import rekognition
-from processing.backends.base import NoFaceError, PermanentBackendError, Reference, TransientBackendError
+from processing.backends.base import (
+    DetectedFace,
+    NoFaceError,
+    PermanentBackendError,
+    Reference,
+    TransientBackendError,
+)
 from processing.backends.rekognition import MAX_IMAGE_BYTES, encode_image, pixel_box, translate_error
 from processing.checks import check_rekognition
 from processing.models import FaceServiceUsage, RekognitionSelfieFace
@@ -210,8 +216,9 @@ def test_read_timeout_of_a_search_is_retried_but_not_of_an_index(aws: Any, event
     aws.client.meta.events.register_first("before-call.*.*", timeout_once)
     aws.search_faces(event.pk, "f-1", [])
     aws.create_collection(event.pk)
-    face = Face(pk=1, photo_id=1, external_id="f-1")
-    assert aws.backend.match_faces(event, [face], [Reference(user_id=1, selfies=[])]) == []
+    face = DetectedFace(left=0, top=0, width=10, height=10, external_id="f-1")
+    photo = Photo(pk=1, event=event)
+    assert aws.backend.match_faces(event, photo, [face], [Reference(user_id=1, selfies=[])]) == []
     photo = make_photo(event)
     # Queued but never used: IndexFaces may have run at AWS, so it is not repeated here.
     aws.index_faces(event.pk, str(photo.pk), [])
@@ -353,24 +360,30 @@ def test_reprocessing_deletes_the_replaced_faces(aws: Any, event: Any) -> None:
     assert list(Face.objects.values_list("external_id", flat=True)) == [second]
 
 
-def test_deleting_the_event_deletes_its_collection_not_face_by_face(aws: Any, event: Any) -> None:
+def test_deleting_the_event_deletes_its_collection_not_face_by_face(
+    aws: Any, event: Any, django_capture_on_commit_callbacks: Any
+) -> None:
     photo = make_photo(event)
     Face.objects.create(photo=photo, event=event, left=0, top=0, width=1, height=1, external_id="f-1")
     aws.delete_collection(event.pk)
-    event.delete()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.delete_event(event)
     aws.done()
     assert not Face.objects.exists()
 
 
-def test_deleting_a_photo_or_an_account_deletes_their_faces(aws: Any, event: Any, member: Any) -> None:
+def test_deleting_a_photo_or_an_account_deletes_their_faces(
+    aws: Any, event: Any, member: Any, django_capture_on_commit_callbacks: Any
+) -> None:
     photo = make_photo(event)
     Face.objects.create(photo=photo, event=event, left=0, top=0, width=1, height=1, external_id="f-1")
     Face.objects.create(photo=photo, event=event, left=0, top=0, width=1, height=1, external_id="f-2")
     aws.delete_faces(event.pk, ["f-1", "f-2"])
-    photo.delete()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.delete_photo(photo)
     RekognitionSelfieFace.objects.create(selfie=make_selfie(member), event=event, face_id="s-1")
     aws.delete_faces(event.pk, ["s-1"])
-    member.delete()
+    services.delete_account(member)
     aws.done()
     assert not RekognitionSelfieFace.objects.exists()
 

@@ -19,6 +19,7 @@ from django_q.models import Schedule
 
 from gallery.models import AttendeeProfile, Event, Membership, Photo
 from gallery.uploads import accept_uploads
+from processing import services
 from processing.evaluation import evaluate, load_dataset
 from processing.pipeline import enrol_selfie, refresh_event_matches, refresh_member_matches
 from processing.tasks import run_photo
@@ -122,9 +123,9 @@ class Command(BaseCommand):
         finally:
             # Matching schedules event-wide passes; this event will not need them.
             Schedule.objects.filter(name__startswith=f"refresh-event-{event.pk}-").delete()
-            event.delete()
+            services.delete_event(event)
             for user in attendees:
-                user.delete()
+                services.delete_account(user)
             owner.delete()
         if options["json"]:
             self.stdout.write(json.dumps(report, indent=2))
