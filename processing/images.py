@@ -36,7 +36,7 @@ def inspect_image(fileobj: IO[bytes]) -> ImageInfo:
     fileobj.seek(0)
     head = fileobj.read(16)
     if not head:
-        raise InvalidImage("The file is empty")
+        raise InvalidImage(_("The file is empty"))
     fileobj.seek(0)
     try:
         with warnings.catch_warnings():
@@ -45,21 +45,24 @@ def inspect_image(fileobj: IO[bytes]) -> ImageInfo:
                 image_format = image.format or ""
                 width, height = image.size
                 if image_format not in ACCEPTED_FORMATS:
-                    raise InvalidImage(f"Unsupported image type {image_format or 'unknown'}; send JPEG, PNG or WebP")
+                    raise InvalidImage(
+                        _("Unsupported image type %(format)s; send JPEG, PNG or WebP")
+                        % {"format": image_format or "unknown"}
+                    )
                 _check_pixels(width, height)
                 # verify() checks PNG and WebP chunks but does not decode JPEG
                 # data; a whole JPEG ends with the end-of-image marker.
                 image.verify()
                 if image_format == "JPEG" and not _has_jpeg_end(fileobj):
-                    raise InvalidImage("The image is damaged or truncated (it ends before the image does)")
+                    raise InvalidImage(_("The image is damaged or truncated (it ends before the image does)"))
     except InvalidImage:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise InvalidImage(too_many_pixels(max_pixels)) from None
     except UnidentifiedImageError:
-        raise InvalidImage("The file is not an image (JPEG, PNG or WebP expected)") from None
+        raise InvalidImage(_("The file is not an image (JPEG, PNG or WebP expected)")) from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise InvalidImage(f"The image is damaged or truncated ({exc})") from None
+        raise InvalidImage(_("The image is damaged or truncated (%(reason)s)") % {"reason": exc}) from None
     finally:
         fileobj.seek(0)
     return ImageInfo(format=image_format, width=width, height=height)
@@ -101,7 +104,7 @@ def _check_pixels(width: int, height: int) -> None:
     if width * height > limit:
         raise InvalidImage(too_many_pixels(limit, width, height))
     if width < 1 or height < 1:
-        raise InvalidImage("The image has no pixels")
+        raise InvalidImage(_("The image has no pixels"))
 
 
 def open_upright(fileobj: IO[bytes], max_side: int | None = None) -> Image.Image:
@@ -129,9 +132,9 @@ def open_upright(fileobj: IO[bytes], max_side: int | None = None) -> Image.Image
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise InvalidImage(too_many_pixels(max_pixels)) from None
     except UnidentifiedImageError:
-        raise InvalidImage("The file is not an image") from None
+        raise InvalidImage(_("The file is not an image")) from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise InvalidImage(f"The image is damaged or truncated ({exc})") from None
+        raise InvalidImage(_("The image is damaged or truncated (%(reason)s)") % {"reason": exc}) from None
 
 
 def _draft_size(image: Image.Image, max_side: int) -> tuple[int, int]:
