@@ -90,17 +90,26 @@ def test_deleting_a_photo_takes_its_faces_matches_and_files(
     assert Photo.objects.filter(event=event).count() == 3
 
 
-def test_a_backend_failure_keeps_the_photo(page_client, photographer, event, event_photos, monkeypatch, fake_backend):
+def test_a_backend_failure_after_the_deletion_is_retried_by_the_queue(
+    page_client, photographer, event, event_photos, monkeypatch, fake_backend, django_capture_on_commit_callbacks
+):
+    # The backend is called after the commit, never inside the transaction:
+    # the photo goes at once, and the queue asks the backend again later.
+    from processing import tasks
+
     photo = event_photos["p0.png"]
     Face.objects.filter(photo=photo).update(external_id="ext")
+    scheduled = []
+    monkeypatch.setattr(tasks, "schedule", lambda *args, **kwargs: scheduled.append(args))
 
     def fail(*args):
         raise TransientBackendError("timeout")
 
     monkeypatch.setattr(fake_backend, "forget_faces", fail)
-    response = page_client(photographer).post(reverse("gallery-studio-photo-delete", args=[photo.pk]), follow=True)
-    assert "did not answer" in response.content.decode()
-    assert Photo.objects.filter(pk=photo.pk).exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        page_client(photographer).post(reverse("gallery-studio-photo-delete", args=[photo.pk]), follow=True)
+    assert not Photo.objects.filter(pk=photo.pk).exists()
+    assert scheduled == [(tasks.FORGET_FACES, event.pk, ["ext", "ext"], 1)]
 
 
 def test_deleting_the_event_takes_everything_with_it(
