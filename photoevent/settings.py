@@ -287,6 +287,14 @@ FACE_MIN_SIZE = env_int("FACE_MIN_SIZE", 20, minimum=0)
 # for this many days are deleted by a daily schedule; the consent page says so.
 FACE_DATA_RETENTION_DAYS = env_int("FACE_DATA_RETENTION_DAYS", 90, minimum=1)
 
+# --- Live selfie (pose challenge, processing/liveness.py) ---
+# Seconds a pose challenge stays valid: long enough to turn the head two or
+# three times, short enough that a video cannot be made to order meanwhile.
+LIVENESS_CHALLENGE_TTL = env_int("LIVENESS_CHALLENGE_TTL", 60, minimum=10, maximum=600)
+# Largest descriptor distance between two frames of one live check: frames
+# taken seconds apart are far closer than FACE_MATCH_THRESHOLD.
+LIVENESS_SAME_PERSON_DISTANCE = env_float("LIVENESS_SAME_PERSON_DISTANCE", 0.45, minimum=0.0)
+
 _task_timeout = PHOTO_TASK_TIMEOUT * PHOTO_QUEUE_BATCH_SIZE
 Q_BROKER = env_choice("Q_BROKER", "orm", ("orm", "redis"))
 Q_CLUSTER: dict[str, object] = {
