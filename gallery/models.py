@@ -194,6 +194,9 @@ class Selfie(models.Model):
     external_id = models.CharField(max_length=64, blank=True)
     faces_found = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
+    # Set when the selfie came from a passed live check (processing/liveness.py),
+    # not from an uploaded still; "own photos only" events require it.
+    live_verified_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -53,20 +53,27 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from django.conf import settings
 from django.core import signing
 from django.core.cache import cache
 from django.core.files import File
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy
 
+from gallery.models import Selfie
+from processing.backends.base import NoFaceError
 from processing.backends.local import models as dlib_models
 from processing.images import InvalidImage, inspect_image, open_upright
 from processing.metrics import face_call
+from processing.pipeline import enrol_selfie
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 SIGNING_SALT = "photoevent.liveness.challenge"
 USED_KEY_PREFIX = "liveness:used:"
@@ -195,6 +202,28 @@ def verify_frames(
     return LivenessResult(True, "verified", gettext("Your selfie is verified."))
 
 
+def verify_live_selfie(user: User, nonce: str, frames: Sequence[bytes | File[Any]]) -> LivenessResult:
+    """Check a challenge's frames and, when they pass, make the front frame the user's selfie.
+
+    The new selfie is marked live-verified and replaces the previous ones, so
+    the reference that finds the guest's photos is the face that was live, not
+    an earlier still. The frames are not stored: only the front one, as the
+    selfie. Runs the face models and the backend: call it outside any
+    database transaction. Raises `BackendError` when the face service fails.
+    """
+    result = verify_frames(user.pk, nonce, frames)
+    if not result.verified:
+        return result
+    front = frames[0]
+    upload = SimpleUploadedFile("live-selfie.jpg", front if isinstance(front, bytes) else _read(front))
+    try:
+        selfie, _ = enrol_selfie(user, upload)
+    except (NoFaceError, InvalidImage):
+        return LivenessResult(False, Refusal.NO_FACE.value, _no_face_message(1), 1)
+    Selfie.objects.filter(pk=selfie.pk).update(live_verified_at=timezone.now())
+    return result
+
+
 class _Refused(Exception):
     def __init__(self, code: Refusal, message: str, frame: int | None = None) -> None:
         super().__init__(message)
@@ -286,12 +315,7 @@ def _face(image: _FrameImage, number: int) -> _Face:
             chip = np.asarray(m.dlib.get_face_chip(image.array, shape, size=CHIP_SIZE, padding=0.1), dtype=np.float32)
         call.faces_indexed = len(rects)
     if not rects:
-        raise _Refused(
-            Refusal.NO_FACE,
-            gettext("No face found in picture %(number)d. Face the light and keep your whole face in the frame.")
-            % {"number": number},
-            number,
-        )
+        raise _Refused(Refusal.NO_FACE, _no_face_message(number), number)
     if len(rects) > 1:
         raise _Refused(
             Refusal.SEVERAL_FACES,
@@ -302,6 +326,12 @@ def _face(image: _FrameImage, number: int) -> _Face:
     grey = chip.mean(axis=2)
     grey = (grey - grey.mean()) / (grey.std() + 1e-6)
     return _Face(number, image.digest, head_pose(points), grey, descriptor)
+
+
+def _no_face_message(number: int) -> str:
+    return gettext("No face found in picture %(number)d. Face the light and keep your whole face in the frame.") % {
+        "number": number
+    }
 
 
 def head_pose(points: np.ndarray) -> HeadPose:

@@ -211,3 +211,37 @@ def test_a_front_frame_turned_away_is_refused(lfw_dir):
     frames = [portrait(lfw_dir, name) for name in (PAUL_LEFT, PAUL_FRONT, PAUL_RIGHT)]
     result = check(frames, ["right", "left"])
     assert (result.code, result.frame) == (Refusal.NOT_FACING, 1)
+
+
+# --- enrolment -------------------------------------------------------------------
+
+
+def test_a_passed_check_makes_the_front_frame_a_live_verified_selfie(lfw_dir, attendee):
+    from gallery.models import Selfie
+    from processing.liveness import verify_live_selfie
+    from processing.pipeline import enrol_selfie
+
+    still = SimpleUploadedFile("still.jpg", portrait(lfw_dir, PAUL_LEFT), content_type="image/jpeg")
+    old, _ = enrol_selfie(attendee, still)
+    frames = [
+        SimpleUploadedFile(f"frame-{n}.jpg", portrait(lfw_dir, name), content_type="image/jpeg")
+        for n, name in enumerate((PAUL_FRONT, PAUL_LEFT, GEPHARDT_RIGHT), 1)
+    ]
+    refused = verify_live_selfie(attendee, issue_challenge(attendee.pk, poses=["left", "right"]).nonce, frames)
+    assert refused.code == Refusal.DIFFERENT_PEOPLE
+    assert list(Selfie.objects.filter(user=attendee).values_list("pk", "live_verified_at")) == [(old.pk, None)]
+
+    frames[2] = SimpleUploadedFile("frame-3.jpg", portrait(lfw_dir, PAUL_RIGHT), content_type="image/jpeg")
+    result = verify_live_selfie(attendee, issue_challenge(attendee.pk, poses=["left", "right"]).nonce, frames)
+    assert result.verified
+    selfie = Selfie.objects.get(user=attendee)
+    assert selfie.pk != old.pk and selfie.live_verified_at is not None
+    with selfie.image.open("rb") as stored:
+        kept = np.asarray(Image.open(stored).convert("L").resize((64, 64)), dtype=float)
+
+    def difference(name: str) -> float:
+        frame = Image.open(io.BytesIO(portrait(lfw_dir, name))).convert("L").resize((64, 64))
+        return float(np.abs(np.asarray(frame, dtype=float) - kept).mean())
+
+    # The stored selfie is the front frame (re-encoded), not another one.
+    assert difference(PAUL_FRONT) < 5 < min(difference(PAUL_LEFT), difference(PAUL_RIGHT))
