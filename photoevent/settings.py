@@ -190,6 +190,7 @@ RATE_LIMITS = {
     "upload": env_rate("RATE_LIMIT_UPLOAD", "100/m"),  # per photographer
     "my-photos": env_rate("RATE_LIMIT_MY_PHOTOS", "60/m"),  # per user
     "auth": env_rate("RATE_LIMIT_AUTH", "20/m"),  # per IP: login, token, register
+    "live-selfie": env_rate("RATE_LIMIT_LIVE_SELFIE", "10/m"),  # per user: challenges, and live checks apart
 }
 # Behind a reverse proxy, the client address is in X-Forwarded-For.
 if env_bool("BEHIND_PROXY", False):

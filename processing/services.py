@@ -32,6 +32,7 @@ from gallery.models import Event, Face, Photo
 from processing.backends import get_backend
 from processing.backends.base import BackendError, NoFaceError
 from processing.images import ImageInfo, InvalidImage, inspect_image
+from processing.liveness import MAX_LIVE_FRAMES, LivenessResult, issue_challenge, verify_live_selfie
 from processing.pipeline import (
     ForgottenFaceData,
     delete_selfie,
@@ -45,10 +46,12 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 __all__ = [
+    "MAX_LIVE_FRAMES",
     "BackendError",
     "ForgottenFaceData",
     "ImageInfo",
     "InvalidImage",
+    "LivenessResult",
     "NoFaceError",
     "delete_account",
     "delete_event",
@@ -58,8 +61,10 @@ __all__ = [
     "enrol_selfie",
     "forget_attendee",
     "inspect_image",
+    "issue_challenge",
     "refresh_member_matches",
     "requeue_photo",
+    "verify_live_selfie",
     "waiting_count",
 ]
 
