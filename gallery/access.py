@@ -22,7 +22,7 @@ from django.http import Http404
 from django.utils.translation import gettext as _
 
 from gallery.caching import cached
-from gallery.models import Event, EventVisibility, Match, Membership, Photo, PhotoStatus, profile_for
+from gallery.models import Event, EventVisibility, Match, Membership, Photo, PhotoStatus, Selfie, profile_for
 from processing.services import refresh_member_matches
 
 AnyUser = AbstractBaseUser | AnonymousUser
@@ -118,16 +118,36 @@ def sees_only_own_photos(user: AnyUser, event: Event) -> bool:
     return event.visibility == EventVisibility.OWN and not _may_change(user, event)
 
 
+def needs_live_selfie(user: AnyUser, event: Event) -> bool:
+    """Whether `user`'s photos of `event` stay hidden until they take a live selfie.
+
+    In an "own photos only" event a still selfie could be anyone's photo, so a
+    guest sees the photos they are in only once their current (newest) selfie
+    passed the live check (processing/liveness.py). Not cached: one query, on
+    such events only, and it must follow a new selfie at once.
+    """
+    if not sees_only_own_photos(user, event):
+        return False
+    if not user.is_authenticated:
+        return True
+    newest = Selfie.objects.filter(user_id=int(user.pk)).order_by("-created_at", "-pk")
+    return newest.values_list("live_verified_at", flat=True).first() is None
+
+
 def visible_photos(user: AnyUser, event: Event) -> QuerySet[Photo]:
     """The processed photos of `event` that `user` may browse, newest first."""
     photos = Photo.objects.filter(event=event, status=PhotoStatus.DONE).order_by("-created_at", "-id")
     if sees_only_own_photos(user, event):
+        if needs_live_selfie(user, event):
+            return photos.none()
         photos = photos.filter(Q(matches__user_id=user.pk))
     return photos
 
 
 def visible_photo_ids(user: AnyUser, event: Event) -> list[int]:
     """Ids of `visible_photos`, newest first; cached per event (per user if restricted)."""
+    if needs_live_selfie(user, event):
+        return []
     viewer = user.pk if sees_only_own_photos(user, event) else "all"
     key = f"all-photos:{event.pk}:{event.content_version}:{event.visibility}:{viewer}"
     return cached(
@@ -177,6 +197,8 @@ def is_my_photo(user: User, photo: Photo) -> bool:
 
 def my_matches(user: User, event: Event) -> QuerySet[Match]:
     """The attendee's matches among the processed photos of `event`, best first."""
+    if needs_live_selfie(user, event):
+        return Match.objects.none()
     return Match.objects.filter(user=user, event=event, photo__status=PhotoStatus.DONE).order_by(
         "-similarity", "photo_id"
     )
@@ -193,6 +215,8 @@ class MyPhoto:
 
 def my_photo_list(user: User, event: Event) -> list[MyPhoto]:
     """The attendee's photos in `event`, best match first; cached."""
+    if needs_live_selfie(user, event):
+        return []
     key = f"my-photos:{event.pk}:{event.content_version}:{user.pk}"
     return cached(
         key,

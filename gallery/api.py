@@ -36,7 +36,14 @@ from gallery import access
 from gallery.models import Event, PhotoStatus, is_photographer, profile_for, record_activity
 from gallery.ratelimits import auth_rate_limit, rate_for
 from gallery.uploads import Accepted, QueueFull, Rejected, accept_uploads
-from processing.services import InvalidImage, NoFaceError, enrol_selfie
+from processing.services import (
+    MAX_LIVE_FRAMES,
+    InvalidImage,
+    NoFaceError,
+    enrol_selfie,
+    issue_challenge,
+    verify_live_selfie,
+)
 
 QUEUE_FULL_RETRY_AFTER = 30
 
@@ -307,7 +314,8 @@ class MyPhotosView(APIView):
         photos = [
             {**photo_json(mine.photo_id), "similarity": mine.similarity} for mine in access.my_photo_list(user, event)
         ]
-        return Response({"event": event.pk, "photos": photos})
+        live_selfie_required = access.needs_live_selfie(user, event)
+        return Response({"event": event.pk, "photos": photos, "live_selfie_required": live_selfie_required})
 
 
 class AllPhotosView(APIView):
@@ -321,3 +329,56 @@ class AllPhotosView(APIView):
         response = paginator.get_paginated_response([photo_json(photo_id) for photo_id in page])
         response.data["event"] = event.pk
         return response
+
+
+# --- Live selfie (processing/liveness.py) ----------------------------------------
+
+
+class SelfieChallengeView(APIView):
+    """`POST /api/me/selfie/challenge`: ``{"nonce", "poses", "instructions", "expires_at"}``.
+
+    One frame per pose is to be sent back, in order, before `expires_at`;
+    `instructions` are the poses in words, in the request's language.
+    """
+
+    @method_decorator(
+        ratelimit(group="live-selfie", key="user", rate=rate_for("live-selfie"), method="POST", block=True)
+    )
+    def post(self, request: Request) -> Response:
+        user = current_user(request)
+        if not profile_for(user).has_consented:
+            raise ValidationError({"detail": _("Agree to face matching before taking a selfie.")})
+        return Response(issue_challenge(user.pk).as_json())
+
+
+class LiveSelfieView(APIView):
+    """`POST /api/me/selfie/live`, multipart: ``nonce`` and ``frames`` (one file per pose, in order).
+
+    200 ``{"verified": true}``: the front frame is now the live-verified selfie.
+    400 ``{"detail", "code", "frame"}``: why not, in words and as a code, and the
+    frame at fault if one is; a new challenge is needed for the next attempt.
+    """
+
+    @method_decorator(
+        ratelimit(group="live-selfie-check", key="user", rate=rate_for("live-selfie"), method="POST", block=True)
+    )
+    def post(self, request: Request) -> Response:
+        user = current_user(request)
+        nonce = _data(request).get("nonce")
+        frames = request.FILES.getlist("frames")
+        if not isinstance(nonce, str) or not nonce:
+            raise ValidationError({"detail": _("Send the challenge's nonce in the field 'nonce'.")})
+        if not frames or len(frames) > MAX_LIVE_FRAMES:
+            raise ValidationError(
+                {"detail": _("Send one to %(limit)d pictures in the field 'frames'.") % {"limit": MAX_LIVE_FRAMES}}
+            )
+        if not profile_for(user).has_consented:
+            raise ValidationError({"detail": _("Agree to face matching before taking a selfie.")})
+        record_activity(user)
+        result = verify_live_selfie(user, nonce, frames)
+        if not result.verified:
+            return Response(
+                {"detail": result.message, "code": result.code, "frame": result.frame},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        return Response({"verified": True})

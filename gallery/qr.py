@@ -34,3 +34,8 @@ def qr_svg(text: str, title: str) -> bytes:
     buffer = io.BytesIO()
     _code(text).save(buffer, kind="svg", scale=SVG_SCALE, border=BORDER, title=title, xmldecl=True)
     return buffer.getvalue()
+
+
+def qr_svg_inline(text: str, title: str) -> str:
+    """The QR code of `text` as an <svg> element for a page: no XML declaration, no style attribute."""
+    return str(_code(text).svg_inline(scale=4, border=BORDER, title=title))

@@ -16,6 +16,7 @@ urlpatterns = [
     path("e/<str:code>/", attendee.join_link, name="gallery-join-link"),
     path("consent/", attendee.consent, name="gallery-consent"),
     path("selfie/", attendee.selfie, name="gallery-selfie"),
+    path("selfie/live/", attendee.live_selfie, name="gallery-live-selfie"),
     path("events/<int:event_id>/", attendee.my_photos, name="gallery-my-photos"),
     path("events/<int:event_id>/all/", attendee.all_photos, name="gallery-all-photos"),
     path("events/<int:event_id>/my-photos.zip", attendee.my_photos_zip, name="gallery-my-photos-zip"),

@@ -26,6 +26,8 @@ api_patterns = [
     ),
     path("events/join", gallery_api.JoinEventView.as_view(), name="api-events-join"),
     path("me/selfie", gallery_api.SelfieView.as_view(), name="api-me-selfie"),
+    path("me/selfie/challenge", gallery_api.SelfieChallengeView.as_view(), name="api-me-selfie-challenge"),
+    path("me/selfie/live", gallery_api.LiveSelfieView.as_view(), name="api-me-selfie-live"),
     path("my-photos", gallery_api.MyPhotosView.as_view(), name="api-my-photos"),
     path("all-photos", gallery_api.AllPhotosView.as_view(), name="api-all-photos"),
     path("admin/queue/stats", processing_api.QueueStatsView.as_view(), name="api-admin-queue-stats"),

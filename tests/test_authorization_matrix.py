@@ -38,6 +38,8 @@ REPO = Path(__file__).resolve().parent.parent
 SECURITY_MD = REPO / "docs" / "SECURITY.md"
 # Set to 1 to rewrite SECURITY_MD from EXPECTED (only when every cell matches).
 UPDATE_ENV = "UPDATE_SECURITY_DOC"
+# What follows this line in SECURITY_MD is written by hand and kept as it is.
+HAND_WRITTEN = "<!-- Written by hand from here on: the matrix test keeps what follows. -->"
 
 ROLES = ["anonymous", "attendee", "other_attendee", "owner", "other_photographer", "staff"]
 ROLE_TITLES = {
@@ -92,6 +94,12 @@ def selfie(client: APIClient, world: World, role: str) -> Any:
     return client.post("/api/me/selfie", {"selfie": png_upload("me.png", scene_png([0]))}, format="multipart")
 
 
+def live_selfie(client: APIClient, world: World, role: str) -> Any:
+    challenge = client.post("/api/me/selfie/challenge").json()
+    frames = [jpeg_upload(f"{role}.jpg")]
+    return client.post("/api/me/selfie/live", {"nonce": challenge.get("nonce", "x"), "frames": frames})
+
+
 def credentials(world: World, role: str) -> dict[str, str]:
     user = world.users["attendee" if role == "anonymous" else role]
     return {"username": user.username, "password": "Pass-word-1234"}
@@ -121,6 +129,10 @@ EXPECTED = [
         post_json(lambda w: "/api/events/join", lambda w, r: {"code": w.event.code}),
         "knowing the event code is the authorization"),
     Row("api-me-selfie", "POST", "/api/me/selfie", (401, 200, 200, 200, 200, 200), selfie),
+    Row("api-me-selfie-challenge", "POST", "/api/me/selfie/challenge", (401, 200, 200, 200, 200, 200),
+        lambda client, world, role: client.post("/api/me/selfie/challenge")),
+    Row("api-me-selfie-live", "POST", "/api/me/selfie/live", (401, 400, 400, 400, 400, 400), live_selfie,
+        "any account checks its own selfie; 400 here because one plain frame is no live face"),
     Row("api-my-photos", "GET", "/api/my-photos?event={id}", (401, 200, 404, 200, 404, 200),
         get(lambda w: f"/api/my-photos?event={w.event.pk}"),
         "404 for whoever is neither member, owner nor staff, so that event ids do not leak"),
@@ -271,11 +283,13 @@ def test_authorization_matrix(world: World, client_for: Callable[..., APIClient]
                 wrong.append(f"{row.method} {row.path} as {role}: {status}, expected {expected}")
     assert not wrong, "wrong cells in the authorization matrix:\n" + "\n".join(wrong)
 
-    generated = render(EXPECTED)
+    current = SECURITY_MD.read_text() if SECURITY_MD.exists() else ""
+    kept = current[current.index(HAND_WRITTEN) :] if HAND_WRITTEN in current else ""
+    generated = render(EXPECTED) + (f"\n{kept}" if kept else "")
     if os.environ.get(UPDATE_ENV) == "1":
         SECURITY_MD.parent.mkdir(exist_ok=True)
         SECURITY_MD.write_text(generated)
-    current = SECURITY_MD.read_text() if SECURITY_MD.exists() else ""
+        current = generated
     assert current == generated, (
         f"{SECURITY_MD} differs from the matrix's expectations; regenerate it with "
         f"{UPDATE_ENV}=1 bash scripts/test tests/test_authorization_matrix.py"

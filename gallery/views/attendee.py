@@ -15,6 +15,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
+from django.utils.safestring import mark_safe
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
@@ -23,6 +24,7 @@ from django.views.decorators.http import require_http_methods
 from gallery import access
 from gallery.downloads import ZipEntry, safe_name, zip_stream
 from gallery.models import EventVisibility, Membership, is_photographer, profile_for, record_activity
+from gallery.qr import qr_svg_inline
 from gallery.views.common import default_next, event_from_url, next_url, page_user, with_next
 from processing.services import BackendError, InvalidImage, NoFaceError, enrol_selfie
 
@@ -134,6 +136,24 @@ def selfie(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_http_methods(["GET"])
+def live_selfie(request: HttpRequest) -> HttpResponse:
+    """The camera page of the live selfie; static/js/liveness.js talks to the API from it."""
+    user = page_user(request)
+    target = next_url(request, default_next(user))
+    if not profile_for(user).has_consented:
+        return redirect(with_next("gallery-consent", target))
+    event = event_from_url(target, user)
+    context: dict[str, Any] = {"next": target, "event": event, "join_url": "", "qr_svg": ""}
+    if event is not None:
+        # Without a camera here, the guest goes on with the phone: the event's own join link.
+        join_url = request.build_absolute_uri(reverse("gallery-join-link", args=[event.code]))
+        title = _("QR code that opens %(event)s on a phone") % {"event": event.name}
+        context.update(join_url=join_url, qr_svg=mark_safe(qr_svg_inline(join_url, title)))  # segno escapes the title
+    return render(request, "gallery/live_selfie.html", context)
+
+
+@login_required
 def my_photos(request: HttpRequest, event_id: int) -> HttpResponse:
     user = page_user(request)
     event = access.member_event(user, event_id)
@@ -155,6 +175,7 @@ def my_photos(request: HttpRequest, event_id: int) -> HttpResponse:
             "new_count": len(new_ids),
             "profile": profile,
             "has_selfie": has_selfie,
+            "needs_live_selfie": access.needs_live_selfie(user, event),
             "counts": access.photo_counts(event),
             "here": request.get_full_path(),
         },

@@ -1,8 +1,9 @@
 """Join, selfie, my-photos and all-photos through the API, with the marker backend."""
 
 import pytest
+from django.utils import timezone
 
-from gallery.models import EventVisibility, Match, Membership, Photo, PhotoStatus
+from gallery.models import EventVisibility, Match, Membership, Photo, PhotoStatus, Selfie
 from tests.conftest import png_upload
 from tests.fakes import scene_png
 
@@ -164,6 +165,8 @@ def test_own_only_events_show_guests_only_their_photos(client_for, member, event
     event.save()
     client = client_for(member)
     selfie(client, 1)
+    # Such an event opens a guest's photos to a live selfie only (tests/gallery/test_live_selfie_api.py).
+    Selfie.objects.filter(user=member).update(live_verified_at=timezone.now())
     ids = {p["id"] for p in client.get("/api/all-photos").json()["results"]}
     assert ids == {event_with_photos["p0.png"], event_with_photos["p1.png"]}
     assert Match.objects.filter(user=member).count() == 2

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from gallery.downloads import ZipEntry, safe_name, zip_stream
-from gallery.models import AttendeeProfile, Event, EventVisibility, Membership, Photo, PhotoStatus
+from gallery.models import AttendeeProfile, Event, EventVisibility, Membership, Photo, PhotoStatus, Selfie
 from tests.gallery.conftest import selfie_file
 
 pytestmark = pytest.mark.django_db
@@ -319,6 +319,8 @@ def test_own_only_event_pages_show_guests_only_their_photos(page_client, member,
     event.save()
     client = page_client(member)
     enrol(client, event, [1])  # person 1 is in p0 and p1
+    # Such an event opens a guest's photos to a live selfie only (tests/gallery/test_live_selfie_api.py).
+    Selfie.objects.filter(user=member).update(live_verified_at=timezone.now())
     body = client.get(reverse("gallery-all-photos", args=[event.pk])).content.decode()
     assert "only the photos they are in" in body
     for name, visible in {"p0.png": True, "p1.png": True, "p2.png": False, "p3.png": False}.items():
