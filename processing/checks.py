@@ -85,3 +85,19 @@ def check_rekognition(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
             )
         ]
     return []
+
+
+@register()
+def check_liveness(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    # Frames of one live check are seconds apart: their distance limit must be
+    # tighter than the one that tells people apart in event photos.
+    if settings.LIVENESS_SAME_PERSON_DISTANCE >= settings.FACE_MATCH_THRESHOLD:
+        return [
+            Error(
+                f"LIVENESS_SAME_PERSON_DISTANCE ({settings.LIVENESS_SAME_PERSON_DISTANCE}) must be below "
+                f"FACE_MATCH_THRESHOLD ({settings.FACE_MATCH_THRESHOLD}), or a live check accepts two people.",
+                hint="Leave LIVENESS_SAME_PERSON_DISTANCE at its default of 0.45.",
+                id="processing.E020",
+            )
+        ]
+    return []

@@ -245,3 +245,11 @@ def test_a_passed_check_makes_the_front_frame_a_live_verified_selfie(lfw_dir, at
 
     # The stored selfie is the front frame (re-encoded), not another one.
     assert difference(PAUL_FRONT) < 5 < min(difference(PAUL_LEFT), difference(PAUL_RIGHT))
+
+
+def test_a_same_person_distance_as_loose_as_matching_is_a_system_error(settings):
+    from processing.checks import check_liveness
+
+    assert check_liveness(None) == []
+    settings.LIVENESS_SAME_PERSON_DISTANCE = settings.FACE_MATCH_THRESHOLD
+    assert [message.id for message in check_liveness(None)] == ["processing.E020"]
