@@ -220,6 +220,7 @@ def all_photos(request: HttpRequest, event_id: int) -> HttpResponse:
             "event": event,
             "page": page,
             "own_only": access.sees_only_own_photos(request.user, event),
+            "needs_live_selfie": access.needs_live_selfie(request.user, event),
             "here": request.get_full_path(),
         },
     )

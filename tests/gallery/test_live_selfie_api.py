@@ -120,6 +120,8 @@ def test_an_own_photos_event_shows_a_still_selfie_nothing(
     assert api.get(f"/api/all-photos?event={event.pk}").json()["results"] == []
     page = pages.get(f"/events/{event.pk}/")
     assert "Verify with your camera" in page.content.decode() and not page.context["matches"]
+    page = pages.get(f"/events/{event.pk}/all/")
+    assert "Verify with your camera" in page.content.decode() and not list(page.context["page"])
     for photo in mine:
         assert pages.get(f"/photos/{photo.pk}/").status_code == 404
         assert pages.get(f"/media/photos/{photo.pk}/thumbnail").status_code == 404
@@ -132,6 +134,7 @@ def test_an_own_photos_event_shows_a_still_selfie_nothing(
     assert pages.get(f"/photos/{mine[0].pk}/").status_code == 200
     assert pages.get(f"/media/photos/{mine[0].pk}/thumbnail").status_code == 200
     assert pages.get(f"/events/{event.pk}/my-photos.zip").status_code == 200
+    assert "Verify with your camera" not in pages.get(f"/events/{event.pk}/all/").content.decode()
 
     # A new still selfie replaces the live one: hidden again.
     enrol_selfie(member, png_upload("me-again.png", scene_png([0])))
