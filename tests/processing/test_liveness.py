@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from django.core import signing
 from django.core.files.uploadedfile import SimpleUploadedFile
-from PIL import Image
+from PIL import Image, ImageOps
 
 from processing import liveness
 from processing.liveness import Pose, Refusal, head_pose, issue_challenge, verify_frames
@@ -185,12 +185,23 @@ def test_a_still_reencoded_scaled_and_rotated_is_still_refused(faces_dir):
     width, height = image.size
     copies = [
         jpeg(image),
-        jpeg(image.resize((width * 3 // 4, height * 3 // 4)), quality=60),
+        jpeg(image.resize((width // 2, height // 2)), quality=60),
         jpeg(image.rotate(4, resample=Image.Resampling.BICUBIC).crop((20, 10, width - 5, height - 30)), quality=70),
     ]
     assert len(set(copies)) == 3
     result = check(copies, ["left", "up"])
     assert (result.verified, result.code) == (False, Refusal.DUPLICATE_FRAMES)
+
+
+def test_a_still_and_its_mirror_image_are_refused(faces_dir):
+    # Flipped, a portrait turns the other way: without this check the pair
+    # would fail only on the size of the turn, and a portrait turned a little
+    # more would pass for front and right.
+    image = Image.open(io.BytesIO(portrait(faces_dir, "barack_obama/1.jpg"))).convert("RGB")
+    frames = [jpeg(image), jpeg(ImageOps.mirror(image)), portrait(faces_dir, "joe_biden/1.jpg")]
+    result = check(frames, ["right", "up"])
+    assert (result.code, result.frame) == (Refusal.DUPLICATE_FRAMES, 2)
+    assert "flipped" in result.message
 
 
 def test_frames_of_two_people_are_refused(faces_dir):
