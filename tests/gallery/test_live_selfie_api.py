@@ -12,9 +12,10 @@ from gallery.models import EventVisibility, Selfie
 from processing import liveness
 from processing.liveness import Pose
 from processing.pipeline import enrol_selfie
-from tests.conftest import FACES_DIR, jpeg_upload, png_upload
+from tests.conftest import jpeg_upload, png_upload
 from tests.fakes import scene_png
 from tests.processing.test_liveness import PAUL_FRONT, PAUL_LEFT, PAUL_RIGHT, portrait
+from testsupport.paths import FACES_DIR
 
 pytestmark = pytest.mark.django_db
 

@@ -74,7 +74,7 @@ def camera_y4m(portrait: Path, path: Path, frames: int = 30) -> Path:
 
 @pytest.fixture
 def server_url(start_server: Callable[..., Any]) -> str:
-    return str(start_server(FACE_BACKEND="tests.fakes.FakeBackend", DEBUG="false").url)
+    return str(start_server(DEBUG="false").url)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from PIL import Image, ImageOps
 
 from processing import liveness
 from processing.liveness import Pose, Refusal, head_pose, issue_challenge, verify_frames
-from tests.conftest import FACES_DIR
+from testsupport.paths import FACES_DIR
 
 USER = 7
 
