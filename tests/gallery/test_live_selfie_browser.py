@@ -5,7 +5,8 @@ Chromium's `--use-fake-device-for-media-stream` with
 here holds one still portrait, which is exactly the attack the check must stop:
 the page opens the camera, follows the server's challenge, sends a frame per
 pose, and shows the refusal. A guest whose selfie is a still sees no photo of
-an "own photos only" event, on the pages or through the media view.
+an "own photos only" event, on the pages or through the media view; on the
+same live server the API issues challenges and refuses a still and a reused nonce.
 
 Debian's Chromium drives it, as in test_guest_flow_browser.py; without
 /usr/bin/chromium or the face photos the test skips.
@@ -209,3 +210,26 @@ def test_without_a_camera_the_page_offers_the_event_qr_code(
         shot(page, "live-04-no-camera")
     finally:
         browser.close()
+
+
+def test_the_live_selfie_api_on_a_live_server(server_url: str, own_photos_event: Event, faces_dir: Path) -> None:
+    import requests
+    from rest_framework.authtoken.models import Token
+
+    token, _ = Token.objects.get_or_create(user=User.objects.get(username="guest"))
+    session = requests.Session()
+    session.headers["Authorization"] = f"Token {token.key}"
+    mine = session.get(f"{server_url}/api/my-photos", params={"event": own_photos_event.pk}, timeout=30).json()
+    assert (mine["photos"], mine["live_selfie_required"]) == ([], True)
+
+    challenge = session.post(f"{server_url}/api/me/selfie/challenge", timeout=30)
+    assert challenge.status_code == 200
+    body = challenge.json()
+    assert body["poses"][0] == "front" and set(body["poses"][1:]) <= {"left", "right", "up"}
+    still = (faces_dir / "people" / "barack_obama" / "1.jpg").read_bytes()
+    frames = [("frames", (f"frame-{n}.jpg", still, "image/jpeg")) for n in range(len(body["poses"]))]
+    for code in ("duplicate_frames", "challenge_used"):
+        answer = session.post(
+            f"{server_url}/api/me/selfie/live", data={"nonce": body["nonce"]}, files=frames, timeout=60
+        )
+        assert (answer.status_code, answer.json()["code"]) == (400, code)
