@@ -27,6 +27,23 @@ def wait_for(condition: Callable[[], T], timeout: float, what: str, interval: fl
         time.sleep(interval)
 
 
+def wait_for_drain(remaining: Callable[[], int], stall_timeout: float, what: str, interval: float = 0.5) -> None:
+    """Poll `remaining` until it reaches 0, failing only when it stops going down.
+
+    A busy machine drains slowly but steadily; a stuck one stops. So the bound is
+    on progress (no decrease for `stall_timeout` seconds), not on the total time.
+    """
+    best = remaining()
+    last_progress = time.monotonic()
+    while best > 0:
+        time.sleep(interval)
+        now_remaining = remaining()
+        if now_remaining < best:
+            best, last_progress = now_remaining, time.monotonic()
+        elif time.monotonic() - last_progress >= stall_timeout:
+            raise TimeoutError(f"{what}: stuck at {best} for {stall_timeout:g} s")
+
+
 def http_answers(url: str) -> bool:
     """True when something answers HTTP at `url`, whatever the status."""
     try:

@@ -10,8 +10,8 @@ from django.db import connection
 from rest_framework.authtoken.models import Token
 
 from gallery.models import Photo, PhotoStatus
-from tests.cluster import wait_for
 from tests.fakes import scene_png
+from testsupport.waiting import wait_for_drain
 
 pytestmark = pytest.mark.slow
 
@@ -47,10 +47,10 @@ def test_uploads_and_two_workers_never_hit_a_locked_database(start_cluster, star
         thread.start()
     for thread in threads:
         thread.join()
-    wait_for(
-        lambda: not Photo.objects.filter(status__in=[PhotoStatus.QUEUED, PhotoStatus.PROCESSING]).exists(),
+    wait_for_drain(
+        lambda: Photo.objects.filter(status__in=[PhotoStatus.QUEUED, PhotoStatus.PROCESSING]).count(),
         120,
-        "the queue to drain",
+        "the queue draining",
     )
     assert set(statuses) == {202}, statuses
     assert statuses[202] > 20

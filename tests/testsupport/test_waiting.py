@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from testsupport.waiting import wait_for
+from testsupport.waiting import wait_for, wait_for_drain
 
 
 def test_returns_the_first_true_value_of_the_condition() -> None:
@@ -24,3 +24,13 @@ def test_names_what_it_waited_for_when_time_runs_out() -> None:
     with pytest.raises(TimeoutError, match="waiting for the moon"):
         wait_for(lambda: next(tries) < 0, 0, "the moon")
     assert next(tries) == 2
+
+
+def test_drain_returns_once_nothing_remains_however_slow_the_progress() -> None:
+    counts = iter([5, 5, 4, 4, 3, 2, 2, 1, 0])
+    wait_for_drain(lambda: next(counts), 1, "the queue", interval=0)
+
+
+def test_drain_fails_when_progress_stops() -> None:
+    with pytest.raises(TimeoutError, match="the queue: stuck at 3"):
+        wait_for_drain(lambda: 3, 0, "the queue", interval=0)
