@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
-from processing.metrics import cost_summary, usage_summary
+from processing.costs import cost_summary, usage_summary
 from processing.models import FaceServiceUsage
 
 

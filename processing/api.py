@@ -1,4 +1,4 @@
-"""Staff-only monitoring endpoints: thin views over processing.monitoring and processing.metrics."""
+"""Staff-only monitoring endpoints: thin views over processing.monitoring and processing.costs."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from gallery.caching import clear_cache
 from gallery.models import Photo
-from processing.metrics import cost_summary, usage_summary
+from processing.costs import cost_summary, usage_summary
 from processing.monitoring import job_json, queue_stats
 from processing.services import requeue_photo
 

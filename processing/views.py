@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from gallery.caching import clear_cache
-from processing.metrics import cost_summary, usage_summary
+from processing.costs import cost_summary, usage_summary
 from processing.monitoring import queue_stats
 
 

@@ -63,6 +63,27 @@ class ThrottlingClient:
     def search_faces_by_image(self, **params: Any) -> dict[str, Any]:
         return self._call("SearchFacesByImage", {"FaceMatches": []})
 
+    def search_users(self, **params: Any) -> dict[str, Any]:
+        return self._call("SearchUsers", {"UserMatches": []})
+
+    def search_users_by_image(self, **params: Any) -> dict[str, Any]:
+        return self._call("SearchUsersByImage", {"UserMatches": []})
+
+    def create_user(self, **params: Any) -> dict[str, Any]:
+        return self._call("CreateUser", {})
+
+    def delete_user(self, **params: Any) -> dict[str, Any]:
+        return self._call("DeleteUser", {})
+
+    def associate_faces(self, **params: Any) -> dict[str, Any]:
+        associated = [{"FaceId": face} for face in params.get("FaceIds", [])]
+        return self._call("AssociateFaces", {"AssociatedFaces": associated, "UnsuccessfulFaceAssociations": []})
+
+    def disassociate_faces(self, **params: Any) -> dict[str, Any]:
+        return self._call(
+            "DisassociateFaces", {"DisassociatedFaces": [{"FaceId": f} for f in params.get("FaceIds", [])]}
+        )
+
     def detect_faces(self, **params: Any) -> dict[str, Any]:
         box = {"Left": 0.1, "Top": 0.1, "Width": 0.2, "Height": 0.2}
         return self._call("DetectFaces", {"FaceDetails": [{"BoundingBox": box, "Confidence": 99.0}]})

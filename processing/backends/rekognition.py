@@ -8,21 +8,40 @@ first use and deleted with the event. It holds
 - the selfie face of every member who joined the event with a selfie,
   ExternalImageId ``selfie-<user id>``, indexed when the selfie is matched
   against the event (``match_reference``) and tracked in
-  ``RekognitionSelfieFace`` so that it can be deleted.
+  ``RekognitionSelfieFace`` so that it can be deleted;
+- one Rekognition *user* per attendee, UserId ``user-<user id>``: a user
+  vector built from the attendee's selfie face and the photo faces matched to
+  them with high similarity (or confirmed by them), at most 100 faces.
 
 Matching runs both ways and is materialised in our Match table by the
 pipeline, so a my-photos page view costs no Rekognition call:
 
-- a new photo: ``SearchFaces`` per new FaceId in the event collection; hits
-  whose ExternalImageId is the selfie of a member with a reference match;
-- a new selfie or a new member: ``SearchFacesByImage`` with the selfie against
-  the event collection; FaceIds map back to our Face rows.
+- a new photo: ``SearchUsers`` per new FaceId. A face is compared with each
+  attendee's user vector, not with every stored face, so an attendee's own
+  earlier faces cannot crowd their selfie out of the results (``SearchFaces``
+  returned only the most similar faces of the whole collection);
+- a new selfie or a new member: ``SearchFacesByImage`` with the selfie finds
+  the event's faces (FaceIds map back to our Face rows). When the selfie
+  replaces an earlier one, ``SearchUsersByImage`` first checks that the
+  attendee's user vector still is this face; if not, the user is rebuilt
+  from the new selfie.
+
+Faces matched with a similarity of at least AUTO_ASSOCIATE_SIMILARITY join
+the attendee's user (``AssociateFaces``, at most 100 FaceIds a call and 100
+faces a user); "not me" takes a face out again (``forget_match`` →
+``DisassociateFaces``). A face associated with a user cannot be deleted, so
+deletions disassociate such faces first. Forgetting an attendee's last selfie
+deletes their user in every collection (``DeleteUser``). Faces left at AWS by
+a job that died between IndexFaces and saving are deleted by the periodic
+sweep (``processing.sweep``).
 
 Errors: throttling and failed connections are retried here with backoff (each
 attempt takes a fresh concurrency slot) and then raised as
 ``TransientBackendError`` for the queue's own retry; rejected credentials,
 missing permissions and bad input raise ``PermanentBackendError`` with the
-reason, so the job fails fast and says why.
+reason, so the job fails fast and says why. Every call goes through
+`RekognitionBackend.call`, so the concurrency limit and the metrics cover all
+of them.
 
 boto3 and botocore are imported lazily: the web app never loads them unless
 this backend is in use.
@@ -30,22 +49,27 @@ this backend is in use.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
 import re
 import threading
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
+from PIL import Image
 
-from gallery.models import Face
+from gallery.models import Face, Match, Membership, Selfie
 from processing.backoff import backoff_delay
+from processing.costs import billed_images
 from processing.images import open_upright
-from processing.metrics import BILLED_OPERATIONS, face_call
+from processing.metrics import face_call
 from processing.models import RekognitionSelfieFace
 
 from .base import (
@@ -62,17 +86,31 @@ from .base import (
 )
 
 if TYPE_CHECKING:
-    from PIL import Image
-
-    from gallery.models import Event, Photo, Selfie
+    from gallery.models import Event, Photo
 
 logger = logging.getLogger("processing.rekognition")
 
 # Rekognition's limit for image bytes sent inline (not from S3).
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
-# DeleteFaces accepts at most this many FaceIds per call.
+# DeleteFaces accepts at most this many FaceIds per call, and ListFaces and
+# ListCollections return at most this many per page.
 DELETE_BATCH = 4096
+LIST_PAGE = 4096
+# ListUsers returns at most this many per page.
+USER_PAGE = 500
+# AssociateFaces and DisassociateFaces accept at most this many FaceIds per call.
+ASSOCIATE_BATCH = 100
+# AWS keeps at most this many faces in one user; AssociateFaces past it
+# answers ServiceQuotaExceededException.
+USER_FACE_LIMIT = 100
+# A photo face matched to an attendee at least this similar (percent) joins
+# their user vector. Well above the match threshold: a wrong face in the
+# vector would draw in more wrong faces.
+AUTO_ASSOCIATE_SIMILARITY = 95.0
+# How long a "user is full" marker spares AssociateFaces calls that would fail.
+USER_FULL_MARKER_SECONDS = 24 * 3600
 SELFIE_PREFIX = "selfie-"
+USER_PREFIX = "user-"
 
 THROTTLE_CODES = frozenset(
     {"ThrottlingException", "ProvisionedThroughputExceededException", "LimitExceededException", "TooManyRequests"}
@@ -99,12 +137,23 @@ IDEMPOTENT = frozenset(
     {
         "SearchFaces",
         "SearchFacesByImage",
+        "SearchUsers",
+        "SearchUsersByImage",
         "DetectFaces",
         "DeleteFaces",
+        "ListFaces",
+        "ListUsers",
         "CreateCollection",
         "DeleteCollection",
         "ListCollections",
         "DescribeCollection",
+        # A second association of an associated face is ignored, a second
+        # disassociation finds nothing to do, and a second CreateUser or
+        # DeleteUser answers "exists" / "not found", which are handled.
+        "AssociateFaces",
+        "DisassociateFaces",
+        "CreateUser",
+        "DeleteUser",
     }
 )
 _SNAKE = re.compile(r"(?<!^)(?=[A-Z])")
@@ -118,12 +167,16 @@ class ThrottledError(RetryableError):
     """Rekognition refused the call for its rate limit."""
 
 
-class CollectionNotFound(BackendError):
-    """The event's collection does not exist (yet, or any more)."""
+class ResourceNotFound(BackendError):
+    """The event's collection, or the attendee's user in it, does not exist (yet, or any more)."""
 
 
-class CollectionExists(BackendError):
-    """CreateCollection found the collection already there."""
+class ResourceExists(BackendError):
+    """CreateCollection or CreateUser found the collection or the user already there."""
+
+
+class QuotaExceeded(BackendError):
+    """A fixed AWS limit was reached, e.g. 100 faces in one user."""
 
 
 # --- Client ------------------------------------------------------------------
@@ -187,8 +240,6 @@ def encode_image(image: Image.Image, limit: int = MAX_IMAGE_BYTES) -> bytes:
     Boxes come back relative to the image, so a smaller copy still gives
     boxes for the original analysis-size image.
     """
-    from PIL import Image as PILImage
-
     current = image if image.mode == "RGB" else image.convert("RGB")
     quality = 90
     while True:
@@ -201,7 +252,7 @@ def encode_image(image: Image.Image, limit: int = MAX_IMAGE_BYTES) -> bytes:
             quality -= 15
             continue
         current = current.resize(
-            (max(1, int(current.width * 0.75)), max(1, int(current.height * 0.75))), PILImage.Resampling.LANCZOS
+            (max(1, int(current.width * 0.75)), max(1, int(current.height * 0.75))), Image.Resampling.LANCZOS
         )
 
 
@@ -232,12 +283,37 @@ def selfie_external_id(user_id: int) -> str:
 
 
 def selfie_user(external_image_id: str) -> int | None:
-    if not external_image_id.startswith(SELFIE_PREFIX):
+    """The attendee whose selfie face carries this ExternalImageId, or None for a photo face."""
+    return _number_after(SELFIE_PREFIX, external_image_id)
+
+
+def rekognition_user_id(user_id: int) -> str:
+    """The Rekognition UserId of our attendee `user_id` (unique within a collection)."""
+    return f"{USER_PREFIX}{user_id}"
+
+
+def attendee_of(rekognition_user: str) -> int | None:
+    """Our attendee id behind a Rekognition UserId, or None if it is not one of ours."""
+    return _number_after(USER_PREFIX, rekognition_user)
+
+
+def _number_after(prefix: str, value: str) -> int | None:
+    if not value.startswith(prefix):
         return None
     try:
-        return int(external_image_id[len(SELFIE_PREFIX) :])
+        return int(value[len(prefix) :])
     except ValueError:
         return None
+
+
+def request_token() -> str:
+    """A ClientRequestToken for one logical call: repeats of that call (our retries) reuse it."""
+    return uuid.uuid4().hex
+
+
+def batches(items: Sequence[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
 
 
 def _code(exc: Any) -> str:
@@ -277,9 +353,16 @@ def translate_error(exc: Exception, operation: str) -> BackendError:
                 "their IAM permissions for Rekognition and AWS_REGION."
             )
         if code == "ResourceNotFoundException":
-            return CollectionNotFound(message)
+            return ResourceNotFound(message)
         if code == "ResourceAlreadyExistsException":
-            return CollectionExists(message)
+            return ResourceExists(message)
+        if code == "ConflictException":
+            if operation == "CreateUser":
+                return ResourceExists(message)
+            # The user is being updated by another call: worth repeating shortly.
+            return RetryableError(f"Rekognition {operation} conflicts with a change in progress: {message}")
+        if code == "ServiceQuotaExceededException":
+            return QuotaExceeded(f"Rekognition {operation}: {message}")
         if code == "InvalidParameterException" and "face" in message.lower():
             return NoFaceError(message)
         if code in BAD_INPUT_CODES:
@@ -321,6 +404,10 @@ class RekognitionBackend(FaceBackend):
     def collection_id(self, event_id: int) -> str:
         return f"{settings.AWS_REKOGNITION_COLLECTION_PREFIX}{event_id}"
 
+    def event_of(self, collection: str) -> int | None:
+        """The event id of one of our collections, or None for another application's collection."""
+        return _number_after(settings.AWS_REKOGNITION_COLLECTION_PREFIX, collection)
+
     # -- Calls -------------------------------------------------------------
 
     def call(self, operation: str, event_id: int | None, **params: Any) -> dict[str, Any]:
@@ -331,7 +418,7 @@ class RekognitionBackend(FaceBackend):
         from botocore.exceptions import BotoCoreError, ClientError
 
         method = getattr(self.client, _SNAKE.sub("_", operation).lower())
-        images = 1 if operation in BILLED_OPERATIONS else 0
+        images = billed_images(operation)
         attempts = settings.AWS_RETRY_MAX_ATTEMPTS
         for attempt in range(1, attempts + 1):
             try:
@@ -341,13 +428,13 @@ class RekognitionBackend(FaceBackend):
                     except (ClientError, BotoCoreError) as exc:
                         error = translate_error(exc, operation)
                         record.throttled = isinstance(error, ThrottledError)
-                        record.expected_error = isinstance(error, CollectionNotFound | CollectionExists)
+                        record.expected_error = isinstance(error, ResourceNotFound | ResourceExists)
                         raise error from exc
                     record.retries = int(response.get("ResponseMetadata", {}).get("RetryAttempts", 0) or 0)
                     record.faces_indexed = len(response.get("FaceRecords", []))
-                    record.faces_matched = len(response.get("FaceMatches", []))
+                    record.faces_matched = len(response.get("FaceMatches", [])) + len(response.get("UserMatches", []))
                     record.faces_deleted = len(response.get("DeletedFaces", []))
-                    if operation in ("SearchFaces", "SearchFacesByImage"):
+                    if operation in ("SearchFaces", "SearchFacesByImage", "SearchUsers", "SearchUsersByImage"):
                         record.faces_searched = 1
                     return response
             except RetryableError as exc:
@@ -366,7 +453,7 @@ class RekognitionBackend(FaceBackend):
         try:
             self.call("CreateCollection", event_id, CollectionId=collection)
             logger.info("Created Rekognition collection %s", collection)
-        except CollectionExists:
+        except ResourceExists:
             pass
         with self._collections_lock:
             self._collections.add(collection)
@@ -376,27 +463,218 @@ class RekognitionBackend(FaceBackend):
         collection = self.ensure_collection(event_id)
         try:
             return self.call("IndexFaces", event_id, CollectionId=collection, **params)
-        except CollectionNotFound:
+        except ResourceNotFound:
             # Deleted behind this process's back: create it again, once.
             with self._collections_lock:
                 self._collections.discard(collection)
             self.ensure_collection(event_id)
             return self.call("IndexFaces", event_id, CollectionId=collection, **params)
 
-    def delete_faces(self, event_id: int, face_ids: Sequence[str]) -> int:
-        """Delete FaceIds from the event's collection in batches; returns how many AWS deleted."""
+    def delete_faces(self, event_id: int, face_ids: Iterable[str]) -> int:
+        """Delete FaceIds from the event's collection in batches; returns how many AWS deleted.
+
+        AWS refuses to delete a face associated with a user: such faces are
+        disassociated from their user, then deleted.
+        """
         ids = sorted({face_id for face_id in face_ids if face_id})
         collection = self.collection_id(event_id)
         deleted = 0
-        for start in range(0, len(ids), DELETE_BATCH):
+        for batch in batches(ids, DELETE_BATCH):
+            try:
+                response = self.call("DeleteFaces", event_id, CollectionId=collection, FaceIds=batch)
+                deleted += len(response.get("DeletedFaces", []))
+                held: dict[str, list[str]] = {}
+                for refused in response.get("UnsuccessfulFaceDeletions", []):
+                    if "ASSOCIATED_TO_AN_EXISTING_USER" in refused.get("Reasons", []) and refused.get("UserId"):
+                        held.setdefault(refused["UserId"], []).append(refused["FaceId"])
+                if not held:
+                    continue
+                for user, user_faces in sorted(held.items()):
+                    self._disassociate(event_id, user, user_faces)
+                again = sorted(face for user_faces in held.values() for face in user_faces)
+                response = self.call("DeleteFaces", event_id, CollectionId=collection, FaceIds=again)
+                deleted += len(response.get("DeletedFaces", []))
+            except ResourceNotFound:
+                return deleted
+        return deleted
+
+    def list_collections(self) -> list[str]:
+        """Every collection of ours in the account (ListCollections, paginated)."""
+        collections: list[str] = []
+        token = ""
+        while True:
+            params: dict[str, Any] = {"MaxResults": LIST_PAGE}
+            if token:
+                params["NextToken"] = token
+            response = self.call("ListCollections", None, **params)
+            collections += [c for c in response.get("CollectionIds", []) if self.event_of(c) is not None]
+            token = response.get("NextToken", "")
+            if not token:
+                return collections
+
+    def list_faces(self, event_id: int) -> dict[str, str]:
+        """Every face in the event's collection (ListFaces, paginated): FaceId → UserId ("" if none).
+
+        Empty if the collection does not exist.
+        """
+        faces: dict[str, str] = {}
+        token = ""
+        while True:
+            params: dict[str, Any] = {"CollectionId": self.collection_id(event_id), "MaxResults": LIST_PAGE}
+            if token:
+                params["NextToken"] = token
+            try:
+                response = self.call("ListFaces", event_id, **params)
+            except ResourceNotFound:
+                return faces
+            for face in response.get("Faces", []):
+                faces[face["FaceId"]] = face.get("UserId", "")
+            token = response.get("NextToken", "")
+            if not token:
+                return faces
+
+    def list_users(self, event_id: int) -> list[str]:
+        """Every user (Rekognition UserId) in the event's collection (ListUsers, paginated).
+
+        Empty if the collection does not exist.
+        """
+        users: list[str] = []
+        token = ""
+        while True:
+            params: dict[str, Any] = {"CollectionId": self.collection_id(event_id), "MaxResults": USER_PAGE}
+            if token:
+                params["NextToken"] = token
+            try:
+                response = self.call("ListUsers", event_id, **params)
+            except ResourceNotFound:
+                return users
+            users += [user["UserId"] for user in response.get("Users", [])]
+            token = response.get("NextToken", "")
+            if not token:
+                return users
+
+    # -- Users -------------------------------------------------------------
+
+    def _full_marker(self, event_id: int, user: str) -> str:
+        return f"rekognition-user-full:{self.collection_id(event_id)}:{user}"
+
+    def ensure_user(self, event_id: int, user_id: int) -> bool:
+        """Create the attendee's user in the event's collection unless it exists.
+
+        False when the collection itself does not exist.
+        """
+        try:
+            self.call(
+                "CreateUser",
+                event_id,
+                CollectionId=self.collection_id(event_id),
+                UserId=rekognition_user_id(user_id),
+                ClientRequestToken=request_token(),
+            )
+        except ResourceExists:
+            pass
+        except ResourceNotFound:
+            return False
+        except QuotaExceeded as exc:
+            logger.warning("No user for attendee %s in event %s: %s", user_id, event_id, exc)
+            return False
+        return True
+
+    def delete_user(self, event_id: int, user_id: int) -> None:
+        """Delete the attendee's user from the event's collection; its faces stay, disassociated."""
+        user = rekognition_user_id(user_id)
+        # Not found: no such user (or collection), which is the wanted state.
+        with contextlib.suppress(ResourceNotFound):
+            self.call(
+                "DeleteUser",
+                event_id,
+                CollectionId=self.collection_id(event_id),
+                UserId=user,
+                ClientRequestToken=request_token(),
+            )
+        cache.delete(self._full_marker(event_id, user))
+
+    def associate(self, event_id: int, user_id: int, face_ids: Iterable[str], *, threshold: float) -> list[str]:
+        """Associate FaceIds with the attendee's user, creating the user if it does not exist yet.
+
+        `threshold` (percent) is AWS's UserMatchThreshold: a face less similar
+        to a user that already has faces is refused. Returns the FaceIds AWS
+        associated now. A full user (100 faces) is noted, and further calls
+        for it are skipped for a day.
+        """
+        ids = sorted({face_id for face_id in face_ids if face_id})
+        user = rekognition_user_id(user_id)
+        marker = self._full_marker(event_id, user)
+        if not ids or cache.get(marker):
+            return []
+        associated: list[str] = []
+        for batch in batches(ids, ASSOCIATE_BATCH):
+            try:
+                try:
+                    response = self._associate_batch(event_id, user, batch, threshold)
+                except ResourceNotFound:
+                    # The user does not exist yet (or the collection is gone).
+                    if not self.ensure_user(event_id, user_id):
+                        return associated
+                    response = self._associate_batch(event_id, user, batch, threshold)
+            except QuotaExceeded as exc:
+                logger.info("User of attendee %s in event %s is full: %s", user_id, event_id, exc)
+                cache.set(marker, 1, USER_FULL_MARKER_SECONDS)
+                return associated
+            associated += [face["FaceId"] for face in response.get("AssociatedFaces", [])]
+            for refused in response.get("UnsuccessfulFaceAssociations", []):
+                logger.debug("Face %s not associated with %s: %s", refused.get("FaceId"), user, refused.get("Reasons"))
+        return associated
+
+    def _associate_batch(self, event_id: int, user: str, face_ids: list[str], threshold: float) -> dict[str, Any]:
+        return self.call(
+            "AssociateFaces",
+            event_id,
+            CollectionId=self.collection_id(event_id),
+            UserId=user,
+            FaceIds=face_ids,
+            UserMatchThreshold=threshold,
+            ClientRequestToken=request_token(),
+        )
+
+    def _disassociate(self, event_id: int, user: str, face_ids: Iterable[str]) -> int:
+        """Take FaceIds out of a user (a Rekognition UserId); returns how many AWS disassociated."""
+        ids = sorted({face_id for face_id in face_ids if face_id})
+        done = 0
+        for batch in batches(ids, ASSOCIATE_BATCH):
             try:
                 response = self.call(
-                    "DeleteFaces", event_id, CollectionId=collection, FaceIds=ids[start : start + DELETE_BATCH]
+                    "DisassociateFaces",
+                    event_id,
+                    CollectionId=self.collection_id(event_id),
+                    UserId=user,
+                    FaceIds=batch,
+                    ClientRequestToken=request_token(),
                 )
-            except CollectionNotFound:
-                return deleted
-            deleted += len(response.get("DeletedFaces", []))
-        return deleted
+            except ResourceNotFound:
+                # No such user (or collection): nothing is associated.
+                break
+            done += len(response.get("DisassociatedFaces", []))
+        if done:
+            cache.delete(self._full_marker(event_id, user))
+        return done
+
+    def _associate_close_matches(self, event_id: int, best: dict[str, tuple[int, float]]) -> None:
+        """Add faces matched at AUTO_ASSOCIATE_SIMILARITY or more to their attendee's user.
+
+        `best` maps a FaceId to its closest attendee and the similarity
+        (percent). Best effort: the matches stand without it, so a failure is
+        logged and does not fail the job.
+        """
+        by_user: dict[int, list[str]] = {}
+        for face_id, (user_id, similarity) in best.items():
+            if similarity >= AUTO_ASSOCIATE_SIMILARITY:
+                by_user.setdefault(user_id, []).append(face_id)
+        for user_id, face_ids in sorted(by_user.items()):
+            try:
+                self.associate(event_id, user_id, face_ids, threshold=AUTO_ASSOCIATE_SIMILARITY)
+            except BackendError as exc:
+                logger.warning("Faces not added to the user of attendee %s in event %s: %s", user_id, event_id, exc)
 
     # -- Interface ---------------------------------------------------------
 
@@ -437,34 +715,45 @@ class RekognitionBackend(FaceBackend):
     def match_faces(
         self, event: Event, photo: Photo, faces: Sequence[DetectedFace], references: Sequence[Reference]
     ) -> list[NewFaceMatch]:
+        """`SearchUsers` per new face: which attendees' user vectors each face resembles.
+
+        The faces are not stored yet: AWS knows them by FaceId (``external_id``),
+        the pipeline by their position in `faces`.
+        """
         users = {reference.user_id for reference in references}
         if not users:
             # Nobody to find: no call at all.
             return []
         collection = self.collection_id(event.pk)
         matches = []
+        closest: dict[str, tuple[int, float]] = {}
         for index, face in enumerate(faces):
             if not face.external_id:
                 continue
             try:
                 response = self.call(
-                    "SearchFaces",
+                    "SearchUsers",
                     event.pk,
                     CollectionId=collection,
                     FaceId=face.external_id,
-                    MaxFaces=settings.AWS_REKOGNITION_SEARCH_MAXFACES,
-                    FaceMatchThreshold=settings.AWS_REKOGNITION_MATCH_THRESHOLD,
+                    UserMatchThreshold=settings.AWS_REKOGNITION_MATCH_THRESHOLD,
+                    MaxUsers=min(settings.AWS_REKOGNITION_SEARCH_MAXFACES, 500),
                 )
-            except CollectionNotFound:
+            except ResourceNotFound:
                 return []
-            for hit in response.get("FaceMatches", []):
-                user_id = selfie_user(hit.get("Face", {}).get("ExternalImageId", ""))
-                if user_id in users:
-                    matches.append(
-                        NewFaceMatch(
-                            user_id=user_id, face_index=index, similarity=float(hit.get("Similarity", 0.0)) / 100
-                        )
-                    )
+            except NoFaceError as exc:
+                # The FaceId is no longer in the collection (deleted meanwhile).
+                logger.warning("Face %s not searched in event %s: %s", face.external_id, event.pk, exc)
+                continue
+            for hit in response.get("UserMatches", []):
+                user_id = attendee_of(hit.get("User", {}).get("UserId", ""))
+                if user_id is None or user_id not in users:
+                    continue
+                similarity = float(hit.get("Similarity", 0.0))
+                matches.append(NewFaceMatch(user_id=user_id, face_index=index, similarity=similarity / 100))
+                if similarity > closest.get(face.external_id, (0, -1.0))[1]:
+                    closest[face.external_id] = (user_id, similarity)
+        self._associate_close_matches(event.pk, closest)
         return matches
 
     def match_reference(self, event: Event, reference: Reference) -> list[FaceMatch]:
@@ -485,7 +774,7 @@ class RekognitionBackend(FaceBackend):
                     MaxFaces=settings.AWS_REKOGNITION_SELFIE_SEARCH_MAXFACES,
                     FaceMatchThreshold=settings.AWS_REKOGNITION_MATCH_THRESHOLD,
                 )
-            except (CollectionNotFound, NoFaceError) as exc:
+            except (ResourceNotFound, NoFaceError) as exc:
                 logger.warning("Selfie %s not searched in event %s: %s", selfie.pk, event.pk, exc)
                 continue
             for hit in response.get("FaceMatches", []):
@@ -498,26 +787,67 @@ class RekognitionBackend(FaceBackend):
         if not best:
             return []
         stored = Face.objects.filter(event=event, external_id__in=list(best)).only("id", "photo_id", "external_id")
-        return [
-            FaceMatch(
-                user_id=reference.user_id,
-                face_id=face.pk,
-                photo_id=face.photo_id,
-                similarity=best[face.external_id] / 100,
-            )
-            for face in stored
-        ]
+        matches = [_face_match(reference.user_id, face, best[face.external_id]) for face in stored]
+        # Faces already matched this closely were associated then: a refresh adds only new ones.
+        associated_before = set(
+            Match.objects.filter(
+                event=event, user_id=reference.user_id, similarity__gte=AUTO_ASSOCIATE_SIMILARITY / 100
+            ).values_list("face__external_id", flat=True)
+        )
+        self._associate_close_matches(
+            event.pk,
+            {
+                face.external_id: (reference.user_id, best[face.external_id])
+                for face in stored
+                if face.external_id not in associated_before
+            },
+        )
+        return matches
+
+    def remember_match(self, event: Event, user_id: int, faces: Sequence[Face]) -> list[str]:
+        """The attendee confirmed these faces are theirs: add them to their user vector.
+
+        Returns the FaceIds associated now.
+        """
+        return self.associate(
+            event.pk,
+            user_id,
+            [face.external_id for face in faces],
+            threshold=settings.AWS_REKOGNITION_MATCH_THRESHOLD,
+        )
+
+    def forget_match(self, event: Event, user_id: int, faces: Sequence[Face]) -> int:
+        """ "Not me": take these faces out of the attendee's user vector (DisassociateFaces).
+
+        Idempotent; returns how many faces AWS disassociated now.
+        """
+        return self._disassociate(event.pk, rekognition_user_id(user_id), [face.external_id for face in faces])
 
     def forget_faces(self, event: Event, faces: Sequence[Face]) -> None:
         self.delete_faces(event.pk, [face.external_id for face in faces if face.external_id])
 
     def forget_selfie(self, selfie: Selfie) -> None:
+        """Delete the selfie's faces; with the attendee's last selfie, their user in every collection too.
+
+        A selfie replaced by a newer one keeps the user: the next
+        `match_reference` checks it against the new selfie. A selfie never
+        indexed anywhere (no `RekognitionSelfieFace` row) has nothing at AWS,
+        which also makes a second call for the same selfie free of calls.
+        """
         if selfie.pk is None:
             return
         rows = list(RekognitionSelfieFace.objects.filter(selfie_id=selfie.pk))
+        if not rows:
+            return
         by_event: dict[int, list[str]] = {}
         for row in rows:
             by_event.setdefault(row.event_id, []).append(row.face_id)
+        if not Selfie.objects.filter(user_id=selfie.user_id).exclude(pk=selfie.pk).exists():
+            # The attendee is being forgotten. DeleteUser first: it disassociates
+            # the user's faces, so the selfie faces can then be deleted directly.
+            joined = set(Membership.objects.filter(user_id=selfie.user_id).values_list("event_id", flat=True))
+            for event_id in sorted(joined | set(by_event)):
+                self.delete_user(event_id, selfie.user_id)
         for event_id, face_ids in by_event.items():
             self.delete_faces(event_id, face_ids)
         RekognitionSelfieFace.objects.filter(pk__in=[row.pk for row in rows]).delete()
@@ -527,7 +857,7 @@ class RekognitionBackend(FaceBackend):
         try:
             self.call("DeleteCollection", event.pk, CollectionId=collection)
             logger.info("Deleted Rekognition collection %s", collection)
-        except CollectionNotFound:
+        except ResourceNotFound:
             pass
         with self._collections_lock:
             self._collections.discard(collection)
@@ -542,9 +872,10 @@ class RekognitionBackend(FaceBackend):
         return encode_image(open_upright(io.BytesIO(data)))
 
     def _index_selfie(self, event: Event, selfie: Selfie, data: bytes) -> None:
-        """Index the selfie into the event's collection once, for matching future photos."""
+        """Index the selfie into the event's collection once, as the first face of the attendee's user."""
         if RekognitionSelfieFace.objects.filter(selfie_id=selfie.pk, event=event).exists():
             return
+        self._check_user_vector(event, selfie.user_id, data)
         response = self._index(
             event.pk,
             Image={"Bytes": data},
@@ -556,7 +887,9 @@ class RekognitionBackend(FaceBackend):
         )
         records = response.get("FaceRecords", [])
         face_id = records[0]["Face"]["FaceId"] if records else ""
-        if not face_id:
+        if face_id:
+            self.associate(event.pk, selfie.user_id, [face_id], threshold=settings.AWS_REKOGNITION_MATCH_THRESHOLD)
+        else:
             logger.warning(
                 "Selfie %s has no indexable face for event %s: %s",
                 selfie.pk,
@@ -569,3 +902,34 @@ class RekognitionBackend(FaceBackend):
         except IntegrityError:
             # Another process indexed the same selfie meanwhile; drop our copy.
             self.delete_faces(event.pk, [face_id])
+
+    def _check_user_vector(self, event: Event, user_id: int, data: bytes) -> None:
+        """Keep the attendee's user only if the new selfie is still that person (SearchUsersByImage).
+
+        Only an attendee with matches in the event can have photo faces in
+        their user; for anyone else there is nothing to check. A user built
+        from another face is deleted, and rebuilt from this selfie.
+        """
+        if not Match.objects.filter(event=event, user_id=user_id).exists():
+            return
+        try:
+            response = self.call(
+                "SearchUsersByImage",
+                event.pk,
+                CollectionId=self.collection_id(event.pk),
+                Image={"Bytes": data},
+                UserMatchThreshold=settings.AWS_REKOGNITION_MATCH_THRESHOLD,
+                MaxUsers=min(settings.AWS_REKOGNITION_SEARCH_MAXFACES, 500),
+                QualityFilter=settings.AWS_REKOGNITION_QUALITY_FILTER,
+            )
+        except (ResourceNotFound, NoFaceError):
+            return
+        found = {attendee_of(hit.get("User", {}).get("UserId", "")) for hit in response.get("UserMatches", [])}
+        if user_id not in found:
+            logger.info("New selfie of attendee %s does not match their user in event %s: rebuilt", user_id, event.pk)
+            self.delete_user(event.pk, user_id)
+
+
+def _face_match(user_id: int, face: Face, similarity_percent: float) -> FaceMatch:
+    """A match of `face` to attendee `user_id`; Rekognition's 0-100 similarity becomes 0-1."""
+    return FaceMatch(user_id=user_id, face_id=face.pk, photo_id=face.photo_id, similarity=similarity_percent / 100)

@@ -160,6 +160,9 @@ def test_delete_my_face_data_empties_the_rekognition_collections(page_client, aw
     selfie.image.save("s.jpg", ContentFile(b"\xff\xd8\xff fake"), save=True)
     RekognitionSelfieFace.objects.create(selfie=selfie, event=event, face_id="s-1")
     RekognitionSelfieFace.objects.create(selfie=selfie, event=other, face_id="s-2")
+    # The attendee's user goes from each collection, then the selfie faces.
+    aws.delete_user(event.pk, member.pk)
+    aws.delete_user(other.pk, member.pk)
     aws.delete_faces(event.pk, ["s-1"])
     aws.delete_faces(other.pk, ["s-2"])
     response = page_client(member).post(FACE_DATA, follow=True)

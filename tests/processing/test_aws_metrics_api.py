@@ -11,7 +11,7 @@ from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 
 from gallery.models import Event, Face, Photo
-from processing import metrics
+from processing import costs, metrics
 from processing.backends import rekognition
 from processing.backends.base import TransientBackendError
 from processing.models import FaceServiceUsage
@@ -66,31 +66,40 @@ def test_cost_is_recorded_calls_times_unit_prices(
     settings.AWS_PRICE_PER_FACE_MONTH = 0.00002
     other = Event.objects.create(owner=photographer, name="Party")
     backend = aws.backend
-    # Billed: 3 DetectFaces, 2 IndexFaces (event), 1 SearchFaces (other event).
+    # Billed: 3 DetectFaces, 2 IndexFaces and 1 AssociateFaces (event), 1 SearchUsers (other event).
     for _ in range(3):
         aws.detect_faces([box(0.1, 0.1, 0.2, 0.2)])
         backend.call("DetectFaces", None, Image={"Bytes": b"x"}, Attributes=["DEFAULT"])
     aws.create_collection(event.pk)
+    indexed = []
     for n in range(2):
         photo = Photo.objects.create(event=event, filename=f"{n}.jpg", sha256=str(n), format="JPEG")
-        aws.index_faces(event.pk, str(photo.pk), [(face_id(), box(0.1, 0.1, 0.2, 0.2))])
+        indexed.append(face_id())
+        aws.index_faces(event.pk, str(photo.pk), [(indexed[-1], box(0.1, 0.1, 0.2, 0.2))])
         backend.ensure_collection(event.pk)
         backend.call("IndexFaces", event.pk, **_index_params(aws, event, photo))
-    aws.search_faces(other.pk, "f-1", [])
+    aws.search_users(other.pk, "f-1", [])
     backend.call(
-        "SearchFaces",
+        "SearchUsers",
         other.pk,
         CollectionId=aws.collection(other.pk),
         FaceId="f-1",
-        MaxFaces=settings.AWS_REKOGNITION_SEARCH_MAXFACES,
-        FaceMatchThreshold=settings.AWS_REKOGNITION_MATCH_THRESHOLD,
+        UserMatchThreshold=settings.AWS_REKOGNITION_MATCH_THRESHOLD,
+        MaxUsers=settings.AWS_REKOGNITION_SEARCH_MAXFACES,
     )
-    # Not billed: a throttled call, deletes, the local backend.
-    aws.error("search_faces", "ThrottlingException")
+    # One AssociateFaces call is one image, however many faces it carries; CreateUser is free.
+    aws.associate_faces(event.pk, 9, indexed, 80.0, error="ResourceNotFoundException")
+    aws.create_user(event.pk, 9)
+    aws.associate_faces(event.pk, 9, indexed, 80.0)
+    assert len(backend.associate(event.pk, 9, indexed, threshold=80.0)) == 2
+    # Not billed: a throttled call, deletes, user deletion, the local backend.
+    aws.error("search_users", "ThrottlingException")
     with pytest.raises(TransientBackendError):
-        backend.call("SearchFaces", other.pk, CollectionId=aws.collection(other.pk), FaceId="f-2")
+        backend.call("SearchUsers", other.pk, CollectionId=aws.collection(other.pk), FaceId="f-2")
     aws.delete_faces(event.pk, ["gone"])
     backend.delete_faces(event.pk, ["gone"])
+    aws.delete_user(event.pk, 9)
+    backend.delete_user(event.pk, 9)
     metrics.record_call("local", "IndexPhoto", event.pk, latency_ms=300, images=1)
     # Two days ago: part of the month (unless the month just began) and of by_day.
     metrics.record_call("rekognition", "IndexFaces", event.pk, images=1, day=metrics.today() - timedelta(days=2))
@@ -102,18 +111,35 @@ def test_cost_is_recorded_calls_times_unit_prices(
         Face.objects.create(photo=stored_in, event=event, left=0, top=0, width=1, height=1, external_id=face_id())
 
     body = client_for(staff).get(COSTS).json()
-    images = 3 + 2 + 1 + 1
+    images = 3 + 2 + 1 + 1 + 1
     assert body["total"]["images"] == images
     assert body["total"]["image_cost"] == pytest.approx(images * 0.0012)
     assert body["total"]["faces_stored"] == 3
     assert body["total"]["storage_cost_per_month"] == pytest.approx(3 * 0.00002)
     by_event = {row["event"]: row for row in body["by_event"]}
-    assert by_event[event.pk]["images"] == 3 and by_event[event.pk]["image_cost"] == pytest.approx(3 * 0.0012)
+    assert by_event[event.pk]["images"] == 4 and by_event[event.pk]["image_cost"] == pytest.approx(4 * 0.0012)
     assert by_event[other.pk]["images"] == 1
     assert by_event[None]["images"] == 3  # the selfie checks belong to no event
     assert sum(row["images"] for row in body["by_day"]) == images
     assert sum(row["image_cost"] for row in body["by_month"]) == pytest.approx(images * 0.0012)
-    assert body["by_day"][-1]["images"] == 6
+    assert body["by_day"][-1]["images"] == 7
+    by_operation = {row["operation"]: row for row in body["by_operation"]}
+    assert {name: row["images"] for name, row in by_operation.items()} == {
+        "AssociateFaces": 1,
+        "CreateCollection": 0,
+        "CreateUser": 0,
+        "DeleteFaces": 0,
+        "DeleteUser": 0,
+        "DetectFaces": 3,
+        "IndexFaces": 3,
+        "SearchUsers": 1,
+    }
+    assert by_operation["AssociateFaces"]["calls"] == 2 and by_operation["AssociateFaces"]["pricing"] == "group-1"
+    assert by_operation["DetectFaces"]["pricing"] == "group-2" and by_operation["CreateUser"]["pricing"] == "free"
+    assert {"SearchUsers", "SearchUsersByImage", "AssociateFaces", "DisassociateFaces"} <= set(
+        body["billed_operations"]
+    )
+    assert not {"CreateUser", "DeleteUser", "ListFaces", "DeleteFaces"} & set(body["billed_operations"])
 
 
 def _index_params(aws: RekognitionStub, event: Event, photo: Photo) -> dict[str, Any]:
@@ -156,6 +182,7 @@ def test_usage_windows_latency_percentiles_and_stored_faces(event: Event, staff:
             "photo_faces": 1,
             "selfie_faces": 0,
             "faces": 1,
+            "users": 0,
         }
     ]
 
@@ -174,4 +201,4 @@ def test_admin_page_shows_the_same_figures(event: Event, client: Any) -> None:
     assert response.status_code == 200
     page = response.content.decode()
     assert "IndexFaces" in page and "Estimated cost" in page
-    assert response.context["costs"]["total"] == metrics.cost_summary()["total"]
+    assert response.context["costs"]["total"] == costs.cost_summary()["total"]

@@ -104,6 +104,8 @@ class RekognitionDriver:
         # FaceId → (event id, identity, photo id) of every face "stored" at AWS.
         self.faces: dict[str, tuple[int, str, int]] = {}
         self.selfie_faces: dict[tuple[int, int], str] = {}
+        # FaceId → attendee whose Rekognition user the face is associated with.
+        self.associated: dict[str, int] = {}
         self.identity: dict[int, str] = {}
         self.throttle = False
 
@@ -111,6 +113,10 @@ class RekognitionDriver:
         if event.pk not in self.collections:
             self.aws.create_collection(event.pk)
             self.collections.add(event.pk)
+
+    def _associate(self, event: Event, user_id: int, ids: list[str], threshold: float) -> None:
+        self.aws.associate_faces(event.pk, user_id, ids, threshold)
+        self.associated.update(dict.fromkeys(ids, user_id))
 
     def photo(self, event: Event, photo: Photo, path: str, selfies: dict[int, str]) -> None:
         self._collection(event)
@@ -127,34 +133,47 @@ class RekognitionDriver:
             self.faces[fid] = (event.pk, person, photo.pk)
         if not selfies:
             return
+        # SearchUsers per face: the attendees whose user (selfie and close matches) is this person.
+        close: dict[int, list[str]] = {}
         for fid, person in new:
-            hits = [
-                (other, str(p), 99.0) for other, (e, who, p) in self.faces.items() if who == person and other != fid
-            ]
-            hits += [
-                (self.selfie_faces[(user_id, event.pk)], f"selfie-{user_id}", 97.0)
+            users = [
+                user_id
                 for user_id, who in selfies.items()
                 if who == person and (user_id, event.pk) in self.selfie_faces
             ]
-            self.aws.search_faces(event.pk, fid, hits[: self.aws.settings.AWS_REKOGNITION_SEARCH_MAXFACES])
+            self.aws.search_users(event.pk, fid, [(user_id, 97.0) for user_id in users])
+            for user_id in users:
+                close.setdefault(user_id, []).append(fid)
+        for user_id, ids in sorted(close.items()):
+            self._associate(event, user_id, ids, rekognition.AUTO_ASSOCIATE_SIMILARITY)
 
     def selfie(self, user_id: int, identity: str, events: list[Event], faces: int = 1) -> None:
         self.aws.detect_faces([box(0.3, 0.2, 0.4, 0.5)] * faces)
+        threshold = self.aws.settings.AWS_REKOGNITION_MATCH_THRESHOLD
         for event in events:
             self._collection(event)
             fid = face_id()
             self.aws.index_faces(event.pk, f"selfie-{user_id}", [(fid, box(0.3, 0.2, 0.4, 0.5))], max_faces=1)
+            # The attendee's user does not exist yet: created on AWS's "not found".
+            self.aws.associate_faces(event.pk, user_id, [fid], threshold, error="ResourceNotFoundException")
+            self.aws.create_user(event.pk, user_id)
+            self._associate(event, user_id, [fid], threshold)
             self.selfie_faces[(user_id, event.pk)] = fid
             stored = [(f, str(p)) for f, (e, who, p) in self.faces.items() if e == event.pk and who == identity]
             if any(e == event.pk for e, _, _ in self.faces.values()):
                 self.aws.search_faces_by_image(event.pk, [(f, p, 98.0) for f, p in stored])
+                if stored:
+                    self._associate(event, user_id, [f for f, _ in stored], rekognition.AUTO_ASSOCIATE_SIMILARITY)
 
     def no_face_selfie(self) -> None:
         self.aws.detect_faces([])
 
     def forget_selfie(self, event: Event) -> None:
+        """The attendee's last selfie: their user goes (its faces disassociated), then the selfie face."""
         for (user_id, event_id), fid in list(self.selfie_faces.items()):
             if event_id == event.pk:
+                self.aws.delete_user(event.pk, user_id)
+                self.associated = {f: u for f, u in self.associated.items() if u != user_id}
                 self.aws.delete_faces(event.pk, [fid])
                 del self.selfie_faces[(user_id, event_id)]
 
@@ -165,9 +184,15 @@ class RekognitionDriver:
 
     def after_reprocess(self) -> None:
         event, old = self._pending_delete
-        self.aws.delete_faces(event.pk, old)
+        held = {fid: f"user-{self.associated[fid]}" for fid in old if fid in self.associated}
+        self.aws.delete_faces(event.pk, old, associated=held)
+        for user, ids in sorted({u: [f for f in held if held[f] == u] for u in held.values()}.items()):
+            self.aws.disassociate_faces(event.pk, user, ids)
+        if held:
+            self.aws.delete_faces(event.pk, sorted(held))
         for fid in old:
             del self.faces[fid]
+            self.associated.pop(fid, None)
 
     def forget_event(self, event: Event) -> None:
         self.aws.delete_collection(event.pk)

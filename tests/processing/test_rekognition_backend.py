@@ -214,7 +214,7 @@ def test_read_timeout_of_a_search_is_retried_but_not_of_an_index(aws: Any, event
 
     # Same node as the Stubber's handler, ahead of it: the stubbed answer stays queued.
     aws.client.meta.events.register_first("before-call.*.*", timeout_once)
-    aws.search_faces(event.pk, "f-1", [])
+    aws.search_users(event.pk, "f-1", [])
     aws.create_collection(event.pk)
     face = DetectedFace(left=0, top=0, width=10, height=10, external_id="f-1")
     photo = Photo(pk=1, event=event)
@@ -225,9 +225,9 @@ def test_read_timeout_of_a_search_is_retried_but_not_of_an_index(aws: Any, event
     with pytest.raises(TransientBackendError) as info:
         aws.backend.index_photo(photo, Image.new("RGB", (100, 100)))
     assert not isinstance(info.value, rekognition.RetryableError)
-    assert raised == ["SearchFaces", "CreateCollection", "IndexFaces"]
+    assert raised == ["SearchUsers", "CreateCollection", "IndexFaces"]
     assert len(aws.stubber._queue) == 1
-    assert FaceServiceUsage.objects.get(operation="SearchFaces").errors == 1
+    assert FaceServiceUsage.objects.get(operation="SearchUsers").errors == 1
 
 
 @pytest.mark.parametrize("code", ["UnrecognizedClientException", "InvalidSignatureException", "AccessDeniedException"])
@@ -263,22 +263,29 @@ def test_invalid_parameter_no_face_becomes_no_face_error(aws: Any, event: Any, m
 
 
 def test_selfie_indexed_once_per_event_and_both_directions_match(
-    aws: Any, event: Any, member: Any, client_for: Any
+    aws: Any, event: Any, member: Any, client_for: Any, settings: Any
 ) -> None:
-    """Selfie upload → SearchFacesByImage; a later photo → SearchFaces; my-photos → no call."""
+    """Selfie upload → user + SearchFacesByImage; a later photo → SearchUsers; my-photos → no call."""
+    threshold = settings.AWS_REKOGNITION_MATCH_THRESHOLD
     old_photo = make_photo(event, seed=1)
     old_face, other_face = face_id(), face_id()
     aws.create_collection(event.pk)
     aws.index_faces(
         event.pk, str(old_photo.pk), [(old_face, box(0.1, 0.1, 0.2, 0.2)), (other_face, box(0.5, 0.1, 0.2, 0.2))]
     )
-    # Nobody has a selfie yet: no SearchFaces at all.
+    # Nobody has a selfie yet: no search at all.
     assert tasks.run_photo(old_photo.pk) == "done"
 
     selfie_face = face_id()
     aws.detect_faces([box(0.3, 0.3, 0.4, 0.4), box(0.0, 0.0, 0.1, 0.1)])
     aws.index_faces(event.pk, f"selfie-{member.pk}", [(selfie_face, box(0.3, 0.3, 0.4, 0.4))], max_faces=1)
+    # The attendee's user does not exist yet: AWS says so, the user is created, the selfie face joins it.
+    aws.associate_faces(event.pk, member.pk, [selfie_face], threshold, error="ResourceNotFoundException")
+    aws.create_user(event.pk, member.pk)
+    aws.associate_faces(event.pk, member.pk, [selfie_face], threshold)
     aws.search_faces_by_image(event.pk, [(old_face, str(old_photo.pk), 97.5), (face_id(), "999", 90.0)])
+    # A close match joins the user vector.
+    aws.associate_faces(event.pk, member.pk, [old_face], rekognition.AUTO_ASSOCIATE_SIMILARITY)
     selfie, found = pipeline.enrol_selfie(member, SimpleUploadedFile("s.jpg", jpeg((400, 400))))
     assert found == 2 and selfie.external_id == f"selfie-{member.pk}"
     assert RekognitionSelfieFace.objects.get(selfie=selfie, event=event).face_id == selfie_face
@@ -286,19 +293,27 @@ def test_selfie_indexed_once_per_event_and_both_directions_match(
     assert (match.photo_id, match.face.external_id, match.similarity) == (old_photo.pk, old_face, 0.975)
 
     new_photo = make_photo(event, seed=2)
-    new_face, stranger = face_id(), face_id()
+    new_face, stranger, look_alike = face_id(), face_id(), face_id()
     aws.index_faces(
-        event.pk, str(new_photo.pk), [(new_face, box(0.1, 0.1, 0.2, 0.2)), (stranger, box(0.6, 0.1, 0.2, 0.2))]
+        event.pk,
+        str(new_photo.pk),
+        [
+            (new_face, box(0.1, 0.1, 0.2, 0.2)),
+            (stranger, box(0.6, 0.1, 0.2, 0.2)),
+            (look_alike, box(0.3, 0.6, 0.2, 0.2)),
+        ],
     )
-    aws.search_faces(
-        event.pk, new_face, [(old_face, str(old_photo.pk), 99.0), (selfie_face, f"selfie-{member.pk}", 96.0)]
-    )
-    # A selfie of someone who is not a member of this event does not count.
-    aws.search_faces(event.pk, stranger, [(face_id(), "selfie-424242", 99.0)])
+    aws.search_users(event.pk, new_face, [(member.pk, 96.0)])
+    # A user of someone who is not a member of this event, or not ours, does not count.
+    aws.search_users(event.pk, stranger, [(424242, 99.0), ("someone-else", 99.0)])
+    # Matched, but not closely enough to join the user vector.
+    aws.search_users(event.pk, look_alike, [(member.pk, 85.0)])
+    aws.associate_faces(event.pk, member.pk, [new_face], rekognition.AUTO_ASSOCIATE_SIMILARITY)
     assert tasks.run_photo(new_photo.pk) == "done"
     assert set(Match.objects.filter(user=member).values_list("photo_id", flat=True)) == {old_photo.pk, new_photo.pk}
+    assert Match.objects.get(user=member, photo=new_photo).face.external_id == new_face
 
-    # Joining again / refreshing does not index the selfie a second time.
+    # Joining again / refreshing neither indexes the selfie again nor re-associates known faces.
     aws.search_faces_by_image(event.pk, [(old_face, str(old_photo.pk), 97.5)])
     pipeline.refresh_member_matches(member, event)
     aws.done()
@@ -307,13 +322,16 @@ def test_selfie_indexed_once_per_event_and_both_directions_match(
     response = client_for(member).get(f"/api/my-photos?event={event.pk}")
     assert response.status_code == 200
     assert sum(FaceServiceUsage.objects.values_list("calls", flat=True)) == calls_before
+    assert not FaceServiceUsage.objects.filter(operation="SearchFaces").exists()
     aws.done()
 
 
-def test_event_without_faces_skips_the_selfie_search(aws: Any, event: Any, member: Any) -> None:
+def test_event_without_faces_skips_the_selfie_search(aws: Any, event: Any, member: Any, settings: Any) -> None:
     selfie = make_selfie(member)
+    selfie_face = face_id()
     aws.create_collection(event.pk)
-    aws.index_faces(event.pk, f"selfie-{member.pk}", [(face_id(), box(0.3, 0.3, 0.4, 0.4))], max_faces=1)
+    aws.index_faces(event.pk, f"selfie-{member.pk}", [(selfie_face, box(0.3, 0.3, 0.4, 0.4))], max_faces=1)
+    aws.associate_faces(event.pk, member.pk, [selfie_face], settings.AWS_REKOGNITION_MATCH_THRESHOLD)
     assert aws.backend.match_reference(event, Reference(user_id=member.pk, selfies=[selfie])) == []
     aws.done()
 
@@ -339,6 +357,9 @@ def test_forget_selfie_deletes_its_face_in_every_event(aws: Any, event: Any, mem
     selfie = make_selfie(member)
     RekognitionSelfieFace.objects.create(selfie=selfie, event=event, face_id="s-1")
     RekognitionSelfieFace.objects.create(selfie=selfie, event=other, face_id="s-2")
+    # The attendee's last selfie: their user goes from each collection (none yet in the other one).
+    aws.delete_user(event.pk, member.pk)
+    aws.delete_user(other.pk, member.pk, missing=True)
     aws.delete_faces(event.pk, ["s-1"])
     aws.delete_faces(other.pk, ["s-2"])
     pipeline.delete_selfie(selfie)
@@ -382,6 +403,7 @@ def test_deleting_a_photo_or_an_account_deletes_their_faces(
     with django_capture_on_commit_callbacks(execute=True):
         services.delete_photo(photo)
     RekognitionSelfieFace.objects.create(selfie=make_selfie(member), event=event, face_id="s-1")
+    aws.delete_user(event.pk, member.pk)
     aws.delete_faces(event.pk, ["s-1"])
     services.delete_account(member)
     aws.done()
@@ -446,11 +468,149 @@ def test_with_half_the_calls_throttled_every_job_finishes(aws: Any, event: Any, 
     for photo in photos:
         mine, other = face_id(), face_id()
         aws.index_faces(event.pk, str(photo.pk), [(mine, box(0.1, 0.1, 0.2, 0.2)), (other, box(0.5, 0.1, 0.2, 0.2))])
-        aws.search_faces(event.pk, mine, [("selfie-face", f"selfie-{member.pk}", 95.0)])
-        aws.search_faces(event.pk, other, [])
+        aws.search_users(event.pk, mine, [(member.pk, 99.0)])
+        aws.search_users(event.pk, other, [])
+        aws.associate_faces(event.pk, member.pk, [mine], rekognition.AUTO_ASSOCIATE_SIMILARITY)
     assert tasks.process_photos([p.pk for p in photos]) == {p.pk: "done" for p in photos}
     aws.done()
     assert len(injected) >= 10
     assert Match.objects.filter(user=member).count() == 10
     throttles = sum(FaceServiceUsage.objects.values_list("throttles", flat=True))
     assert throttles == len(injected)
+
+
+# --- user vectors -----------------------------------------------------------------
+
+
+def test_a_guest_in_30_photos_still_gets_photo_31_matched(aws: Any, event: Any, member: Any) -> None:
+    """SearchFaces gave the collection's 10 faces most like a new face: a guest's own 30 earlier faces
+    outranked their selfie, and photo 31 matched nobody. SearchUsers compares with one vector per guest."""
+    selfie = make_selfie(member)
+    RekognitionSelfieFace.objects.create(selfie=selfie, event=event, face_id=face_id())
+    aws.create_collection(event.pk)
+    photos = [make_photo(event, seed=n) for n in range(1, 32)]
+    for photo in photos:
+        guest, stranger = face_id(), face_id()
+        aws.index_faces(
+            event.pk, str(photo.pk), [(guest, box(0.1, 0.1, 0.2, 0.2)), (stranger, box(0.5, 0.1, 0.2, 0.2))]
+        )
+        aws.search_users(event.pk, guest, [(member.pk, 99.3)])
+        aws.search_users(event.pk, stranger, [])
+        aws.associate_faces(event.pk, member.pk, [guest], rekognition.AUTO_ASSOCIATE_SIMILARITY)
+    assert tasks.process_photos([p.pk for p in photos]) == {p.pk: "done" for p in photos}
+    aws.done()
+    assert set(Match.objects.filter(user=member).values_list("photo_id", flat=True)) == {p.pk for p in photos}
+    assert usage("SearchUsers").calls == 62 and usage("AssociateFaces").calls == 31
+    assert not FaceServiceUsage.objects.filter(operation="SearchFaces").exists()
+
+
+def test_associate_faces_batches_of_100_creates_the_user_and_retries(aws: Any, event: Any, settings: Any) -> None:
+    threshold = settings.AWS_REKOGNITION_MATCH_THRESHOLD
+    ids = sorted(face_id() for _ in range(250))
+    faces = [Face(event=event, photo_id=1, external_id=fid) for fid in ids]
+    # No user yet: AWS says so, CreateUser, then the same batch again.
+    aws.associate_faces(event.pk, 7, ids[:100], threshold, error="ResourceNotFoundException")
+    aws.create_user(event.pk, 7)
+    aws.associate_faces(event.pk, 7, ids[:100], threshold, refused={ids[3]: "LOW_MATCH_CONFIDENCE"})
+    # Throttled, and "the user is being updated": both repeated here.
+    aws.error("associate_faces", "ThrottlingException")
+    aws.associate_faces(event.pk, 7, ids[100:200], threshold, refused={ids[150]: "ASSOCIATED_TO_A_DIFFERENT_USER"})
+    aws.error("associate_faces", "ConflictException")
+    aws.associate_faces(event.pk, 7, ids[200:], threshold)
+    associated = aws.backend.remember_match(event, 7, [*faces, Face(external_id="")])
+    aws.done()
+    assert sorted(associated) == sorted(set(ids) - {ids[3], ids[150]})
+    row = usage("AssociateFaces")
+    # Billed: the three successful calls, one image each whatever the number of faces.
+    assert (row.calls, row.throttles, row.images) == (6, 1, 3)
+    assert usage("CreateUser").images == 0
+
+
+def test_a_full_user_is_noted_and_not_called_again_until_a_face_leaves(
+    aws: Any, event: Any, member: Any, settings: Any
+) -> None:
+    threshold = settings.AWS_REKOGNITION_MATCH_THRESHOLD
+    first, second = face_id(), face_id()
+    aws.associate_faces(event.pk, member.pk, [first], threshold, error="ServiceQuotaExceededException")
+    assert aws.backend.remember_match(event, member.pk, [Face(external_id=first)]) == []
+    # Known full: no call at all.
+    assert aws.backend.remember_match(event, member.pk, [Face(external_id=second)]) == []
+    # "Not me" frees a place.
+    aws.disassociate_faces(event.pk, member.pk, [first])
+    assert aws.backend.forget_match(event, member.pk, [Face(external_id=first)]) == 1
+    aws.associate_faces(event.pk, member.pk, [second], threshold)
+    assert aws.backend.remember_match(event, member.pk, [Face(external_id=second)]) == [second]
+    aws.done()
+
+
+def test_forget_match_disassociates_and_a_missing_user_is_fine(aws: Any, event: Any) -> None:
+    ids = sorted(face_id() for _ in range(120))
+    aws.disassociate_faces(event.pk, 5, ids[:100])
+    aws.disassociate_faces(event.pk, 5, ids[100:])
+    assert aws.backend.forget_match(event, 5, [Face(external_id=i) for i in ids]) == 120
+    aws.disassociate_faces(event.pk, 6, ids[:1], missing=True)
+    assert aws.backend.forget_match(event, 6, [Face(external_id=ids[0])]) == 0
+    aws.done()
+
+
+def test_deleting_an_associated_face_disassociates_it_first(aws: Any, event: Any) -> None:
+    free, held = sorted([face_id(), face_id()])
+    aws.delete_faces(event.pk, [free, held], associated={held: "user-7"})
+    aws.disassociate_faces(event.pk, "user-7", [held])
+    aws.delete_faces(event.pk, [held])
+    aws.backend.forget_faces(event, [Face(external_id=free), Face(external_id=held)])
+    aws.done()
+    assert usage("DeleteFaces").faces_deleted == 2
+
+
+def test_create_user_that_exists_is_fine_and_no_collection_is_no_user(aws: Any, event: Any) -> None:
+    aws.create_user(event.pk, 3, error="ConflictException")
+    assert aws.backend.ensure_user(event.pk, 3) is True
+    aws.create_user(event.pk, 3, error="ResourceNotFoundException")
+    assert aws.backend.ensure_user(event.pk, 3) is False
+    aws.done()
+    assert usage("CreateUser").errors == 0
+
+
+def test_an_association_that_fails_does_not_fail_the_photo(aws: Any, event: Any, member: Any) -> None:
+    RekognitionSelfieFace.objects.create(selfie=make_selfie(member), event=event, face_id=face_id())
+    photo = make_photo(event)
+    guest = face_id()
+    aws.create_collection(event.pk)
+    aws.index_faces(event.pk, str(photo.pk), [(guest, box(0.1, 0.1, 0.2, 0.2))])
+    aws.search_users(event.pk, guest, [(member.pk, 99.0)])
+    aws.error("associate_faces", "InvalidParameterException", "Invalid user status")
+    assert tasks.run_photo(photo.pk) == "done"
+    aws.done()
+    assert Match.objects.get(user=member).photo_id == photo.pk
+
+
+@pytest.mark.parametrize("same_person", [True, False])
+def test_a_new_selfie_keeps_the_user_only_if_it_is_the_same_person(
+    aws: Any, event: Any, member: Any, settings: Any, same_person: bool
+) -> None:
+    """SearchUsersByImage checks the user vector built from the old selfie against the new one."""
+    threshold = settings.AWS_REKOGNITION_MATCH_THRESHOLD
+    photo = make_photo(event)
+    face = Face.objects.create(photo=photo, event=event, left=0, top=0, width=1, height=1, external_id=face_id())
+    Match.objects.create(user=member, event=event, photo=photo, face=face, similarity=0.99)
+    new_selfie = make_selfie(member)
+    selfie_face = face_id()
+    if same_person:
+        aws.search_users_by_image(event.pk, [(member.pk, 98.0)])
+        aws.create_collection(event.pk)
+        aws.index_faces(event.pk, f"selfie-{member.pk}", [(selfie_face, box(0.3, 0.3, 0.4, 0.4))], max_faces=1)
+        aws.associate_faces(event.pk, member.pk, [selfie_face], threshold)
+    else:
+        aws.search_users_by_image(event.pk, [(424242, 91.0)])
+        aws.delete_user(event.pk, member.pk)
+        aws.create_collection(event.pk)
+        aws.index_faces(event.pk, f"selfie-{member.pk}", [(selfie_face, box(0.3, 0.3, 0.4, 0.4))], max_faces=1)
+        aws.associate_faces(event.pk, member.pk, [selfie_face], threshold, error="ResourceNotFoundException")
+        aws.create_user(event.pk, member.pk)
+        aws.associate_faces(event.pk, member.pk, [selfie_face], threshold)
+    aws.search_faces_by_image(event.pk, [(face.external_id, str(photo.pk), 99.0)])
+    matches = aws.backend.match_reference(event, Reference(user_id=member.pk, selfies=[new_selfie]))
+    aws.done()
+    assert [(m.photo_id, m.similarity) for m in matches] == [(photo.pk, 0.99)]
+    assert usage("SearchUsersByImage").images == 1
