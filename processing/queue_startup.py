@@ -15,6 +15,7 @@ SCHEDULES = {
     "photoevent-recover-stalled": ("processing.tasks.recover_stalled_photos", 1),
     "photoevent-cleanup-orphans": ("processing.tasks.cleanup_orphan_files", 60),
     "photoevent-face-data-retention": ("processing.retention.purge_inactive_face_data", 24 * 60),
+    "photoevent-sweep-orphan-faces": ("processing.sweep.sweep_orphan_faces", 30),
 }
 
 
