@@ -27,8 +27,9 @@ pipeline, so a my-photos page view costs no Rekognition call:
   from the new selfie.
 
 Faces matched with a similarity of at least AUTO_ASSOCIATE_SIMILARITY join
-the attendee's user (``AssociateFaces``, at most 100 FaceIds a call and 100
-faces a user); "not me" takes a face out again (``forget_match`` →
+the attendee's user until it holds AUTO_ASSOCIATE_MAX_FACES (``AssociateFaces``,
+at most 100 FaceIds a call and 100 faces a user); faces the attendee confirms
+join it too (``remember_match``); "not me" takes a face out again (``forget_match`` →
 ``DisassociateFaces``). A face associated with a user cannot be deleted, so
 deletions disassociate such faces first. Forgetting an attendee's last selfie
 deletes their user in every collection (``DeleteUser``). Faces left at AWS by
@@ -107,8 +108,13 @@ USER_FACE_LIMIT = 100
 # their user vector. Well above the match threshold: a wrong face in the
 # vector would draw in more wrong faces.
 AUTO_ASSOCIATE_SIMILARITY = 95.0
-# How long a "user is full" marker spares AssociateFaces calls that would fail.
-USER_FULL_MARKER_SECONDS = 24 * 3600
+# Automatic associations stop once a user holds this many faces: each
+# AssociateFaces call is a billed image, and a vector of a selfie and 20
+# photo faces already covers the poses and lights of one event. Faces the
+# attendee confirms are still associated, up to USER_FACE_LIMIT.
+AUTO_ASSOCIATE_MAX_FACES = 20
+# How long the per-user notes ("full", faces associated) are kept in the cache.
+USER_NOTE_SECONDS = 30 * 24 * 3600
 SELFIE_PREFIX = "selfie-"
 USER_PREFIX = "user-"
 
@@ -555,8 +561,28 @@ class RekognitionBackend(FaceBackend):
 
     # -- Users -------------------------------------------------------------
 
-    def _full_marker(self, event_id: int, user: str) -> str:
-        return f"rekognition-user-full:{self.collection_id(event_id)}:{user}"
+    def _user_note(self, kind: str, event_id: int, user: str) -> str:
+        """Cache key of a note about a user: "full" (AWS refused more faces), "faces" (how many we associated).
+
+        Notes only spare calls: a lost note costs a call, never a wrong result.
+        """
+        return f"rekognition-user-{kind}:{self.collection_id(event_id)}:{user}"
+
+    def _forget_user_notes(self, event_id: int, user: str) -> None:
+        cache.delete_many([self._user_note("full", event_id, user), self._user_note("faces", event_id, user)])
+
+    def faces_associated(self, event_id: int, user_id: int) -> int:
+        """How many faces this application associated with the attendee's user, as far as the cache knows."""
+        return int(cache.get(self._user_note("faces", event_id, rekognition_user_id(user_id))) or 0)
+
+    def _count_associated(self, event_id: int, user: str, count: int) -> None:
+        key = self._user_note("faces", event_id, user)
+        cache.add(key, 0, USER_NOTE_SECONDS)
+        try:
+            cache.incr(key, count)
+        except ValueError:
+            # Evicted between add and incr.
+            cache.set(key, count, USER_NOTE_SECONDS)
 
     def ensure_user(self, event_id: int, user_id: int) -> bool:
         """Create the attendee's user in the event's collection unless it exists.
@@ -592,7 +618,7 @@ class RekognitionBackend(FaceBackend):
                 UserId=user,
                 ClientRequestToken=request_token(),
             )
-        cache.delete(self._full_marker(event_id, user))
+        self._forget_user_notes(event_id, user)
 
     def associate(self, event_id: int, user_id: int, face_ids: Iterable[str], *, threshold: float) -> list[str]:
         """Associate FaceIds with the attendee's user, creating the user if it does not exist yet.
@@ -600,11 +626,11 @@ class RekognitionBackend(FaceBackend):
         `threshold` (percent) is AWS's UserMatchThreshold: a face less similar
         to a user that already has faces is refused. Returns the FaceIds AWS
         associated now. A full user (100 faces) is noted, and further calls
-        for it are skipped for a day.
+        for it are skipped until a face leaves it.
         """
         ids = sorted({face_id for face_id in face_ids if face_id})
         user = rekognition_user_id(user_id)
-        marker = self._full_marker(event_id, user)
+        marker = self._user_note("full", event_id, user)
         if not ids or cache.get(marker):
             return []
         associated: list[str] = []
@@ -619,9 +645,11 @@ class RekognitionBackend(FaceBackend):
                     response = self._associate_batch(event_id, user, batch, threshold)
             except QuotaExceeded as exc:
                 logger.info("User of attendee %s in event %s is full: %s", user_id, event_id, exc)
-                cache.set(marker, 1, USER_FULL_MARKER_SECONDS)
+                cache.set(marker, 1, USER_NOTE_SECONDS)
                 return associated
-            associated += [face["FaceId"] for face in response.get("AssociatedFaces", [])]
+            added = [face["FaceId"] for face in response.get("AssociatedFaces", [])]
+            self._count_associated(event_id, user, len(added))
+            associated += added
             for refused in response.get("UnsuccessfulFaceAssociations", []):
                 logger.debug("Face %s not associated with %s: %s", refused.get("FaceId"), user, refused.get("Reasons"))
         return associated
@@ -656,21 +684,27 @@ class RekognitionBackend(FaceBackend):
                 break
             done += len(response.get("DisassociatedFaces", []))
         if done:
-            cache.delete(self._full_marker(event_id, user))
+            # Room again; the count restarts, bounded by AWS's own limit.
+            self._forget_user_notes(event_id, user)
         return done
 
     def _associate_close_matches(self, event_id: int, best: dict[str, tuple[int, float]]) -> None:
         """Add faces matched at AUTO_ASSOCIATE_SIMILARITY or more to their attendee's user.
 
         `best` maps a FaceId to its closest attendee and the similarity
-        (percent). Best effort: the matches stand without it, so a failure is
-        logged and does not fail the job.
+        (percent). Only until the user holds AUTO_ASSOCIATE_MAX_FACES faces,
+        the closest first. Best effort: the matches stand without it, so a
+        failure is logged and does not fail the job.
         """
-        by_user: dict[int, list[str]] = {}
+        by_user: dict[int, list[tuple[float, str]]] = {}
         for face_id, (user_id, similarity) in best.items():
             if similarity >= AUTO_ASSOCIATE_SIMILARITY:
-                by_user.setdefault(user_id, []).append(face_id)
-        for user_id, face_ids in sorted(by_user.items()):
+                by_user.setdefault(user_id, []).append((similarity, face_id))
+        for user_id, candidates in sorted(by_user.items()):
+            room = AUTO_ASSOCIATE_MAX_FACES - self.faces_associated(event_id, user_id)
+            face_ids = [face_id for _, face_id in sorted(candidates, reverse=True)[: max(room, 0)]]
+            if not face_ids:
+                continue
             try:
                 self.associate(event_id, user_id, face_ids, threshold=AUTO_ASSOCIATE_SIMILARITY)
             except BackendError as exc:
