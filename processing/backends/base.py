@@ -162,3 +162,17 @@ class FaceBackend(ABC):
 
     def forget_event(self, event: Event) -> None:  # noqa: B027
         """Delete everything stored for an event outside our database."""
+
+    def remember_match(self, event: Event, user_id: int, faces: Sequence[Face]) -> int:
+        """The attendee confirmed these stored faces are theirs; returns how many the backend learnt.
+
+        Default: nothing to learn (matches live in our database only).
+        """
+        return 0
+
+    def forget_match(self, event: Event, user_id: int, faces: Sequence[Face]) -> int:
+        """The attendee said "not me" to these stored faces; returns how many the backend unlearnt.
+
+        Default: nothing to unlearn.
+        """
+        return 0

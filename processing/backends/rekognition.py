@@ -838,20 +838,21 @@ class RekognitionBackend(FaceBackend):
         )
         return matches
 
-    def remember_match(self, event: Event, user_id: int, faces: Sequence[Face]) -> list[str]:
-        """The attendee confirmed these faces are theirs: add them to their user vector.
+    def remember_match(self, event: Event, user_id: int, faces: Sequence[Face]) -> int:
+        """The attendee confirmed these faces are theirs: add them to their user vector (AssociateFaces).
 
-        Returns the FaceIds associated now.
+        Idempotent; returns how many faces AWS associated now.
         """
-        return self.associate(
+        associated = self.associate(
             event.pk,
             user_id,
             [face.external_id for face in faces],
             threshold=settings.AWS_REKOGNITION_MATCH_THRESHOLD,
         )
+        return len(associated)
 
     def forget_match(self, event: Event, user_id: int, faces: Sequence[Face]) -> int:
-        """ "Not me": take these faces out of the attendee's user vector (DisassociateFaces).
+        """The attendee said "not me": take these faces out of their user vector (DisassociateFaces).
 
         Idempotent; returns how many faces AWS disassociated now.
         """
