@@ -210,11 +210,20 @@ if STORAGE_BACKEND == "s3":
     AWS_S3_ENDPOINT_URL = env_str("AWS_S3_ENDPOINT_URL") or None
     AWS_DEFAULT_ACL = None
     AWS_QUERYSTRING_AUTH = True
+    # Signature version 4: presigned media URLs carry their expiry (X-Amz-Expires).
+    AWS_S3_SIGNATURE_VERSION = "s3v4"
     AWS_S3_FILE_OVERWRITE = False
     default_storage: dict[str, object] = {"BACKEND": "storages.backends.s3.S3Storage"}
 else:
     # FileSystemStorage follows MEDIA_ROOT (and tests that redirect it).
     default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+# How an access-checked media request is answered: S3 storage redirects to a
+# presigned URL valid this long; local files go through the front proxy when
+# MEDIA_ACCEL names it (nginx: X-Accel-Redirect to the internal location
+# MEDIA_URL; sendfile: X-Sendfile with the file's path), and are streamed by
+# Django otherwise. Either way no web worker is held for the transfer.
+MEDIA_URL_TTL = env_int("MEDIA_URL_TTL", 300, minimum=10, maximum=7 * 24 * 3600)
+MEDIA_ACCEL = env_choice("MEDIA_ACCEL", "", ("", "nginx", "sendfile"))
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(DATA_DIR / "static")))
 STATICFILES_DIRS = [BASE_DIR / "static"]

@@ -38,6 +38,22 @@ def fast_password_hashing(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def s3_bucket() -> None:
+    """With STORAGE_BACKEND=s3 (the S3 leg of CI, on moto's server), the bucket the storage writes to."""
+    from django.conf import settings
+
+    if settings.STORAGE_BACKEND != "s3":
+        return
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=settings.AWS_S3_ENDPOINT_URL, region_name=settings.AWS_S3_REGION_NAME)
+    try:
+        client.create_bucket(Bucket=settings.AWS_STORAGE_BUCKET_NAME)
+    except client.exceptions.BucketAlreadyOwnedByYou:
+        pass
+
+
 @pytest.fixture(autouse=True)
 def media_root(settings: Any, tmp_path: Path) -> Path:
     settings.MEDIA_ROOT = tmp_path / "media"

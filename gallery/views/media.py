@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.http import FileResponse, Http404, HttpRequest, HttpResponseBase
+from django.http import Http404, HttpRequest, HttpResponseBase
 from django.utils.translation import gettext as _
 from rest_framework.exceptions import AuthenticationFailed
 
@@ -10,6 +10,7 @@ from gallery import access
 from gallery.authentication import CachedTokenAuthentication
 from gallery.formats import content_type_for
 from gallery.models import Photo
+from gallery.serving import file_response
 
 # The renditions a URL may name, and the Photo file field that holds each.
 VARIANTS = {"thumbnail": "thumbnail", "web": "web", "original": "original"}
@@ -34,14 +35,12 @@ def photo_file(request: HttpRequest, photo_id: int, variant: str) -> HttpRespons
     if not file:
         raise Http404(_("This rendition is not ready yet"))
     download = variant == "original"
-    response = FileResponse(
-        file.open("rb"),
-        as_attachment=download,
-        filename=photo.filename if download else "",
+    return file_response(
+        file,
         content_type=_content_type(photo, variant),
+        download=download,
+        filename=photo.filename if download else "",
     )
-    response["Cache-Control"] = "private, max-age=86400"
-    return response
 
 
 def _content_type(photo: Photo, variant: str) -> str:
