@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 from collections.abc import Callable, Iterator
@@ -48,10 +49,8 @@ def s3_bucket() -> None:
     import boto3
 
     client = boto3.client("s3", endpoint_url=settings.AWS_S3_ENDPOINT_URL, region_name=settings.AWS_S3_REGION_NAME)
-    try:
+    with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
         client.create_bucket(Bucket=settings.AWS_STORAGE_BUCKET_NAME)
-    except client.exceptions.BucketAlreadyOwnedByYou:
-        pass
 
 
 @pytest.fixture(autouse=True)
