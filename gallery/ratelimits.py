@@ -21,3 +21,19 @@ def rate_for(name: str) -> Callable[[str, Any], str]:
 def auth_rate_limit() -> Callable[[Any], Any]:
     """The limit on sign-in and sign-up attempts: per client address, POST only, for API and pages alike."""
     return ratelimit(group="auth", key="ip", rate=rate_for("auth"), method="POST", block=True)
+
+
+def join_rate_limit() -> Callable[[Any], Any]:
+    """The limits on join attempts (event codes tried), POST only, for API and pages alike.
+
+    Per user (per address for visitors without an account) and, separately, per
+    address, so that neither many accounts behind one address nor one account
+    from many addresses can try codes faster.
+    """
+    per_user = ratelimit(group="join", key="user_or_ip", rate=rate_for("join"), method="POST", block=True)
+    per_address = ratelimit(group="join-ip", key="ip", rate=rate_for("join-ip"), method="POST", block=True)
+
+    def decorate(view: Any) -> Any:
+        return per_address(per_user(view))
+
+    return decorate
