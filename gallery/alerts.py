@@ -19,7 +19,6 @@ from django.db.models import Count
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.translation import ngettext
-from sesame.utils import get_query_string
 
 from gallery.models import AlertDelivery, AlertSettings, Event, Match, Membership, PhotoStatus
 
@@ -163,6 +162,10 @@ def digest_message(delivery: AlertDelivery) -> EmailMessage:
 
 def sign_in_url(user: object, next_path: str = "") -> str:
     """A single-use sign-in link for `user` that expires (django-sesame, see SESAME_* settings)."""
+    # django-sesame derives its keys from SECRET_KEY when imported; this module is
+    # imported while the app registry loads (the admin), before tools set one.
+    from sesame.utils import get_query_string
+
     url = absolute_url(reverse("gallery-sign-in-link")) + get_query_string(user)
     if next_path:
         url += "&" + urlencode({"next": next_path})

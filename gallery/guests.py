@@ -52,10 +52,15 @@ def create_guest() -> User:
     raise RuntimeError("could not find a free guest username")
 
 
+def guest_session_seconds() -> int:
+    """How long a guest's session lasts without a visit (GUEST_SESSION_DAYS)."""
+    return int(timedelta(days=settings.GUEST_SESSION_DAYS).total_seconds())
+
+
 def start_guest_session(request: HttpRequest, user: User) -> None:
     """Sign `user` in on this device for GUEST_SESSION_DAYS (the session cookie is HttpOnly)."""
     login(request, user, backend=PASSWORD_BACKEND)
-    request.session.set_expiry(timedelta(days=settings.GUEST_SESSION_DAYS))
+    request.session.set_expiry(guest_session_seconds())
 
 
 @dataclass(frozen=True)

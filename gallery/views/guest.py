@@ -20,7 +20,7 @@ from django.views.decorators.http import require_http_methods
 from sesame.utils import get_user as user_from_sign_in_token
 
 from gallery.alerts import user_id_from_unsubscribe_token
-from gallery.guests import clean_email, is_guest, notifications, set_notifications, stop_alerts
+from gallery.guests import clean_email, guest_session_seconds, is_guest, notifications, set_notifications, stop_alerts
 from gallery.ratelimits import auth_rate_limit
 from gallery.views.common import next_url, page_user
 from processing.services import send_sign_in_link_later
@@ -113,7 +113,7 @@ def sign_in_with_link(request: HttpRequest) -> HttpResponse:
         if user is not None:
             login(request, user)
             if is_guest(user):
-                request.session.set_expiry(settings.GUEST_SESSION_DAYS * 24 * 3600)
+                request.session.set_expiry(guest_session_seconds())
             return redirect(target)
         return render(request, "gallery/sign_in_with_link.html", {"invalid": True}, status=400)
     return render(request, "gallery/sign_in_with_link.html", {"token": token, "next": target, "invalid": not token})
