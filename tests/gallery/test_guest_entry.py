@@ -292,3 +292,21 @@ def test_the_link_answer_does_not_say_whether_the_address_is_known(
     api = APIClient()
     assert api.post("/api/auth/email-link", {"email": "nobody@example.com"}, format="json").status_code == 202
     assert api.post("/api/auth/email-link", {"email": "bad"}, format="json").status_code == 400
+
+
+def test_a_guest_deletes_their_account_without_a_password(event: Event) -> None:
+    client = Client()
+    client.post(f"/e/{event.code}/")
+    guest = User.objects.get(memberships__event=event)
+    page = client.get("/me/delete-account/")
+    no_password_field(page)
+    response = client.post("/me/delete-account/")
+    assert response["Location"] == "/me/deleted/"
+    assert not User.objects.filter(pk=guest.pk).exists()
+
+
+def test_an_account_with_a_password_still_confirms_it(page_client: Any, attendee: User) -> None:
+    client = page_client(attendee)
+    assert 'type="password"' in client.get("/me/delete-account/").content.decode()
+    assert client.post("/me/delete-account/").status_code == 200
+    assert User.objects.filter(pk=attendee.pk).exists()
