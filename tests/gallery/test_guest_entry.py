@@ -310,3 +310,21 @@ def test_an_account_with_a_password_still_confirms_it(page_client: Any, attendee
     assert 'type="password"' in client.get("/me/delete-account/").content.decode()
     assert client.post("/me/delete-account/").status_code == 200
     assert User.objects.filter(pk=attendee.pk).exists()
+
+
+def test_the_sign_in_email_is_sent_by_the_queue_not_the_request(
+    mailoutbox: list[Any], attendee: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django_q.brokers import get_broker
+    from django_q.conf import Conf
+
+    set_notifications(attendee, "me@example.com", False)
+    monkeypatch.setattr(Conf, "SYNC", False)
+    broker = get_broker()
+    broker.purge_queue()
+    try:
+        assert Client().post("/login/email/", {"email": "me@example.com"}).status_code == 200
+        assert mailoutbox == []
+        assert broker.queue_size() == 1
+    finally:
+        broker.purge_queue()

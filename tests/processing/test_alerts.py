@@ -285,3 +285,34 @@ def test_photos_seen_on_my_photos_are_not_news(
     time_passes(guest)
     assert run_alert_schedules() == ["nothing new"]
     assert mailoutbox == []
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_real_cluster_sends_one_digest_for_a_batch(
+    start_cluster: Any, smtp_server: SmtpServer, guest: User, event: Event, photographer: User, client_for: Any
+) -> None:
+    """The whole way on the queue: photos processed by qcluster, the digest scheduled, sent by it to aiosmtpd."""
+    files = [png_upload(f"c{i}.png", scene_png(people, seed=90 + i)) for i, people in enumerate([[0], [0, 1], [0, 2]])]
+    response = client_for(photographer).post(
+        f"/api/photographer/events/{event.pk}/upload-photos", {"photos": files}, format="multipart"
+    )
+    assert response.status_code == 202
+    assert smtp_server.messages() == []  # nothing is sent by the request
+    cluster = start_cluster(
+        EMAIL_BACKEND="smtp",
+        EMAIL_HOST="127.0.0.1",
+        EMAIL_PORT=str(smtp_server.port),
+        # Every photo of the batch is done long before: they are one task.
+        ALERT_BATCH_DELAY="20",
+        PHOTO_QUEUE_BATCH_SIZE="5",
+    )
+    # django-q2's scheduler looks at due schedules about once a minute.
+    messages = wait_for(smtp_server.messages, 180, "the digest from the cluster")
+    assert Match.objects.filter(user=guest).count() == 3
+    assert messages[0]["Subject"] == f"3 new photos of you from {event.name}"
+    wait_for(
+        lambda: AlertDelivery.objects.filter(user=guest, status=AlertStatus.SENT).exists(), 30, "the delivery's status"
+    )
+    wait_for(lambda: "Sent digest" in cluster.log, 30, "the cluster's log line")
+    assert len(smtp_server.messages()) == 1
