@@ -37,3 +37,19 @@ def join_rate_limit() -> Callable[[Any], Any]:
         return per_address(per_user(view))
 
     return decorate
+
+
+def _requested_address(group: str, request: Any) -> str:
+    """The address a sign-in link is asked for (form or JSON body), as one key whatever its case."""
+    data = getattr(request, "data", None)
+    if not hasattr(data, "get"):
+        data = request.POST
+    email = data.get("email") if data is not None else None
+    return email.strip().lower() if isinstance(email, str) else ""
+
+
+def sign_in_link_rate_limit() -> Callable[[Any], Any]:
+    """The limit on sign-in links asked for one address, so that nobody floods someone else's inbox."""
+    return ratelimit(
+        group="sign-in-link", key=_requested_address, rate=rate_for("sign-in-link"), method="POST", block=True
+    )

@@ -194,6 +194,7 @@ RATE_LIMITS = {
     "live-selfie": env_rate("RATE_LIMIT_LIVE_SELFIE", "10/m"),  # per user: challenges, and live checks apart
     "join": env_rate("RATE_LIMIT_JOIN", "10/m"),  # per user (per IP when anonymous): join attempts
     "join-ip": env_rate("RATE_LIMIT_JOIN_IP", "30/m"),  # per IP: join attempts of all its users
+    "sign-in-link": env_rate("RATE_LIMIT_SIGN_IN_LINK", "5/h"),  # per email address asked for
 }
 # Behind a reverse proxy, the client address is in X-Forwarded-For.
 if env_bool("BEHIND_PROXY", False):

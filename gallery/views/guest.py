@@ -21,7 +21,7 @@ from sesame.utils import get_user as user_from_sign_in_token
 
 from gallery.alerts import user_id_from_unsubscribe_token
 from gallery.guests import clean_email, guest_session_seconds, is_guest, notifications, set_notifications, stop_alerts
-from gallery.ratelimits import auth_rate_limit
+from gallery.ratelimits import auth_rate_limit, sign_in_link_rate_limit
 from gallery.views.common import next_url, page_user
 from processing.services import send_sign_in_link_later
 
@@ -87,6 +87,7 @@ class SignInLinkForm(forms.Form):
 
 @require_http_methods(["GET", "POST"])
 @auth_rate_limit()
+@sign_in_link_rate_limit()
 def email_sign_in_link(request: HttpRequest) -> HttpResponse:
     """ "Email me a link": the same answer whether the address is known or not; the email goes out on the queue."""
     target = next_url(request, reverse("gallery-home"))

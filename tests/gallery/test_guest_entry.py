@@ -328,3 +328,14 @@ def test_the_sign_in_email_is_sent_by_the_queue_not_the_request(
         assert broker.queue_size() == 1
     finally:
         broker.purge_queue()
+
+
+def test_sign_in_links_for_one_address_are_limited(mailoutbox: list[Any], attendee: User, settings: Any) -> None:
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "sign-in-link": "2/h", "auth": "100/m"}
+    set_notifications(attendee, "me@example.com", False)
+    statuses = [Client().post("/login/email/", {"email": e}).status_code for e in ("me@example.com", "ME@example.com ")]
+    api = APIClient().post("/api/auth/email-link", {"email": "Me@Example.com"}, format="json")
+    assert statuses == [200, 200]
+    assert api.status_code == 429
+    assert len(mailoutbox) == 2
+    assert Client().post("/login/email/", {"email": "other@example.com"}).status_code == 200
