@@ -18,6 +18,7 @@ from django.core.mail import EmailMessage
 from django.db.models import Count
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import translation
 from django.utils.translation import ngettext
 
 from gallery.models import AlertDelivery, AlertSettings, Event, Match, Membership, PhotoStatus
@@ -112,7 +113,13 @@ def pending_digest(user_id: int, now: datetime.datetime) -> Digest | None:
 
 
 def digest_message(delivery: AlertDelivery) -> EmailMessage:
-    """The digest email of a recorded delivery; the same every time it is tried."""
+    """The digest email of a recorded delivery, in the attendee's language; the same every time it is tried."""
+    language = AlertSettings.objects.filter(user_id=delivery.user_id).values_list("language", flat=True).first()
+    with translation.override(language or settings.LANGUAGE_CODE):
+        return _digest_message(delivery)
+
+
+def _digest_message(delivery: AlertDelivery) -> EmailMessage:
     counts = {int(event_id): int(count) for event_id, count in delivery.events.items()}
     events = Event.objects.in_bulk(list(counts))
     items = [
@@ -172,8 +179,13 @@ def sign_in_url(user: object, next_path: str = "") -> str:
     return url
 
 
-def sign_in_messages(email: str, next_path: str = "") -> list[EmailMessage]:
-    """One sign-in email per active account with this address (none for an unknown one)."""
+def sign_in_messages(email: str, next_path: str = "", language: str = "") -> list[EmailMessage]:
+    """One sign-in email per active account with this address (none for an unknown one), in `language`."""
+    with translation.override(language or settings.LANGUAGE_CODE):
+        return _sign_in_messages(email, next_path)
+
+
+def _sign_in_messages(email: str, next_path: str) -> list[EmailMessage]:
     users = get_user_model().objects.filter(email__iexact=email, is_active=True).order_by("pk")
     messages = []
     for user in users[:MAX_ACCOUNTS_PER_ADDRESS]:

@@ -21,6 +21,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from gallery.models import CODE_ALPHABET, AlertSettings, Event, Membership, profile_for
@@ -121,6 +122,7 @@ def set_notifications(user: User, email: str, alerts: bool) -> Notifications:
     """Store the address (already cleaned) and the alerts choice; alerts need an address.
 
     Turning alerts on starts the news from now: photos found before are not news.
+    The digests will be written in the language active now (the request's).
     """
     alerts = alerts and bool(email)
     with transaction.atomic():
@@ -131,7 +133,8 @@ def set_notifications(user: User, email: str, alerts: bool) -> Notifications:
         if alerts and not current.enabled:
             current.notified_until = timezone.now()
         current.enabled = alerts
-        current.save(update_fields=["enabled", "notified_until"])
+        current.language = get_language() or ""
+        current.save(update_fields=["enabled", "notified_until", "language"])
     return Notifications(email=email, alerts=alerts)
 
 

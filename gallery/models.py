@@ -331,6 +331,8 @@ class AlertSettings(models.Model):
     last_sent_at = models.DateTimeField(null=True, blank=True)
     # Set while a digest task is scheduled, so that a burst of matches schedules one.
     scheduled_for = models.DateTimeField(null=True, blank=True)
+    # The language the attendee used when they asked for alerts; the digest is written in it.
+    language = models.CharField(max_length=16, blank=True)
 
     def __str__(self) -> str:
         return f"alerts of {self.user_id}"

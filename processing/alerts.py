@@ -26,7 +26,7 @@ from anymail.exceptions import AnymailError
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
-from django.utils import timezone
+from django.utils import timezone, translation
 from django_q.models import Schedule
 from django_q.tasks import async_task, schedule
 
@@ -167,13 +167,13 @@ def retry_alert_delivery(delivery_id: int) -> bool:
     return bool(updated)
 
 
-def send_sign_in_link(email: str, next_path: str = "") -> int:
+def send_sign_in_link(email: str, next_path: str = "", language: str = "") -> int:
     """Task: email a sign-in link to every account with this address; returns how many were sent.
 
     Not retried: the link expires within minutes, and asking again is one click.
     """
     sent = 0
-    for message in sign_in_messages(email, next_path):
+    for message in sign_in_messages(email, next_path, language):
         try:
             message.send()
         except SEND_ERRORS:
@@ -184,5 +184,9 @@ def send_sign_in_link(email: str, next_path: str = "") -> int:
 
 
 def send_sign_in_link_later(email: str, next_path: str = "") -> None:
-    """Queue `send_sign_in_link`: the request answers the same, at once, whether the address is known or not."""
-    async_task(SEND_SIGN_IN_LINK, email, next_path, task_name="sign-in-link", group="alerts")
+    """Queue `send_sign_in_link` in the language active now (the request's).
+
+    The request answers the same, at once, whether the address is known or not.
+    """
+    language = translation.get_language() or ""
+    async_task(SEND_SIGN_IN_LINK, email, next_path, language, task_name="sign-in-link", group="alerts")

@@ -316,3 +316,26 @@ def test_a_real_cluster_sends_one_digest_for_a_batch(
     )
     wait_for(lambda: "Sent digest" in cluster.log, 30, "the cluster's log line")
     assert len(smtp_server.messages()) == 1
+
+
+def test_the_digest_is_written_in_the_language_alerts_were_asked_in(
+    guest: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.utils import translation
+
+    from gallery import alerts as composing
+
+    with translation.override("fr"):
+        set_notifications(guest, GUEST_EMAIL, True)
+    assert AlertSettings.objects.get(user=guest).language == "fr"
+    languages: list[str | None] = []
+    real_render = composing.render_to_string
+
+    def render(*args: Any, **kwargs: Any) -> str:
+        languages.append(translation.get_language())
+        return real_render(*args, **kwargs)
+
+    monkeypatch.setattr(composing, "render_to_string", render)
+    delivery = AlertDelivery.objects.create(user=guest, email=GUEST_EMAIL, photo_count=1, events={})
+    composing.digest_message(delivery)
+    assert languages == ["fr"]
