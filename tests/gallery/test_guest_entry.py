@@ -339,3 +339,15 @@ def test_sign_in_links_for_one_address_are_limited(mailoutbox: list[Any], attend
     assert api.status_code == 429
     assert len(mailoutbox) == 2
     assert Client().post("/login/email/", {"email": "other@example.com"}).status_code == 200
+
+
+def test_an_account_with_a_password_changes_it_on_the_account_page(page_client: Any, attendee: User) -> None:
+    client = page_client(attendee)
+    assert "Change your password" in client.get("/me/").content.decode()
+    wrong = client.post(
+        "/me/",
+        {"action": "password", "old_password": "nope", "new_password1": "Other-pass-2025", "new_password2": "x"},
+    )
+    assert wrong.status_code == 200
+    attendee.refresh_from_db()
+    assert attendee.check_password("Pass-word-1234")

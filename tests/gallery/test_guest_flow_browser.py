@@ -276,6 +276,17 @@ def test_guest_flow_on_a_phone(live_server_url: str, processed_event: Event, bro
     assert_images_loaded(page)
     shot(page, "09-all-photos-after-deletion")
 
+    # An email address for alerts and sign-in links, on the account page.
+    page.get_by_role("link", name="Account").first.click()
+    page.get_by_label("Email address").fill("guest@example.com")
+    page.get_by_label("Email me when new photos of me arrive").check()
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.get_by_text("We will email you when new photos of you arrive")).to_be_visible()
+    assert_fits_the_phone(page)
+    shot(page, "11-account")
+    guest.refresh_from_db()
+    assert guest.email == "guest@example.com"
+
     # The photographer's side of the link: the event page with its QR code.
     page.get_by_role("button", name="Log out").click()
     page.goto(f"{base}/login/?next=/studio/events/{event.pk}/")
