@@ -21,7 +21,18 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from gallery.models import AttendeeProfile, Event, Face, Match, Membership, Photo, PhotoStatus, Selfie
+from gallery.models import (
+    AlertDelivery,
+    AlertSettings,
+    AttendeeProfile,
+    Event,
+    Face,
+    Match,
+    Membership,
+    Photo,
+    PhotoStatus,
+    Selfie,
+)
 from processing import services
 
 logger = logging.getLogger("gallery.admin")
@@ -213,3 +224,43 @@ class AccountAdmin(UserAdmin):
 
 admin.site.unregister(User)
 admin.site.register(User, AccountAdmin)
+
+
+@admin.register(AlertDelivery)
+class AlertDeliveryAdmin(admin.ModelAdmin):
+    """The digest emails about new photos: staff see which failed and why, and can send them again."""
+
+    list_display = ["created_at", "user", "email", "photo_count", "status", "attempts", "sent_at", "short_error"]
+    list_filter = ["status"]
+    search_fields = ["email", "user__username"]
+    readonly_fields = [
+        "user",
+        "email",
+        "photo_count",
+        "events",
+        "status",
+        "attempts",
+        "error",
+        "next_attempt_at",
+        "created_at",
+        "sent_at",
+    ]
+    actions = ["send_again"]
+
+    @admin.display(description=_("Error"))
+    def short_error(self, delivery: AlertDelivery) -> str:
+        return delivery.error[:80]
+
+    @admin.action(description=_("Send the selected digests again"))
+    def send_again(self, request: HttpRequest, queryset: QuerySet[AlertDelivery]) -> None:
+        count = sum(services.retry_alert_delivery(pk) for pk in queryset.values_list("pk", flat=True))
+        self.message_user(
+            request,
+            ngettext("%(count)d digest queued again.", "%(count)d digests queued again.", count) % {"count": count},
+        )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+admin.site.register(AlertSettings)

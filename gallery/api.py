@@ -33,8 +33,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from gallery import access
+from gallery.guests import clean_email, create_guest, join_target, notifications, set_notifications
 from gallery.models import Event, PhotoStatus, is_photographer, profile_for, record_activity
-from gallery.ratelimits import auth_rate_limit, rate_for
+from gallery.ratelimits import auth_rate_limit, join_rate_limit, rate_for, sign_in_link_rate_limit
+from gallery.tokens import issue_token
 from gallery.uploads import Accepted, QueueFull, Rejected, accept_uploads
 from processing.services import (
     MAX_LIVE_FRAMES,
@@ -42,6 +44,7 @@ from processing.services import (
     NoFaceError,
     enrol_selfie,
     issue_challenge,
+    send_sign_in_link_later,
     verify_live_selfie,
 )
 
@@ -227,12 +230,75 @@ class EventPhotosView(APIView):
 
 
 class JoinEventView(APIView):
+    """Join an event by its code; rate-limited per user and per address like the pages."""
+
+    @method_decorator(join_rate_limit())
     def post(self, request: Request) -> Response:
-        event = access.event_by_code(_required_str(request.data, "code"))
-        if event is None:
+        target = join_target(request.user, _required_str(request.data, "code"))
+        if target.event is None:
             raise Http404(_("No event with that code"))
-        access.join_event(current_user(request), event)
-        return Response({"event": event_json(event)})
+        access.join_event(current_user(request), target.event)
+        return Response({"event": event_json(target.event)})
+
+
+class GuestView(APIView):
+    """`POST /api/guests` {"code"}: a guest attendee of that event, with no password, and its token."""
+
+    authentication_classes: list[type] = []
+    permission_classes = [AllowAny]
+
+    @method_decorator(auth_rate_limit())
+    @method_decorator(join_rate_limit())
+    def post(self, request: Request) -> Response:
+        target = join_target(request.user, _required_str(request.data, "code"))
+        if target.event is None:
+            raise Http404(_("No event with that code"))
+        user = create_guest()
+        access.join_event(user, target.event)
+        return Response({"token": issue_token(user), "event": event_json(target.event)}, status=status.HTTP_201_CREATED)
+
+
+class NotificationsView(APIView):
+    """`GET`/`PUT /api/me/notifications` {"email", "alerts"}: the address for sign-in links and alerts."""
+
+    def get(self, request: Request) -> Response:
+        current = notifications(current_user(request))
+        return Response({"email": current.email, "alerts": current.alerts})
+
+    def put(self, request: Request) -> Response:
+        data = _data(request)
+        user = current_user(request)
+        try:
+            email = clean_email(data.get("email", user.email))
+        except DjangoValidationError as exc:
+            raise ValidationError({"detail": " ".join(exc.messages)}) from None
+        alerts = data.get("alerts", False)
+        if not isinstance(alerts, bool):
+            raise ValidationError({"detail": _("'alerts' must be true or false")})
+        if alerts and not email:
+            raise ValidationError({"detail": _("Alerts need an email address.")})
+        saved = set_notifications(user, email, alerts)
+        return Response({"email": saved.email, "alerts": saved.alerts})
+
+
+class SignInLinkView(APIView):
+    """`POST /api/auth/email-link` {"email"}: 202 whether or not an account has the address."""
+
+    authentication_classes: list[type] = []
+    permission_classes = [AllowAny]
+
+    @method_decorator(auth_rate_limit())
+    @method_decorator(sign_in_link_rate_limit())
+    def post(self, request: Request) -> Response:
+        try:
+            email = clean_email(_required_str(request.data, "email"))
+        except DjangoValidationError as exc:
+            raise ValidationError({"detail": " ".join(exc.messages)}) from None
+        send_sign_in_link_later(email)
+        return Response(
+            {"detail": _("If an account has this address, a sign-in link is on its way to it.")},
+            status=status.HTTP_202_ACCEPTED,
+        )
 
 
 class SelfieView(APIView):

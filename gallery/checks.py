@@ -4,6 +4,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
+from django.utils.module_loading import import_string
 
 
 @register()
@@ -41,3 +42,19 @@ def check_storage(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
             )
         )
     return messages
+
+
+@register()
+def check_email_backend(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    """EMAIL_BACKEND must name a class that exists: alerts and sign-in links would fail one by one otherwise."""
+    try:
+        import_string(settings.EMAIL_BACKEND)
+    except ImportError as exc:
+        return [
+            Error(
+                f"EMAIL_BACKEND={settings.EMAIL_BACKEND!r} cannot be imported ({exc}); use console, smtp or "
+                "the dotted path of a backend such as anymail.backends.mailgun.EmailBackend.",
+                id="gallery.E010",
+            )
+        ]
+    return []

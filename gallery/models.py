@@ -11,6 +11,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.cache import cache
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from gallery.caching import forget_on_commit
 from gallery.formats import extension_for
@@ -311,3 +312,59 @@ class Match(models.Model):
 
     def __str__(self) -> str:
         return f"user {self.user_id} in photo {self.photo_id}"
+
+
+# --- Guests' email and alerts ----------------------------------------------------
+
+
+class AlertSettings(models.Model):
+    """An attendee's choice about news of new photos, and where the digest stands.
+
+    The address itself is the user's `email`. `notified_until` is the watermark:
+    matches created after it (and after the attendee's last look at my photos)
+    are the news of the next digest.
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="alert_settings")
+    enabled = models.BooleanField(default=False)
+    notified_until = models.DateTimeField(default=timezone.now)
+    last_sent_at = models.DateTimeField(null=True, blank=True)
+    # Set while a digest task is scheduled, so that a burst of matches schedules one.
+    scheduled_for = models.DateTimeField(null=True, blank=True)
+    # The language the attendee used when they asked for alerts; the digest is written in it.
+    language = models.CharField(max_length=16, blank=True)
+
+    def __str__(self) -> str:
+        return f"alerts of {self.user_id}"
+
+
+class AlertStatus(models.TextChoices):
+    PENDING = "pending", gettext_lazy("Pending")
+    SENDING = "sending", gettext_lazy("Sending")
+    SENT = "sent", gettext_lazy("Sent")
+    RETRYING = "retrying", gettext_lazy("Retrying")
+    FAILED = "failed", gettext_lazy("Failed")
+
+
+class AlertDelivery(models.Model):
+    """One digest email about new photos, with its sending state (staff see it in the admin)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="alert_deliveries")
+    email = models.EmailField()
+    photo_count = models.PositiveIntegerField()
+    # {"<event id>": <new photos>} at the time the digest was made.
+    events = models.JSONField(default=dict)
+    status = models.CharField(max_length=16, choices=AlertStatus.choices, default=AlertStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "alert deliveries"
+        indexes = [models.Index(fields=["status", "created_at"], name="alertdelivery_status")]
+
+    def __str__(self) -> str:
+        return f"digest {self.pk} to {self.user_id} [{self.status}]"

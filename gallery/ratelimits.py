@@ -21,3 +21,35 @@ def rate_for(name: str) -> Callable[[str, Any], str]:
 def auth_rate_limit() -> Callable[[Any], Any]:
     """The limit on sign-in and sign-up attempts: per client address, POST only, for API and pages alike."""
     return ratelimit(group="auth", key="ip", rate=rate_for("auth"), method="POST", block=True)
+
+
+def join_rate_limit() -> Callable[[Any], Any]:
+    """The limits on join attempts (event codes tried), POST only, for API and pages alike.
+
+    Per user (per address for visitors without an account) and, separately, per
+    address, so that neither many accounts behind one address nor one account
+    from many addresses can try codes faster.
+    """
+    per_user = ratelimit(group="join", key="user_or_ip", rate=rate_for("join"), method="POST", block=True)
+    per_address = ratelimit(group="join-ip", key="ip", rate=rate_for("join-ip"), method="POST", block=True)
+
+    def decorate(view: Any) -> Any:
+        return per_address(per_user(view))
+
+    return decorate
+
+
+def _requested_address(group: str, request: Any) -> str:
+    """The address a sign-in link is asked for (form or JSON body), as one key whatever its case."""
+    data = getattr(request, "data", None)
+    if not hasattr(data, "get"):
+        data = request.POST
+    email = data.get("email") if data is not None else None
+    return email.strip().lower() if isinstance(email, str) else ""
+
+
+def sign_in_link_rate_limit() -> Callable[[Any], Any]:
+    """The limit on sign-in links asked for one address, so that nobody floods someone else's inbox."""
+    return ratelimit(
+        group="sign-in-link", key=_requested_address, rate=rate_for("sign-in-link"), method="POST", block=True
+    )

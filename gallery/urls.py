@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from gallery.ratelimits import auth_rate_limit
-from gallery.views import account, attendee, media, studio
+from gallery.views import account, attendee, guest, media, studio
 
 # Per client address, like the API's token and register endpoints.
 limit_auth = auth_rate_limit()
@@ -12,6 +12,10 @@ urlpatterns = [
     path("signup/", limit_auth(account.signup), name="signup"),
     path("login/", limit_auth(auth_views.LoginView.as_view(redirect_authenticated_user=True)), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("login/email/", guest.email_sign_in_link, name="gallery-email-link"),
+    path("login/link/", guest.sign_in_with_link, name="gallery-sign-in-link"),
+    path("me/", guest.account, name="gallery-account"),
+    path("alerts/unsubscribe/<str:token>/", guest.unsubscribe, name="gallery-unsubscribe"),
     path("join/", attendee.join_by_code, name="gallery-join"),
     path("e/<str:code>/", attendee.join_link, name="gallery-join-link"),
     path("consent/", attendee.consent, name="gallery-consent"),

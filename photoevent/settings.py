@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "anymail",
     "gallery",
     # Before django_q: its qcluster command wraps django-q2's with queue recovery.
     "processing",
@@ -189,8 +190,11 @@ RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", True)
 RATE_LIMITS = {
     "upload": env_rate("RATE_LIMIT_UPLOAD", "100/m"),  # per photographer
     "my-photos": env_rate("RATE_LIMIT_MY_PHOTOS", "60/m"),  # per user
-    "auth": env_rate("RATE_LIMIT_AUTH", "20/m"),  # per IP: login, token, register
+    "auth": env_rate("RATE_LIMIT_AUTH", "20/m"),  # per IP: login, token, register, guests, sign-in links
     "live-selfie": env_rate("RATE_LIMIT_LIVE_SELFIE", "10/m"),  # per user: challenges, and live checks apart
+    "join": env_rate("RATE_LIMIT_JOIN", "10/m"),  # per user (per IP when anonymous): join attempts
+    "join-ip": env_rate("RATE_LIMIT_JOIN_IP", "30/m"),  # per IP: join attempts of all its users
+    "sign-in-link": env_rate("RATE_LIMIT_SIGN_IN_LINK", "5/h"),  # per email address asked for
 }
 # Behind a reverse proxy, the client address is in X-Forwarded-For.
 if env_bool("BEHIND_PROXY", False):
@@ -413,9 +417,54 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    # The single-use sign-in links sent by email (django-sesame).
+    "sesame.backends.ModelBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "gallery-home"
 LOGOUT_REDIRECT_URL = "gallery-home"
+
+# --- Guests, sign-in links and alerts by email --------------------------------
+
+# A guest (an attendee without a password) stays signed in this long on a device.
+GUEST_SESSION_DAYS = env_int("GUEST_SESSION_DAYS", 30, minimum=1)
+# Emailed sign-in links work once, within this many minutes, and only while the
+# address they were sent to is still the account's.
+SESAME_MAX_AGE = env_int("SIGN_IN_LINK_MINUTES", 15, minimum=1) * 60
+SESAME_ONE_TIME = True
+SESAME_INVALIDATE_ON_EMAIL_CHANGE = True
+# Emails are written by queue tasks, outside any request: links in them start with this.
+SITE_URL = env_str("SITE_URL", "http://localhost:8000").rstrip("/")
+if urlparse(SITE_URL).scheme not in {"http", "https"} or not urlparse(SITE_URL).netloc:
+    raise ImproperlyConfigured(f"SITE_URL must be an http(s):// URL, got {SITE_URL!r}")
+# News of new photos: at most one digest per attendee every ALERT_MIN_INTERVAL
+# minutes; the first waits ALERT_BATCH_DELAY seconds so that a batch of photos
+# makes one email; none later than ALERT_DAYS after the event's date.
+ALERT_MIN_INTERVAL = env_int("ALERT_MIN_INTERVAL", 30, minimum=1)
+ALERT_BATCH_DELAY = env_int("ALERT_BATCH_DELAY", 120, minimum=0)
+ALERT_DAYS = env_int("ALERT_DAYS", 14, minimum=0)
+# A digest that cannot be sent is tried this many times in all, with backoff.
+ALERT_MAX_ATTEMPTS = env_int("ALERT_MAX_ATTEMPTS", 5, minimum=1)
+ALERT_RETRY_BASE_DELAY = env_float("ALERT_RETRY_BASE_DELAY", 60.0, minimum=0.0)
+
+# Django's email framework: the console by default; "smtp" with the EMAIL_*
+# variables; or the dotted path of any backend, such as django-anymail's
+# ("anymail.backends.mailgun.EmailBackend") with its ANYMAIL_* variables.
+EMAIL_BACKEND = {
+    "console": "django.core.mail.backends.console.EmailBackend",
+    "smtp": "django.core.mail.backends.smtp.EmailBackend",
+}.get(env_str("EMAIL_BACKEND", "console").strip(), env_str("EMAIL_BACKEND").strip())
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "photoevent <noreply@localhost>")
+# ANYMAIL_MAILGUN_API_KEY=... becomes ANYMAIL["MAILGUN_API_KEY"], and so on for every provider.
+ANYMAIL = {name.removeprefix("ANYMAIL_"): value for name, value in os.environ.items() if name.startswith("ANYMAIL_")}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")

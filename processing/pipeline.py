@@ -33,6 +33,7 @@ import uuid
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -55,6 +56,7 @@ from gallery.models import (
     Selfie,
     forget_cached_events,
 )
+from processing.alerts import schedule_match_alerts
 from processing.backends import get_backend
 from processing.backends.base import DetectedFace, FaceBackend, FaceMatch, IndexResult, NewFaceMatch
 from processing.images import jpeg_bytes, open_upright
@@ -160,6 +162,7 @@ def _finish(
         ]
         _store_matches(photo.event, matches, replace_photo=photo)
         photo.event.bump_version()
+        announce_matches(photo.event_id, matches)
     return faces, stale_faces
 
 
@@ -236,6 +239,13 @@ def _store_matches(
     )
 
 
+def announce_matches(event_id: int, matches: Iterable[FaceMatch | Match]) -> None:
+    """After the commit, tell the alerts who has new matches (processing.alerts decides what is news)."""
+    user_ids = sorted({m.user_id for m in matches})
+    if user_ids:
+        transaction.on_commit(partial(schedule_match_alerts, user_ids, event_id))
+
+
 def _best_per_photo(matches: Iterable[FaceMatch]) -> dict[tuple[int, int], FaceMatch]:
     best: dict[tuple[int, int], FaceMatch] = {}
     for match in matches:
@@ -287,6 +297,9 @@ def refresh_event_matches(
         Match.objects.bulk_create(added)
         if stale or changed or added:
             event.bump_version()
+        if users is None:
+            # A member's own refresh follows their selfie or joining: they are on the site already.
+            announce_matches(event.pk, added)
     return True
 
 

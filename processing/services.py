@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from django.db import transaction
 
 from gallery.models import Event, Face, Photo
+from processing.alerts import retry_alert_delivery, schedule_match_alerts, send_sign_in_link_later
 from processing.backends import get_backend
 from processing.backends.base import BackendError, NoFaceError
 from processing.images import ImageInfo, InvalidImage, inspect_image
@@ -64,6 +65,9 @@ __all__ = [
     "issue_challenge",
     "refresh_member_matches",
     "requeue_photo",
+    "retry_alert_delivery",
+    "schedule_match_alerts",
+    "send_sign_in_link_later",
     "verify_live_selfie",
     "waiting_count",
 ]

@@ -128,11 +128,21 @@ EXPECTED = [
     Row("api-events-join", "POST", "/api/events/join", (401, 200, 200, 200, 200, 200),
         post_json(lambda w: "/api/events/join", lambda w, r: {"code": w.event.code}),
         "knowing the event code is the authorization"),
+    Row("api-guests", "POST", "/api/guests", (201,) * 6,
+        post_json(lambda w: "/api/guests", lambda w, r: {"code": w.event.code}),
+        "a new guest account without a password; knowing the event code is the authorization"),
+    Row("api-auth-email-link", "POST", "/api/auth/email-link", (202,) * 6,
+        post_json(lambda w: "/api/auth/email-link", lambda w, r: {"email": f"{r}@example.com"}),
+        "the same answer whether or not an account has the address"),
     Row("api-me-selfie", "POST", "/api/me/selfie", (401, 200, 200, 200, 200, 200), selfie),
     Row("api-me-selfie-challenge", "POST", "/api/me/selfie/challenge", (401, 200, 200, 200, 200, 200),
         lambda client, world, role: client.post("/api/me/selfie/challenge")),
     Row("api-me-selfie-live", "POST", "/api/me/selfie/live", (401, 400, 400, 400, 400, 400), live_selfie,
         "any account checks its own selfie; 400 here because one plain frame is no live face"),
+    Row("api-me-notifications", "GET", "/api/me/notifications", (401, 200, 200, 200, 200, 200),
+        get(lambda w: "/api/me/notifications"), "the caller's own settings only"),
+    Row("api-me-notifications", "PUT", "/api/me/notifications", (401, 200, 200, 200, 200, 200),
+        lambda c, w, r: c.put("/api/me/notifications", {"email": f"{r}@example.com", "alerts": True}, format="json")),
     Row("api-my-photos", "GET", "/api/my-photos?event={id}", (401, 200, 404, 200, 404, 200),
         get(lambda w: f"/api/my-photos?event={w.event.pk}"),
         "404 for whoever is neither member, owner nor staff, so that event ids do not leak"),
@@ -172,6 +182,12 @@ def api_endpoints() -> set[tuple[str, str]]:
             if hasattr(view_class, method):
                 found.add((str(pattern.name), method.upper()))
     return found
+
+
+@pytest.fixture(autouse=True)
+def no_throttling(settings: Any) -> None:
+    # Every row calls from one address; the limits have tests of their own.
+    settings.RATE_LIMITS = {name: "10000/m" for name in settings.RATE_LIMITS}
 
 
 @pytest.fixture

@@ -78,6 +78,9 @@ class DeleteAccountForm(forms.Form):
     def __init__(self, user: User, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
+        if not user.has_usable_password():
+            # A guest has no password to confirm with; the button and CSRF token are the confirmation.
+            del self.fields["password"]
 
     def clean_password(self) -> str:
         password: str = self.cleaned_data["password"]
@@ -92,7 +95,7 @@ def delete_account(request: HttpRequest) -> HttpResponse:
     """Delete the account: face data first (backends included), then the user and all it owns."""
     user = page_user(request)
     owns_events = access.photographer_events(user).exists()
-    form = DeleteAccountForm(user, request.POST or None)
+    form = DeleteAccountForm(user, request.POST if request.method == "POST" else None)
     if request.method == "POST" and not owns_events and form.is_valid():
         memberships = access.memberships_count(user)
         username = user.username

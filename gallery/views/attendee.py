@@ -23,8 +23,10 @@ from django.views.decorators.http import require_http_methods
 
 from gallery import access
 from gallery.downloads import ZipEntry, safe_name, zip_stream
+from gallery.guests import MAX_CODE_LENGTH, create_guest, join_target, start_guest_session
 from gallery.models import EventVisibility, Membership, is_photographer, profile_for, record_activity
 from gallery.qr import qr_svg_inline
+from gallery.ratelimits import join_rate_limit
 from gallery.views.common import default_next, event_from_url, next_url, page_user, with_next
 from processing.services import BackendError, InvalidImage, NoFaceError, enrol_selfie
 
@@ -40,32 +42,48 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["POST"])
+@join_rate_limit()
 def join_by_code(request: HttpRequest) -> HttpResponse:
-    code = (request.POST.get("code") or "").strip().upper()
-    if access.event_by_code(code) is None:
+    """The home page's code form: on to the event's page, which has the join button."""
+    code = (request.POST.get("code") or "").strip().upper()[:MAX_CODE_LENGTH]
+    if join_target(request.user, code).event is None:
         messages.error(request, _("No event has that code. Check it and try again."))
         return redirect("gallery-home")
     return redirect("gallery-join-link", code=code)
 
 
+@require_http_methods(["GET", "POST"])
+@join_rate_limit()
 def join_link(request: HttpRequest, code: str) -> HttpResponse:
-    """The link in the event's QR code: join, then straight on to consent and selfie the first time."""
-    event = access.event_by_code(code)
-    if event is None:
-        return render(request, "gallery/not_found.html", {"what": _("event")}, status=404)
-    if not request.user.is_authenticated:
-        return render(request, "gallery/join.html", {"event": event})
-    if event.owner_id == request.user.pk:
-        return redirect("gallery-studio-event", event_id=event.pk)
-    user = page_user(request)
-    first_time = not access.is_member(user, event)
-    access.join_event(user, event)
-    my_url = reverse("gallery-my-photos", args=[event.pk])
-    if first_time and not user.selfies.exists():
-        # A new guest came to find their photos: skip the extra tap on my-photos.
-        step = "gallery-selfie" if profile_for(user).has_consented else "gallery-consent"
-        return redirect(with_next(step, my_url))
-    return redirect(my_url)
+    """The event's page, where its link and QR code lead: its name and a join button.
+
+    GET only shows (a link from another site must not make anyone join); the
+    button POSTs. A visitor without an account becomes a guest on the spot: no
+    username, no password, straight on to consent, selfie and my photos.
+    An unknown code renders the same page, after the same query, with a 404.
+    """
+    target = join_target(request.user, code)
+    event = target.event
+    if request.method == "POST" and event is not None:
+        if event.owner_id == request.user.pk:
+            return redirect("gallery-studio-event", event_id=event.pk)
+        if not request.user.is_authenticated:
+            start_guest_session(request, create_guest())
+        user = page_user(request)
+        access.join_event(user, event)
+        my_url = reverse("gallery-my-photos", args=[event.pk])
+        if not target.is_member and not user.selfies.exists():
+            # A new guest came to find their photos: skip the extra tap on my-photos.
+            step = "gallery-selfie" if profile_for(user).has_consented else "gallery-consent"
+            return redirect(with_next(step, my_url))
+        return redirect(my_url)
+    context = {
+        "event": event,
+        "is_member": target.is_member,
+        "is_owner": event is not None and event.owner_id == request.user.pk,
+        "code": code,
+    }
+    return render(request, "gallery/join.html", context, status=200 if event is not None else 404)
 
 
 class ConsentForm(forms.Form):

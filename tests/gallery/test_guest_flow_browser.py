@@ -1,6 +1,6 @@
 """The guest's whole evening in a real browser on a phone-sized screen.
 
-QR link → sign-up → consent → selfie from a file → my photos → one photo and
+QR link → event page → one tap, no password → consent → selfie from a file → my photos → one photo and
 the ZIP downloaded → face data deleted, against `manage.py runserver` on the
 test database with the marker face backend. Screenshots of every main page go
 to test-artifacts/screenshots/ for a human to look at.
@@ -30,7 +30,16 @@ import pytest
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.contrib.auth.models import Group, User
 
-from gallery.models import PHOTOGRAPHERS_GROUP, AttendeeProfile, Event, Match, Photo, PhotoStatus, Selfie
+from gallery.models import (
+    PHOTOGRAPHERS_GROUP,
+    AttendeeProfile,
+    Event,
+    Match,
+    Membership,
+    Photo,
+    PhotoStatus,
+    Selfie,
+)
 from gallery.uploads import accept_uploads
 from processing.tasks import process_photos
 from tests.cluster import REPO, subprocess_env
@@ -143,6 +152,10 @@ def processed_event(transactional_db: None, fake_backend: Any) -> Event:
     return event
 
 
+def assert_no_password_field(page: Any) -> None:
+    assert page.locator("input[type=password]").count() == 0, f"a password field on {page.url}"
+
+
 def shot(page: Any, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
@@ -166,27 +179,22 @@ def test_guest_flow_on_a_phone(live_server_url: str, processed_event: Event, bro
     page, event, base = browser_page, processed_event, live_server_url
     from playwright.sync_api import expect
 
-    # 1. The QR code's link.
+    # 1. The QR code's link: the event's name and one button, no account to make.
     page.goto(f"{base}/e/{event.code}/")
     expect(page.get_by_role("heading", name="Summer Wedding")).to_be_visible()
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    assert_no_password_field(page)
     assert_fits_the_phone(page)
-    shot(page, "01-join-link")
+    shot(page, "01-event-page")
+    assert not Membership.objects.filter(event=event).exists(), "opening the link joined"
 
-    # 2. Sign up, then straight back to the event and on to consent.
-    page.get_by_role("link", name="Sign up").first.click()
-    expect(page.get_by_role("heading", name="Sign up")).to_be_visible()
-    expect(page.get_by_text("Then we take you back to")).to_be_visible()
-    page.get_by_label("Username").fill("guest")
-    page.get_by_label("Password", exact=True).fill("Evening-pass-2024")
-    page.get_by_label("Password again").fill("Evening-pass-2024")
-    assert_fits_the_phone(page)
-    shot(page, "02-sign-up")
-    page.get_by_role("button", name="Sign up").click()
+    # 2. One tap makes a guest, without a username or a password.
+    page.get_by_role("button", name="Find my photos").click()
 
     # 3. Consent in plain words.
     expect(page.get_by_role("heading", name="Before your selfie")).to_be_visible()
+    assert_no_password_field(page)
     for text in ("What we store", "Why", "For how long", "How to delete it"):
         expect(page.get_by_text(text, exact=True)).to_be_visible()
     expect(page.get_by_text(re.compile(r"for \d+ days"))).to_be_visible()
@@ -197,6 +205,7 @@ def test_guest_flow_on_a_phone(live_server_url: str, processed_event: Event, bro
 
     # 4. The selfie, from a file.
     expect(page.get_by_role("heading", name="Take a selfie")).to_be_visible()
+    assert_no_password_field(page)
     selfie_input = page.get_by_label("Your selfie")
     assert selfie_input.get_attribute("capture") == "user"
     assert selfie_input.get_attribute("accept") == "image/*"
@@ -207,6 +216,7 @@ def test_guest_flow_on_a_phone(live_server_url: str, processed_event: Event, bro
 
     # 5. My photos.
     expect(page.get_by_text("Done: we found you in 2 photos.")).to_be_visible()
+    assert_no_password_field(page)
     expect(page.get_by_role("heading", name="Summer Wedding")).to_be_visible()
     thumbnails = page.locator("ul.grid img")
     expect(thumbnails).to_have_count(2)
@@ -214,7 +224,11 @@ def test_guest_flow_on_a_phone(live_server_url: str, processed_event: Event, bro
     assert_images_loaded(page)
     assert_fits_the_phone(page)
     shot(page, "05-my-photos")
-    guest = User.objects.get(username="guest")
+    guest = User.objects.get(memberships__event=event)
+    assert not guest.has_usable_password()
+    session_cookie = next(c for c in page.context.cookies() if c["name"] == "sessionid")
+    assert session_cookie["httpOnly"]
+    assert session_cookie["expires"] > time.time() + 29 * 24 * 3600
     mine = set(Match.objects.filter(user=guest).values_list("photo__filename", flat=True))
     assert mine == {"p0.png", "p3.png"}
 
@@ -261,6 +275,17 @@ def test_guest_flow_on_a_phone(live_server_url: str, processed_event: Event, bro
     expect(page.locator("ul.grid img")).to_have_count(4)
     assert_images_loaded(page)
     shot(page, "09-all-photos-after-deletion")
+
+    # An email address for alerts and sign-in links, on the account page.
+    page.get_by_role("link", name="Account").first.click()
+    page.get_by_label("Email address").fill("guest@example.com")
+    page.get_by_label("Email me when new photos of me arrive").check()
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.get_by_text("We will email you when new photos of you arrive")).to_be_visible()
+    assert_fits_the_phone(page)
+    shot(page, "11-account")
+    guest.refresh_from_db()
+    assert guest.email == "guest@example.com"
 
     # The photographer's side of the link: the event page with its QR code.
     page.get_by_role("button", name="Log out").click()

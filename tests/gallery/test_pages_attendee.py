@@ -31,14 +31,14 @@ def enrol(client, event, people):
 # --- join, sign-up and log-in, straight back to the event -----------------------------------
 
 
-def test_join_link_offers_sign_up_and_log_in_that_come_back(event):
+def test_join_link_shows_the_event_with_a_join_button_and_a_log_in_that_comes_back(event):
     page = Client().get(f"/e/{event.code.lower()}/")
     assert page.status_code == 200
     body = page.content.decode()
     assert event.name in body
-    back = f"/e/{event.code.lower()}/"
-    assert f"/signup/?next={back}" in body
-    assert f"/login/?next={back}" in body
+    assert f'<form method="post" action="/e/{event.code}/">' in body
+    assert f"/login/?next=/e/{event.code.lower()}/" in body
+    assert 'type="password"' not in body
 
 
 def test_unknown_join_link_is_a_friendly_404():
@@ -47,7 +47,7 @@ def test_unknown_join_link_is_a_friendly_404():
     assert "Check the link" in page.content.decode()
 
 
-def test_sign_up_from_the_join_link_goes_to_consent_then_selfie(event):
+def test_sign_up_then_the_join_button_goes_to_consent(event):
     client = Client()
     signup = client.get(f"/signup/?next=/e/{event.code}/")
     assert f"back to <strong>{event.name}</strong>" in signup.content.decode()
@@ -62,7 +62,9 @@ def test_sign_up_from_the_join_link_goes_to_consent_then_selfie(event):
     )
     assert response.status_code == 302
     assert response["Location"] == f"/e/{event.code}/"
-    joined = client.get(response["Location"])
+    assert client.get(response["Location"]).status_code == 200
+    assert not Membership.objects.filter(user__username="guest", event=event).exists()
+    joined = client.post(f"/e/{event.code}/")
     assert joined["Location"] == f"/consent/?next={quote(my_url(event), safe='')}"
     assert Membership.objects.filter(user__username="guest", event=event).exists()
 
@@ -74,14 +76,17 @@ def test_log_in_goes_back_to_the_event(attendee, event):
     assert response["Location"] == f"/e/{event.code}/"
 
 
-def test_join_link_of_a_consenting_guest_goes_to_the_selfie_and_a_returning_one_to_my_photos(
+def test_join_button_of_a_consenting_guest_goes_to_the_selfie_and_a_returning_one_to_my_photos(
     page_client, attendee, event
 ):
     client = page_client(attendee)
-    first = client.get(f"/e/{event.code}/")
+    first = client.post(f"/e/{event.code}/")
     assert first["Location"] == f"/selfie/?next={quote(my_url(event), safe='')}"
-    again = client.get(f"/e/{event.code}/")
+    again = client.post(f"/e/{event.code}/")
     assert again["Location"] == my_url(event)
+    page = client.get(f"/e/{event.code}/")
+    assert page.status_code == 200
+    assert f'href="{my_url(event)}"' in page.content.decode()
 
 
 def test_next_to_another_site_is_ignored(event):
