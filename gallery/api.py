@@ -35,7 +35,13 @@ from rest_framework.views import APIView
 from gallery import access
 from gallery.guests import clean_email, create_guest, join_target, notifications, set_notifications
 from gallery.models import Event, PhotoStatus, is_photographer, profile_for, record_activity
-from gallery.ratelimits import auth_rate_limit, join_rate_limit, rate_for, sign_in_link_rate_limit
+from gallery.ratelimits import (
+    auth_rate_limit,
+    join_rate_limit,
+    rate_for,
+    selfie_rate_limit,
+    sign_in_link_rate_limit,
+)
 from gallery.tokens import issue_token
 from gallery.uploads import Accepted, QueueFull, Rejected, accept_uploads
 from processing.services import (
@@ -302,6 +308,7 @@ class SignInLinkView(APIView):
 
 
 class SelfieView(APIView):
+    @method_decorator(selfie_rate_limit())
     def post(self, request: Request) -> Response:
         upload = request.FILES.get("selfie")
         if upload is None:

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.core import checks as django_checks
 
 
 class GalleryConfig(AppConfig):
@@ -7,3 +8,6 @@ class GalleryConfig(AppConfig):
 
     def ready(self) -> None:
         from gallery import checks, signals  # noqa: F401
+        from photoevent.client_ip import check_proxy_settings
+
+        django_checks.register(check_proxy_settings, django_checks.Tags.security)

@@ -1,12 +1,18 @@
-"""Rate limits shared by the API and the pages, read from settings.RATE_LIMITS at request time."""
+"""Rate limits shared by the API and the pages, read from settings.RATE_LIMITS at request time.
+
+Per-address limits (`key="ip"`, and `key="user_or_ip"` for anonymous callers)
+count against photoevent.client_ip.client_ip, through RATELIMIT_IP_META_KEY.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django_ratelimit.decorators import ratelimit
+
+View = TypeVar("View", bound=Callable[..., Any])
 
 
 def rate_for(name: str) -> Callable[[str, Any], str]:
@@ -53,3 +59,16 @@ def sign_in_link_rate_limit() -> Callable[[Any], Any]:
     return ratelimit(
         group="sign-in-link", key=_requested_address, rate=rate_for("sign-in-link"), method="POST", block=True
     )
+
+
+def selfie_rate_limit() -> Callable[[View], View]:
+    """The limits on selfie uploads, POST only, API and page alike: RATE_LIMITS["selfie"] per user
+    and RATE_LIMITS["selfie-ip"] per client address. Wrap a view that requires a logged-in user."""
+    per_user = ratelimit(group="selfie", key="user", rate=rate_for("selfie"), method="POST", block=True)
+    per_address = ratelimit(group="selfie-ip", key="ip", rate=rate_for("selfie-ip"), method="POST", block=True)
+
+    def decorate(view: View) -> View:
+        limited: View = per_address(per_user(view))
+        return limited
+
+    return decorate

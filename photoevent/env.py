@@ -10,6 +10,7 @@ preparation) can use it too.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 
@@ -88,3 +89,16 @@ def env_rate(name: str, default: str) -> str:
     if not _RATE_PATTERN.match(value):
         raise ImproperlyConfigured(f"{name} must look like 100/m (count/period s, m, h or d), got {value!r}")
     return value
+
+
+def env_networks(name: str, default: str) -> list[str]:
+    """A comma-separated list of IP addresses or CIDR networks, each normalised (10.0.0.5/8 gives 10.0.0.0/8)."""
+    networks = []
+    for item in env_list(name, default):
+        try:
+            networks.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name} must list IP addresses or CIDR networks (10.0.0.0/8), got {item!r}"
+            ) from None
+    return networks

@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from csp import constants as csp_constants
 from django.core.exceptions import ImproperlyConfigured
 
 from photoevent.datadir import data_dir_from_env, read_secret_key
-from photoevent.env import env_bool, env_choice, env_float, env_int, env_list, env_rate, env_str
+from photoevent.env import env_bool, env_choice, env_float, env_int, env_list, env_networks, env_rate, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -41,6 +42,21 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_HTTPS_PROXY", False) else None
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp): scripts, styles, images and forms from
+# this site only, and no inline script or style; templates/ keeps them in static/.
+# data: images are for the admin's and the browsers' own icons.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [csp_constants.SELF],
+        "script-src": [csp_constants.SELF],
+        "style-src": [csp_constants.SELF],
+        "img-src": [csp_constants.SELF, "data:"],
+        "object-src": [csp_constants.NONE],
+        "base-uri": [csp_constants.NONE],
+        "frame-ancestors": [csp_constants.NONE],
+        "form-action": [csp_constants.SELF],
+    }
+}
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -60,6 +76,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -195,10 +212,17 @@ RATE_LIMITS = {
     "join": env_rate("RATE_LIMIT_JOIN", "10/m"),  # per user (per IP when anonymous): join attempts
     "join-ip": env_rate("RATE_LIMIT_JOIN_IP", "30/m"),  # per IP: join attempts of all its users
     "sign-in-link": env_rate("RATE_LIMIT_SIGN_IN_LINK", "5/h"),  # per email address asked for
+    # A selfie is decoded and searched for a face in the web process.
+    "selfie": env_rate("RATE_LIMIT_SELFIE", "5/m"),  # per user
+    # Per address: guests at a venue often share one public address.
+    "selfie-ip": env_rate("RATE_LIMIT_SELFIE_IP", "30/m"),
 }
-# Behind a reverse proxy, the client address is in X-Forwarded-For.
-if env_bool("BEHIND_PROXY", False):
-    RATELIMIT_IP_META_KEY = "HTTP_X_FORWARDED_FOR"
+# Every per-address limit keys on photoevent.client_ip.client_ip: the socket
+# address, or behind a reverse proxy the right-most X-Forwarded-For hop that
+# is not one of TRUSTED_PROXIES (addresses or CIDR networks).
+RATELIMIT_IP_META_KEY = "photoevent.client_ip.client_ip"
+BEHIND_PROXY = env_bool("BEHIND_PROXY", False)
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES", "127.0.0.0/8,::1")
 
 # --- Storage --------------------------------------------------------------
 
@@ -244,6 +268,10 @@ STORAGES = {
 
 MAX_UPLOAD_MB = env_int("MAX_UPLOAD_MB", 50, minimum=1)
 MAX_IMAGE_PIXELS = env_int("MAX_IMAGE_PIXELS", 120_000_000, minimum=1_000_000)
+# A selfie that cannot be decoded at reduced size (PNG, WebP; JPEG can) is
+# refused from its header above this many pixels, before it is decoded: it
+# bounds the web process's memory for one selfie (4 bytes a pixel).
+SELFIE_MAX_PIXELS = env_int("SELFIE_MAX_PIXELS", 16_000_000, minimum=1_000_000)
 # Files above this are streamed to a temporary file rather than held in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024

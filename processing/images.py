@@ -107,24 +107,38 @@ def _check_pixels(width: int, height: int) -> None:
         raise InvalidImage(_("The image has no pixels"))
 
 
-def open_upright(fileobj: IO[bytes], max_side: int | None = None) -> Image.Image:
+def open_upright(
+    fileobj: IO[bytes], max_side: int | None = None, *, max_full_decode_pixels: int | None = None
+) -> Image.Image:
     """Decode an image as upright RGB, reduced so its longest side is at most `max_side`.
 
     JPEG decoding uses `draft`, which scales in the decoder and avoids building
-    the full-size bitmap of a 24-megapixel photo.
+    the full-size bitmap of a 24-megapixel photo. Other formats are decoded at
+    full size; with `max_full_decode_pixels` (selfies, in the web process) such
+    an image above that many pixels is refused from its header, before it is
+    decoded. The image is reduced before it is rotated and converted, so that
+    at most one full-size bitmap exists at a time.
     """
     max_pixels = apply_pixel_limit()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(fileobj)
+            image: Image.Image = Image.open(fileobj)
             _check_pixels(*image.size)
+            if max_full_decode_pixels is not None and image.format != "JPEG":
+                _check_full_decode(image, max_full_decode_pixels)
             if max_side and image.format == "JPEG":
                 image.draft("RGB", _draft_size(image, max_side))
+            if max_side and max(image.size) > max_side:
+                if image.mode in ("1", "P"):
+                    # Resizing these modes ignores the filter: shrink them to twice
+                    # the size with nearest pixels, so that the RGB copy is small,
+                    # then filter that copy.
+                    image.thumbnail((2 * max_side, 2 * max_side), Image.Resampling.NEAREST)
+                    image = image.convert("RGB")
+                image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
             upright = ImageOps.exif_transpose(image)
             upright = upright.convert("RGB") if upright.mode != "RGB" else upright
-            if max_side and max(upright.size) > max_side:
-                upright.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
             upright.load()
             return upright
     except InvalidImage:
@@ -135,6 +149,18 @@ def open_upright(fileobj: IO[bytes], max_side: int | None = None) -> Image.Image
         raise InvalidImage(_("The file is not an image")) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise InvalidImage(_("The image is damaged or truncated (%(reason)s)") % {"reason": exc}) from None
+
+
+def _check_full_decode(image: Image.Image, max_pixels: int) -> None:
+    width, height = image.size
+    if width * height > max_pixels:
+        raise InvalidImage(
+            _(
+                "The image has too many pixels (%(width)dx%(height)d) to be read as %(format)s: "
+                "send a JPEG, or an image of at most %(megapixels)d megapixels"
+            )
+            % {"width": width, "height": height, "format": image.format, "megapixels": max_pixels // 1_000_000}
+        )
 
 
 def _draft_size(image: Image.Image, max_side: int) -> tuple[int, int]:

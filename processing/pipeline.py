@@ -358,7 +358,7 @@ def enrol_selfie(user: User, upload: UploadedFile, backend: FaceBackend | None =
     Raises `InvalidImage` or `NoFaceError`; nothing is stored then.
     """
     backend = backend or get_backend()
-    image = open_upright(upload, SELFIE_MAX_SIDE)
+    image = open_upright(upload, SELFIE_MAX_SIDE, max_full_decode_pixels=settings.SELFIE_MAX_PIXELS)
     selfie = Selfie(user=user)
     face, faces_found = backend.enrol_selfie(selfie, image)
     previous = list(Selfie.objects.filter(user=user))

@@ -26,7 +26,7 @@ from gallery.downloads import ZipEntry, safe_name, zip_stream
 from gallery.guests import MAX_CODE_LENGTH, create_guest, join_target, start_guest_session
 from gallery.models import EventVisibility, Membership, is_photographer, profile_for, record_activity
 from gallery.qr import qr_svg_inline
-from gallery.ratelimits import join_rate_limit
+from gallery.ratelimits import join_rate_limit, selfie_rate_limit
 from gallery.views.common import default_next, event_from_url, next_url, page_user, with_next
 from processing.services import BackendError, InvalidImage, NoFaceError, enrol_selfie
 
@@ -123,6 +123,7 @@ class SelfieForm(forms.Form):
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@selfie_rate_limit()
 def selfie(request: HttpRequest) -> HttpResponse:
     user = page_user(request)
     target = next_url(request, default_next(user))
