@@ -39,6 +39,7 @@ from gallery.ratelimits import (
     auth_rate_limit,
     join_rate_limit,
     rate_for,
+    selfie_address_rate_limit,
     selfie_rate_limit,
     sign_in_link_rate_limit,
 )
@@ -435,6 +436,7 @@ class LiveSelfieView(APIView):
     @method_decorator(
         ratelimit(group="live-selfie-check", key="user", rate=rate_for("live-selfie"), method="POST", block=True)
     )
+    @method_decorator(selfie_address_rate_limit())
     def post(self, request: Request) -> Response:
         user = current_user(request)
         nonce = _data(request).get("nonce")

@@ -61,14 +61,21 @@ def sign_in_link_rate_limit() -> Callable[[Any], Any]:
     )
 
 
+def selfie_address_rate_limit() -> Callable[[View], View]:
+    """RATE_LIMITS["selfie-ip"] per client address, POST only: every selfie upload counts, still or live."""
+    limited: Callable[[View], View] = ratelimit(
+        group="selfie-ip", key="ip", rate=rate_for("selfie-ip"), method="POST", block=True
+    )
+    return limited
+
+
 def selfie_rate_limit() -> Callable[[View], View]:
     """The limits on selfie uploads, POST only, API and page alike: RATE_LIMITS["selfie"] per user
     and RATE_LIMITS["selfie-ip"] per client address. Wrap a view that requires a logged-in user."""
     per_user = ratelimit(group="selfie", key="user", rate=rate_for("selfie"), method="POST", block=True)
-    per_address = ratelimit(group="selfie-ip", key="ip", rate=rate_for("selfie-ip"), method="POST", block=True)
+    per_address = selfie_address_rate_limit()
 
     def decorate(view: View) -> View:
-        limited: View = per_address(per_user(view))
-        return limited
+        return per_address(per_user(view))
 
     return decorate

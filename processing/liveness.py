@@ -280,7 +280,7 @@ def _decode(frames: Sequence[bytes | File[Any]], expected: int) -> list[_FrameIm
         data = frame if isinstance(frame, bytes) else _read(frame)
         try:
             inspect_image(io.BytesIO(data))
-            image = open_upright(io.BytesIO(data), FRAME_MAX_SIDE)
+            image = open_upright(io.BytesIO(data), FRAME_MAX_SIDE, max_full_decode_pixels=settings.SELFIE_MAX_PIXELS)
         except InvalidImage:
             raise _Refused(
                 Refusal.FRAME_UNREADABLE,

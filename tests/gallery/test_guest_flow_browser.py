@@ -170,7 +170,7 @@ def assert_fits_the_phone(page: Any) -> None:
 def assert_images_loaded(page: Any) -> None:
     # Lazy images load once scrolled to; the grid is short, so one scroll does it.
     page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
-    page.wait_for_function("[...document.images].every(img => img.complete && img.naturalWidth > 0)")
+    page.wait_for_function("() => [...document.images].every(img => img.complete && img.naturalWidth > 0)")
     assert page.evaluate("[...document.images].every(img => img.alt.trim().length > 0)")
     page.evaluate("window.scrollTo(0, 0)")
 

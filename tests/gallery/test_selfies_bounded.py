@@ -200,3 +200,35 @@ def test_a_live_worker_stays_within_its_memory_bound_for_one_selfie(
         assert largest.status_code == 400 and "No face" in largest.json()["detail"], largest.text
         grown = (proc_status_kb(server.pid, "VmHWM") - before) * 1024
         assert grown < bound, f"{grown // MB} MB for one selfie (PNG colour type {colour_type}), bound {bound // MB} MB"
+
+
+# --- The live selfie's frames ------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_huge_png_frame_of_a_live_selfie_is_refused_without_decoding(
+    client_for: Callable[[User], Any], member: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = client_for(member)
+    challenge = client.post("/api/me/selfie/challenge").json()
+
+    def no_decoding(self: Any) -> Any:
+        raise AssertionError("the image was decoded")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
+    huge = blank_png(11_000, 8_000)
+    frames = [png_upload(f"frame-{n}.png", huge) for n in range(len(challenge["poses"]))]
+    response = client.post("/api/me/selfie/live", {"nonce": challenge["nonce"], "frames": frames})
+    assert response.status_code == 400
+    assert response.json()["frame"] == 1
+
+
+@pytest.mark.django_db
+def test_live_selfies_count_against_the_address_limit(
+    client_for: Callable[[User], Any], make_user: Callable[..., User], settings: Any
+) -> None:
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "selfie-ip": "2/m"}
+    statuses = [
+        client_for(make_user(f"guest{n}")).post("/api/me/selfie/live", {"nonce": "x"}).status_code for n in range(3)
+    ]
+    assert statuses == [400, 400, 429]

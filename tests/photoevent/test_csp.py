@@ -166,6 +166,13 @@ PAGES = [
     Page("gallery-join-link", "guest", lambda w: reverse("gallery-join-link", args=[w.event.code])),
     Page("gallery-consent", "guest", lambda w: reverse("gallery-consent")),
     Page("gallery-selfie", "guest", lambda w: reverse("gallery-selfie")),
+    Page("gallery-live-selfie", "guest", lambda w: reverse("gallery-live-selfie")),
+    # With the event's QR code, drawn as inline SVG.
+    Page(
+        "gallery-live-selfie",
+        "guest",
+        lambda w: f"{reverse('gallery-live-selfie')}?next={reverse('gallery-my-photos', args=[w.event.pk])}",
+    ),
     Page("gallery-my-photos", "guest", _event("gallery-my-photos")),
     Page("gallery-all-photos", "guest", _event("gallery-all-photos")),
     Page("gallery-my-photos-zip", "guest", _event("gallery-my-photos-zip")),

@@ -127,7 +127,7 @@ def test_the_admin_and_the_studio_work_under_the_policy(
     # The photo with its face boxes drawn over it by the admin's stylesheet.
     page.goto(f"{base}/admin/gallery/photo/{photo.pk}/change/")
     assert page.locator(".photo-preview rect").count() == 2
-    page.wait_for_function("document.querySelector('.photo-preview img').complete")
+    page.wait_for_function("() => document.querySelector('.photo-preview img').complete")
     assert same_box(page, ".photo-preview img", ".photo-preview svg")
     page.goto(f"{base}/admin/monitoring/")
     assert page.locator("h2").count() >= 2
