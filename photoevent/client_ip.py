@@ -76,6 +76,7 @@ def client_ip(request: HttpRequest) -> str:
     if remote is not None and not _is_trusted(remote, networks):
         # Not from a trusted proxy (a direct connection): its headers are the client's own.
         return _plain(remote)
+    # A socket address that is not an IP (a Unix socket) can only be a local proxy's.
     header = request.META.get(FORWARDED_FOR)
     tokens = header.split(",")[-MAX_HOPS:] if isinstance(header, str) else []
     client = remote
