@@ -42,21 +42,6 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_HTTPS_PROXY", False) else None
 X_FRAME_OPTIONS = "DENY"
-# Content-Security-Policy (django-csp): scripts, styles, images and forms from
-# this site only, and no inline script or style; templates/ keeps them in static/.
-# data: images are for the admin's and the browsers' own icons.
-CONTENT_SECURITY_POLICY = {
-    "DIRECTIVES": {
-        "default-src": [csp_constants.SELF],
-        "script-src": [csp_constants.SELF],
-        "style-src": [csp_constants.SELF],
-        "img-src": [csp_constants.SELF, "data:"],
-        "object-src": [csp_constants.NONE],
-        "base-uri": [csp_constants.NONE],
-        "frame-ancestors": [csp_constants.NONE],
-        "form-action": [csp_constants.SELF],
-    }
-}
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -261,6 +246,40 @@ WHITENOISE_USE_FINDERS = True
 STORAGES = {
     "default": default_storage,
     "staticfiles": {"BACKEND": "photoevent.static_storage.CollectedStaticFilesStorage"},
+}
+
+
+# --- Content-Security-Policy (django-csp) ----------------------------------
+# Scripts, styles, images and forms from this site only, and no inline script
+# or style: templates/ keeps them in static/. data: images are for the admin's
+# and the browsers' own icons. With S3 storage, media requests redirect to
+# presigned URLs of the bucket, whose origins images may also come from
+# (CSP_MEDIA_ORIGINS, by default the bucket's virtual-hosted origins or the
+# origin of AWS_S3_ENDPOINT_URL).
+
+
+def _s3_media_origins() -> str:
+    if AWS_S3_ENDPOINT_URL:
+        endpoint = urlparse(AWS_S3_ENDPOINT_URL)
+        return f"{endpoint.scheme}://{endpoint.netloc}"
+    origins = [f"https://{AWS_STORAGE_BUCKET_NAME}.s3.amazonaws.com"]
+    if AWS_S3_REGION_NAME:
+        origins.append(f"https://{AWS_STORAGE_BUCKET_NAME}.s3.{AWS_S3_REGION_NAME}.amazonaws.com")
+    return ",".join(origins)
+
+
+CSP_MEDIA_ORIGINS = env_list("CSP_MEDIA_ORIGINS", _s3_media_origins() if STORAGE_BACKEND == "s3" else "")
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [csp_constants.SELF],
+        "script-src": [csp_constants.SELF],
+        "style-src": [csp_constants.SELF],
+        "img-src": [csp_constants.SELF, "data:", *CSP_MEDIA_ORIGINS],
+        "object-src": [csp_constants.NONE],
+        "base-uri": [csp_constants.NONE],
+        "frame-ancestors": [csp_constants.NONE],
+        "form-action": [csp_constants.SELF],
+    }
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+import runpy
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,7 @@ from django.urls import URLPattern, reverse
 
 from gallery import urls as gallery_urls
 from gallery.models import Event, Photo, PhotoStatus
+from photoevent import settings as project_settings
 from tests.conftest import png_upload
 from tests.fakes import scene_png
 from testsupport.paths import REPO
@@ -64,6 +66,32 @@ def test_the_policy_is_strict(client: Client) -> None:
     assert policy["object-src"] == ["'none'"]
     assert set(policy["img-src"]) <= {"'self'", "data:"}
     assert not any("unsafe" in value for values in policy.values() for value in values)
+
+
+@pytest.mark.parametrize(
+    ("env", "media_origins"),
+    [
+        ({}, []),
+        (
+            {"STORAGE_BACKEND": "s3", "AWS_STORAGE_BUCKET_NAME": "photos", "AWS_S3_REGION_NAME": "eu-west-3"},
+            ["https://photos.s3.amazonaws.com", "https://photos.s3.eu-west-3.amazonaws.com"],
+        ),
+        (
+            {"STORAGE_BACKEND": "s3", "AWS_STORAGE_BUCKET_NAME": "photos", "AWS_S3_ENDPOINT_URL": "http://minio:9000/"},
+            ["http://minio:9000"],
+        ),
+    ],
+)
+def test_images_may_come_from_the_s3_bucket_media_redirects_to(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], media_origins: list[str]
+) -> None:
+    for name in ("STORAGE_BACKEND", "AWS_STORAGE_BUCKET_NAME", "AWS_S3_REGION_NAME", "AWS_S3_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("CSP_MEDIA_ORIGINS", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    loaded = runpy.run_path(project_settings.__file__)
+    assert loaded["CONTENT_SECURITY_POLICY"]["DIRECTIVES"]["img-src"] == ["'self'", "data:", *media_origins]
 
 
 def test_templates_have_no_inline_script_or_style() -> None:
