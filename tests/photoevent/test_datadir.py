@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from photoevent.datadir import SECRET_KEY_FILE, prepare_data_dir, read_secret_key
@@ -95,13 +96,13 @@ def test_an_empty_key_file_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path:
         prepare_data_dir()
 
 
-def test_prepare_gives_the_key_to_settings_loaded_without_one(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, settings
-) -> None:
+def test_prepare_gives_the_key_to_settings_loaded_without_one(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """pytest-django loads the settings before any conftest: on a first run, without a key."""
     monkeypatch.setenv("DATA_DIR", str(tmp_path))
     monkeypatch.delenv("SECRET_KEY", raising=False)
-    settings.SECRET_KEY = ""
+    # Set directly, not through pytest-django's `settings`: its setting_changed
+    # signal would make installed apps (django-sesame) derive keys from "".
+    monkeypatch.setattr(settings, "SECRET_KEY", "")
     prepare_data_dir()
     assert settings.SECRET_KEY == read_secret_key(tmp_path) != ""
 
