@@ -10,9 +10,9 @@ The photos are distinct variants of the real group photos and portraits of
   photos beforehand.
 - baseline ("bare loop"): N processes (multiprocessing, fork), each a plain for
   loop over its share of the same photos: decode at analysis size
-  (processing.images.open_upright) then the same backend call
-  (LocalBackend.index_photo: dlib detect + landmarks + descriptors). Models
-  load before the clock starts.
+  (processing.images.open_upright), then dlib directly: the HOG detector at
+  upsample 0, the 5-point landmarks and the ResNet descriptor of every face.
+  No CPU guard, no metrics, no quality. Models load before the clock starts.
 - "loop + renditions": the same loop that also writes the thumbnail and web
   JPEG bytes (no storage, no database), to tell rendition cost from queue cost.
 
@@ -43,22 +43,19 @@ SEED_SECONDS_PER_PHOTO = 5.0
 _PHOTOS: list[tuple[str, bytes]] = []
 
 
-def _loop(index: int, workers: int, renditions: bool, event_id: int, barrier: Any, results: Any) -> None:
+def _loop(index: int, workers: int, renditions: bool, barrier: Any, results: Any) -> None:
     """One baseline process: load models, wait for the others, loop over its share.
 
-    It makes the backend call the queue makes (LocalBackend.index_photo: detect,
-    landmarks, descriptors, through the CPU guard and the call metrics) on the
-    image the pipeline would give it, and nothing else.
+    Bare dlib on the image the pipeline would analyse: HOG at upsample 0,
+    5-point landmarks and a ResNet descriptor per face, and nothing else.
     """
+    import numpy as np
     from django.conf import settings
 
-    from gallery.models import Photo
-    from processing.backends.local import LocalBackend, models
+    from processing.backends.local import models
     from processing.images import jpeg_bytes, open_upright
 
-    models()
-    backend = LocalBackend()
-    stub = Photo(event_id=event_id)
+    m = models()
     barrier.wait()
     faces = 0
     started = time.perf_counter()
@@ -67,11 +64,14 @@ def _loop(index: int, workers: int, renditions: bool, event_id: int, barrier: An
         if renditions:
             jpeg_bytes(image, settings.PHOTO_THUMBNAIL_MAX_SIDE, 80)
             jpeg_bytes(image, settings.PHOTO_WEB_MAX_SIDE)
-        faces += len(backend.index_photo(stub, image).faces)
+        array = np.asarray(image)
+        for rect in m.detector(array, 0):
+            m.encoder.compute_face_descriptor(array, m.shape_predictor(array, rect), 1)
+            faces += 1
     results.put((time.perf_counter() - started, faces))
 
 
-def bare_loop(workers: int, renditions: bool, event_id: int) -> tuple[float, int]:
+def bare_loop(workers: int, renditions: bool) -> tuple[float, int]:
     """Wall time of N loop processes over all photos, and the faces found."""
     from django.db import connections
 
@@ -79,9 +79,7 @@ def bare_loop(workers: int, renditions: bool, event_id: int) -> tuple[float, int
     context = multiprocessing.get_context("fork")
     barrier = context.Barrier(workers + 1)
     results = context.Queue()
-    procs = [
-        context.Process(target=_loop, args=(i, workers, renditions, event_id, barrier, results)) for i in range(workers)
-    ]
+    procs = [context.Process(target=_loop, args=(i, workers, renditions, barrier, results)) for i in range(workers)]
     for proc in procs:
         proc.start()
     barrier.wait()
@@ -169,10 +167,10 @@ def main() -> int:
         queue_run(warm_event, owner, warmup, args.timeout)
         for round_no in range(args.rounds):
             _PHOTOS[:] = rest[round_no * args.photos : (round_no + 1) * args.photos]
-            wall, faces = bare_loop(args.workers, renditions=False, event_id=warm_event.pk)
+            wall, faces = bare_loop(args.workers, renditions=False)
             bare.append(args.photos / wall)
             out(run_line(round_no, "bare loop", wall, args.photos, faces))
-            wall, faces = bare_loop(args.workers, renditions=True, event_id=warm_event.pk)
+            wall, faces = bare_loop(args.workers, renditions=True)
             rend.append(args.photos / wall)
             out(run_line(round_no, "loop + renditions", wall, args.photos, faces))
             event = Event.objects.create(owner=owner, name=f"throughput {round_no}")
