@@ -1,7 +1,8 @@
 """Compose a labelled event from single-person portraits, for `evaluate_matching`.
 
-    python -m bench.composite_event ../shared/faces-lfw /tmp/event --split heldout --seed 1
-    python -m bench.composite_event ../shared/faces-lfw /tmp/crowd --mode crowd --split tuning
+    python -m bench.composite_event /tmp/event --split heldout --seed 1
+    python -m bench.composite_event /tmp/crowd --mode crowd --split tuning
+    python -m bench.composite_event ../shared/faces-lfw /tmp/lfw-only --portraits centre
 
 The sources have the layout of shared/faces and shared/faces-lfw
 (`people/<identity>/<n>.jpg` and a manifest); by default both are used, so a
@@ -270,9 +271,12 @@ def _size(text: str) -> tuple[int, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
-        "sources", type=Path, nargs="*", help="source folders (default: ../shared/faces-lfw ../shared/faces)"
+        "paths",
+        type=Path,
+        nargs="+",
+        metavar="PATH",
+        help="source folders (default: ../shared/faces-lfw and ../shared/faces), then the output folder",
     )
-    parser.add_argument("--output", "-o", type=Path, required=True)
     parser.add_argument("--split", choices=("tuning", "heldout", "all"), default="heldout")
     parser.add_argument("--mode", choices=tuple(PEOPLE), default="default", help="default: 2-6 people; crowd: 10-20")
     parser.add_argument("--attendees", type=int, default=None, help="default 18, crowd 15")
@@ -284,8 +288,8 @@ def main() -> None:
     args = parser.parse_args()
     crowd = args.mode == "crowd"
     summary = compose(
-        args.sources or [p for p in DEFAULT_SOURCES if p.exists()],
-        args.output,
+        args.paths[:-1] or [p for p in DEFAULT_SOURCES if p.exists()],
+        args.paths[-1],
         split=args.split,
         attendees=args.attendees or (15 if crowd else 18),
         strangers_per_attendee=args.strangers_per_attendee,
