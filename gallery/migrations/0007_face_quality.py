@@ -3,7 +3,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("gallery", "0004_remove_attendeeprofile_face_version"),
+        ("gallery", "0006_guest_alerts"),
     ]
 
     operations = [
