@@ -10,13 +10,17 @@ The photos are distinct variants of the real group photos and portraits of
   photos beforehand.
 - baseline ("bare loop"): N processes (multiprocessing, fork), each a plain for
   loop over its share of the same photos: decode at analysis size
-  (processing.images.open_upright) then the same backend call
-  (LocalBackend.index_photo: dlib detect + landmarks + descriptors). Models
-  load before the clock starts.
+  (processing.images.open_upright), then dlib directly: the HOG detector at
+  upsample 0, the 5-point landmarks and the ResNet descriptor of every face.
+  No CPU guard, no metrics, no quality. Models load before the clock starts.
 - "loop + renditions": the same loop that also writes the thumbnail and web
   JPEG bytes (no storage, no database), to tell rendition cost from queue cost.
 
 Prints photos/s for each and the ratio queue / bare loop (goal >= 0.9).
+
+Then the latency of a small upload (--burst photos, 5 by default): the time
+from the enqueue to the last photo done, as one batch (what enqueue_photos did
+before) and spread over the idle workers (what it does now), alternately.
 
     .venv/bin/python bench/processing_throughput.py [--workers 2] [--photos 30] [--rounds 3]
 """
@@ -43,22 +47,19 @@ SEED_SECONDS_PER_PHOTO = 5.0
 _PHOTOS: list[tuple[str, bytes]] = []
 
 
-def _loop(index: int, workers: int, renditions: bool, event_id: int, barrier: Any, results: Any) -> None:
+def _loop(index: int, workers: int, renditions: bool, barrier: Any, results: Any) -> None:
     """One baseline process: load models, wait for the others, loop over its share.
 
-    It makes the backend call the queue makes (LocalBackend.index_photo: detect,
-    landmarks, descriptors, through the CPU guard and the call metrics) on the
-    image the pipeline would give it, and nothing else.
+    Bare dlib on the image the pipeline would analyse: HOG at upsample 0,
+    5-point landmarks and a ResNet descriptor per face, and nothing else.
     """
+    import numpy as np
     from django.conf import settings
 
-    from gallery.models import Photo
-    from processing.backends.local import LocalBackend, models
+    from processing.backends.local import models
     from processing.images import jpeg_bytes, open_upright
 
-    models()
-    backend = LocalBackend()
-    stub = Photo(event_id=event_id)
+    m = models()
     barrier.wait()
     faces = 0
     started = time.perf_counter()
@@ -67,11 +68,14 @@ def _loop(index: int, workers: int, renditions: bool, event_id: int, barrier: An
         if renditions:
             jpeg_bytes(image, settings.PHOTO_THUMBNAIL_MAX_SIDE, 80)
             jpeg_bytes(image, settings.PHOTO_WEB_MAX_SIDE)
-        faces += len(backend.index_photo(stub, image).faces)
+        array = np.asarray(image)
+        for rect in m.detector(array, 0):
+            m.encoder.compute_face_descriptor(array, m.shape_predictor(array, rect), 1)
+            faces += 1
     results.put((time.perf_counter() - started, faces))
 
 
-def bare_loop(workers: int, renditions: bool, event_id: int) -> tuple[float, int]:
+def bare_loop(workers: int, renditions: bool) -> tuple[float, int]:
     """Wall time of N loop processes over all photos, and the faces found."""
     from django.db import connections
 
@@ -79,9 +83,7 @@ def bare_loop(workers: int, renditions: bool, event_id: int) -> tuple[float, int
     context = multiprocessing.get_context("fork")
     barrier = context.Barrier(workers + 1)
     results = context.Queue()
-    procs = [
-        context.Process(target=_loop, args=(i, workers, renditions, event_id, barrier, results)) for i in range(workers)
-    ]
+    procs = [context.Process(target=_loop, args=(i, workers, renditions, barrier, results)) for i in range(workers)]
     for proc in procs:
         proc.start()
     barrier.wait()
@@ -126,6 +128,28 @@ def queue_run(event: Any, owner: Any, photos: list[tuple[str, bytes]], timeout: 
     return (figures["last"] - started).total_seconds(), figures["faces"] or 0, figures["mean"] or 0.0
 
 
+def burst_run(event: Any, owner: Any, photos: list[tuple[str, bytes]], timeout: float, spread: bool) -> float:
+    """Seconds from enqueueing a small upload to its last photo done: spread over the workers, or as one batch."""
+    from django.db.models import Max
+    from django.utils import timezone
+    from django_q.tasks import async_task
+
+    from gallery.models import Photo
+    from processing.tasks import PROCESS_PHOTOS, enqueue_photos
+
+    ids = store(event, owner, photos)
+    started = timezone.now()
+    if spread:
+        enqueue_photos(ids)
+    else:
+        # What enqueue_photos did before: one batch of up to PHOTO_QUEUE_BATCH_SIZE.
+        Photo.objects.filter(pk__in=ids).update(dispatched_at=started)
+        async_task(PROCESS_PHOTOS, ids, task_name=f"photos-{ids[0]}-{ids[-1]}", group="photos")
+    wait_for(lambda: settled(event.pk), timeout, "the burst to finish", interval=0.1)
+    last = Photo.objects.filter(pk__in=ids).aggregate(last=Max("finished_at"))["last"]
+    return float((last - started).total_seconds())
+
+
 def run_line(round_no: int, label: str, wall: float, photos: int, faces: int) -> str:
     return f"round {round_no + 1} {label:20s} {wall:6.1f} s  {photos / wall:5.2f} photos/s  {faces} faces"
 
@@ -140,9 +164,17 @@ def main() -> int:
     parser.add_argument("--batch-size", default="", help="PHOTO_QUEUE_BATCH_SIZE for the cluster (default: settings)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the queue")
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
+    parser.add_argument(
+        "--burst",
+        type=int,
+        default=5,
+        help="photos in one small upload for the latency runs, one batch against spread (0: skip; default 5)",
+    )
     args = parser.parse_args()
 
-    photos = face_photos(args.photos * (args.rounds + 1))
+    burst_rounds = 3 if args.burst else 0
+    photos = face_photos(args.photos * (args.rounds + 1) + args.burst * 2 * burst_rounds)
+    bursts = photos[args.photos * (args.rounds + 1) :]
     warmup, rest = photos[: args.photos], photos[args.photos :]
     _PHOTOS[:] = rest[: args.photos]
     # The bare loop runs at normal priority; on a shared machine a niced queue
@@ -169,10 +201,10 @@ def main() -> int:
         queue_run(warm_event, owner, warmup, args.timeout)
         for round_no in range(args.rounds):
             _PHOTOS[:] = rest[round_no * args.photos : (round_no + 1) * args.photos]
-            wall, faces = bare_loop(args.workers, renditions=False, event_id=warm_event.pk)
+            wall, faces = bare_loop(args.workers, renditions=False)
             bare.append(args.photos / wall)
             out(run_line(round_no, "bare loop", wall, args.photos, faces))
-            wall, faces = bare_loop(args.workers, renditions=True, event_id=warm_event.pk)
+            wall, faces = bare_loop(args.workers, renditions=True)
             rend.append(args.photos / wall)
             out(run_line(round_no, "loop + renditions", wall, args.photos, faces))
             event = Event.objects.create(owner=owner, name=f"throughput {round_no}")
@@ -183,6 +215,17 @@ def main() -> int:
                 run_line(round_no, f"queue, {args.workers} workers", wall, args.photos, faces),
                 f"(mean {mean_ms:.0f} ms/photo)",
             )
+
+        latency: dict[bool, list[float]] = {False: [], True: []}
+        for round_no in range(burst_rounds):
+            for spread in (False, True):
+                chunk = bursts[: args.burst]
+                bursts = bursts[args.burst :]
+                event = Event.objects.create(owner=owner, name=f"burst {round_no} {spread}")
+                seconds = burst_run(event, owner, chunk, args.timeout, spread)
+                latency[spread].append(seconds)
+                label = "spread" if spread else "one batch"
+                out(f"burst {round_no + 1} {args.burst} photos, {label:9s} {seconds:6.2f} s to the last photo done")
 
     q, b, r = sum(queue) / len(queue), sum(bare) / len(bare), sum(rend) / len(rend)
     out("")
@@ -201,6 +244,12 @@ def main() -> int:
         f"seed promise ~{SEED_SECONDS_PER_PHOTO:.0f} s per photo: the queue takes "
         f"{sum(queue_ms) / len(queue_ms) / 1000:.2f} s per photo per worker, {1 / q:.2f} s per photo overall"
     )
+    if burst_rounds:
+        one, spread_median = statistics.median(latency[False]), statistics.median(latency[True])
+        out(
+            f"{args.burst} photos, upload to last done (median of {burst_rounds}): one batch {one:.2f} s, "
+            f"spread over the workers {spread_median:.2f} s (ratio {spread_median / one:.2f})"
+        )
     return 0
 
 

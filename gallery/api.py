@@ -49,7 +49,9 @@ from processing.services import (
     MAX_LIVE_FRAMES,
     InvalidImage,
     NoFaceError,
+    UnusableSelfie,
     enrol_selfie,
+    event_quality_report,
     issue_challenge,
     send_sign_in_link_later,
     verify_live_selfie,
@@ -164,6 +166,15 @@ class PhotographerEventView(APIView):
         event = access.owned_event(request.user, event_id)
         link = request.build_absolute_uri(reverse("gallery-join-link", args=[event.code]))
         return Response({**event_json(event), "code": event.code, "link": link, "photos": access.photo_counts(event)})
+
+
+class EventQualityView(APIView):
+    """How well the event's faces could be matched (processing.quality.event_quality_report)."""
+
+    permission_classes = [IsAuthenticated, IsPhotographer]
+
+    def get(self, request: Request, event_id: int) -> Response:
+        return Response(event_quality_report(access.owned_event(request.user, event_id)))
 
 
 def _job_json(accepted: Accepted) -> dict[str, Any]:
@@ -331,6 +342,9 @@ class SelfieView(APIView):
         try:
             _selfie, faces_found = enrol_selfie(user, upload)
         except InvalidImage as exc:
+            raise ValidationError({"detail": str(exc)}) from None
+        except UnusableSelfie as exc:
+            # The message says what to fix (closer, steadier, better light).
             raise ValidationError({"detail": str(exc)}) from None
         except NoFaceError:
             raise ValidationError({"detail": _("No face found in the selfie")}) from None

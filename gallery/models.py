@@ -282,6 +282,9 @@ class Face(models.Model):
     embedding = models.BinaryField(null=True, blank=True)
     external_id = models.CharField(max_length=64, blank=True, db_index=True)
     confidence = models.FloatField(default=0.0)
+    # 0..1 from size, sharpness and detector score; weak faces need stronger
+    # evidence to match (processing.detection). 1 for faces indexed before it.
+    quality = models.FloatField(default=1.0)
 
     class Meta:
         indexes = [models.Index(fields=["event", "id"], name="face_event")]

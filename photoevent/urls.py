@@ -24,6 +24,11 @@ api_patterns = [
         gallery_api.EventPhotosView.as_view(),
         name="api-photographer-event-photos",
     ),
+    path(
+        "photographer/events/<int:event_id>/quality",
+        gallery_api.EventQualityView.as_view(),
+        name="api-photographer-event-quality",
+    ),
     path("events/join", gallery_api.JoinEventView.as_view(), name="api-events-join"),
     path("guests", gallery_api.GuestView.as_view(), name="api-guests"),
     path("auth/email-link", gallery_api.SignInLinkView.as_view(), name="api-auth-email-link"),

@@ -20,6 +20,8 @@ class Dataset:
     selfies: dict[str, Path]
     event_photos: list[Path]
     truth: dict[str, set[str]] = field(default_factory=dict)  # identity -> event photo names
+    # (identity, photo name) -> face width at analysis size, where the manifest says (composites)
+    face_sizes: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 def load_dataset(root: Path, selfie_index: int = 0) -> Dataset:
@@ -28,12 +30,16 @@ def load_dataset(root: Path, selfie_index: int = 0) -> Dataset:
     people: dict[str, list[str]] = {}
     groups: dict[str, list[str]] = {}
     others: list[str] = []
+    face_sizes: dict[tuple[str, str], int] = {}
     for entry in entries:
         kind = entry.get("kind")
         if kind == "person":
             people.setdefault(entry["identity"], []).append(entry["file"])
         elif kind == "group":
             groups[entry["file"]] = list(entry.get("identities") or [])
+            for placed in entry.get("placed") or []:
+                if len(placed) >= 6:
+                    face_sizes[(placed[0], entry["file"])] = int(placed[5])
         else:
             others.append(entry["file"])
     selfies: dict[str, Path] = {}
@@ -52,7 +58,9 @@ def load_dataset(root: Path, selfie_index: int = 0) -> Dataset:
         for identity in identities:
             truth.setdefault(identity, set()).add(name)
     event_files.extend(sorted(others))
-    return Dataset(root=root, selfies=selfies, event_photos=[root / f for f in event_files], truth=truth)
+    return Dataset(
+        root=root, selfies=selfies, event_photos=[root / f for f in event_files], truth=truth, face_sizes=face_sizes
+    )
 
 
 @dataclass
@@ -72,8 +80,18 @@ def score(tp: int, fp: int, fn: int) -> Scores:
     return Scores(round(precision, 4), round(recall, 4), round(f1, 4), tp, fp, fn)
 
 
-def evaluate(truth: dict[str, set[str]], found: dict[str, set[str]]) -> dict[str, Any]:
-    """Compare found photo names per identity with the truth."""
+# Faces narrower than this at analysis size need the detector's upsampled pass.
+SMALL_FACE_PX = 80
+
+
+def evaluate(
+    truth: dict[str, set[str]], found: dict[str, set[str]], face_sizes: dict[tuple[str, str], int] | None = None
+) -> dict[str, Any]:
+    """Compare found photo names per identity with the truth.
+
+    With `face_sizes`, also the recall on faces narrower than SMALL_FACE_PX
+    at analysis size ("small_faces": found, total, recall).
+    """
     per_identity: dict[str, Any] = {}
     misses: list[tuple[str, str]] = []
     false_matches: list[tuple[str, str]] = []
@@ -85,8 +103,15 @@ def evaluate(truth: dict[str, set[str]], found: dict[str, set[str]]) -> dict[str
         per_identity[identity] = score(tp, fp, fn).__dict__
         misses += [(identity, name) for name in sorted(expected - got)]
         false_matches += [(identity, name) for name in sorted(got - expected)]
+    small = [(i, n) for (i, n), px in (face_sizes or {}).items() if px < SMALL_FACE_PX and n in truth.get(i, ())]
+    small_found = sum(1 for i, n in small if n in found.get(i, set()))
     return {
         "overall": score(*totals).__dict__,
+        "small_faces": {
+            "found": small_found,
+            "total": len(small),
+            "recall": round(small_found / len(small), 4) if small else None,
+        },
         "per_identity": per_identity,
         "misses": misses,
         "false_matches": false_matches,

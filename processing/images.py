@@ -170,9 +170,13 @@ def _draft_size(image: Image.Image, max_side: int) -> tuple[int, int]:
 
 
 def jpeg_bytes(image: Image.Image, max_side: int, quality: int = 85) -> bytes:
-    """A JPEG copy of `image` whose longest side is at most `max_side`."""
+    """A JPEG copy of `image` whose longest side is at most `max_side`.
+
+    Baseline rather than progressive: progressive encoding costs twice the
+    time of the whole rendition step for files about 3 % smaller.
+    """
     copy = image.copy()
     copy.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     buffer = io.BytesIO()
-    copy.save(buffer, "JPEG", quality=quality, optimize=True, progressive=True)
+    copy.save(buffer, "JPEG", quality=quality, optimize=True)
     return buffer.getvalue()

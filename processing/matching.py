@@ -31,6 +31,13 @@ goes to the one whose group it is closer to on average; the attendees who could
 claim the same faces are always decided together, so asking for one attendee
 gives the same answer as asking for everyone.
 
+Face quality (processing.detection: size, sharpness, detector score) decides
+what a face may do. A weak face (below `WEAK_QUALITY`) does not take part in
+the clustering, so it can never pull a group towards a stranger; once the
+groups are settled it joins the attendee's group only if its mean distance to
+the group is `weak_margin` below the bar for a lone face. A face below
+`UNUSABLE_QUALITY` is not matched at all.
+
 Thresholds were tuned on composite events built from shared/faces-lfw
 portraits (bench/composite_event.py), with a third of the identities held out
 for the final check; see the README.
@@ -53,6 +60,20 @@ class MatchThresholds:
     radius: float = 0.65
     attach: float = 0.57
     margin: float = 0.10
+    # How much closer than `single` a weak face must be to join a group.
+    weak_margin: float = 0.05
+
+
+# Face quality bands (0..1, processing.detection.face_quality).
+WEAK_QUALITY = 0.5
+UNUSABLE_QUALITY = 0.15
+
+
+def quality_band(quality: float) -> str:
+    """ "strong", "weak" or "unusable": what a face of this quality may do in matching."""
+    if quality >= WEAK_QUALITY:
+        return "strong"
+    return "weak" if quality >= UNUSABLE_QUALITY else "unusable"
 
 
 # A lone face close to the selfie but not to its group is not evidence of a second group.
@@ -146,38 +167,83 @@ def _claim(
     user: int,
     faces: np.ndarray,
     photos: np.ndarray,
+    qualities: np.ndarray,
     refs: Mapping[int, np.ndarray],
     selfies: np.ndarray,
     owners: np.ndarray,
     thresholds: MatchThresholds,
 ) -> _Claim:
     """Cluster the neighbourhood of `user`'s selfies and return the faces in their group."""
-    local = np.flatnonzero(_distances(refs[user], faces).min(0) <= thresholds.radius)
-    if local.size == 0:
+    near_user = _distances(refs[user], faces).min(0) <= thresholds.radius
+    strong = qualities >= WEAK_QUALITY
+    local = np.flatnonzero(near_user & strong)
+    weak = np.flatnonzero(near_user & ~strong & (qualities >= UNUSABLE_QUALITY))
+    if local.size == 0 and weak.size == 0:
         return _Claim(user, np.zeros(0, np.int64), np.zeros(0), [])
-    near = _distances(selfies, faces[local]).min(1) <= thresholds.radius
+    # Attendees near weak faces compete for them too, so they are decided together.
+    near = _distances(selfies, faces[np.concatenate([local, weak])]).min(1) <= thresholds.radius
     competitors = sorted({int(o) for o in owners[near]} - {user})
     people = [user, *competitors]
     n = local.size
-    face_distances = _distances(faces[local], faces[local])
-    to_people = np.stack([_distances(faces[local], refs[p]).mean(1) for p in people], axis=1)
-    distances = np.zeros((n + len(people), n + len(people)))
-    distances[:n, :n] = face_distances
-    distances[:n, n:] = to_people
-    distances[n:, :n] = to_people.T
-    group = np.concatenate([photos[local], np.full(len(people), -1)])
-    # Faces of one photo are different people; so are different attendees.
-    cannot_link = group[:, None] == group[None, :]
-    sizes = np.concatenate([np.ones(n), [len(refs[p]) for p in people]])
-    root = average_linkage(distances, cannot_link, sizes, thresholds.single, thresholds.group)
-    members = np.flatnonzero(root[:n] == root[n])
-    members = _attach_pieces(members, root[:n], set(root[n:].tolist()), photos[local], to_people, thresholds)
-    if members.size == 0:
-        return _Claim(user, np.zeros(0, np.int64), np.zeros(0), competitors)
     weight = float(len(refs[user]))
+    face_distances = _distances(faces[local], faces[local])
+    to_people = np.stack([_distances(faces[local], refs[p]).mean(1) for p in people], axis=1).reshape(n, len(people))
+    if n:
+        distances = np.zeros((n + len(people), n + len(people)))
+        distances[:n, :n] = face_distances
+        distances[:n, n:] = to_people
+        distances[n:, :n] = to_people.T
+        group = np.concatenate([photos[local], np.full(len(people), -1)])
+        # Faces of one photo are different people; so are different attendees.
+        cannot_link = group[:, None] == group[None, :]
+        sizes = np.concatenate([np.ones(n), [len(refs[p]) for p in people]])
+        root = average_linkage(distances, cannot_link, sizes, thresholds.single, thresholds.group)
+        members = np.flatnonzero(root[:n] == root[n])
+        members = _attach_pieces(members, root[:n], set(root[n:].tolist()), photos[local], to_people, thresholds)
+    else:
+        members = np.zeros(0, np.int64)
     totals = face_distances[np.ix_(members, members)].sum(1) + weight * to_people[members, 0]
     closeness = totals / (members.size - 1 + weight)
-    return _Claim(user, local[members], closeness, competitors)
+    chosen, closeness = local[members], closeness
+    if weak.size:
+        extra, extra_closeness = _attach_weak(
+            weak, faces, photos, faces[chosen], photos[chosen], refs[user], weight, thresholds
+        )
+        chosen = np.concatenate([chosen, extra])
+        closeness = np.concatenate([closeness, extra_closeness])
+    if chosen.size == 0:
+        return _Claim(user, np.zeros(0, np.int64), np.zeros(0), competitors)
+    return _Claim(user, chosen, closeness, competitors)
+
+
+def _attach_weak(
+    weak: np.ndarray,
+    faces: np.ndarray,
+    photos: np.ndarray,
+    group_faces: np.ndarray,
+    group_photos: np.ndarray,
+    selfie: np.ndarray,
+    weight: float,
+    thresholds: MatchThresholds,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The weak faces close enough to the settled group (selfies weighted as in closeness).
+
+    They are judged against the group one by one and never change it; of
+    several in one photo, only the closest can be the attendee's.
+    """
+    totals = weight * _distances(faces[weak], selfie).mean(1)
+    if len(group_faces):
+        totals = totals + _distances(faces[weak], group_faces).sum(1)
+    means = totals / (len(group_faces) + weight)
+    taken = set(group_photos.tolist())
+    bar = thresholds.single - thresholds.weak_margin
+    best: dict[int, tuple[float, int]] = {}
+    for index, mean in zip(weak.tolist(), means.tolist(), strict=True):
+        photo = int(photos[index])
+        if mean <= bar and photo not in taken and (photo not in best or mean < best[photo][0]):
+            best[photo] = (mean, index)
+    found = sorted(best.values(), key=lambda item: item[1])
+    return np.array([i for _, i in found], np.int64), np.array([m for m, _ in found], np.float64)
 
 
 def _attach_pieces(
@@ -222,8 +288,12 @@ def match_event(
     references: Mapping[int, np.ndarray],
     thresholds: MatchThresholds = MatchThresholds(),
     users: Collection[int] | None = None,
+    face_qualities: np.ndarray | None = None,
 ) -> dict[int, dict[int, float]]:
     """For each attendee id (all, or those in `users`), {face id: similarity} of the event faces that are theirs.
+
+    `face_qualities` (0..1 per face, default all 1) decides which faces are
+    weak or unusable; see the module docstring.
 
     The answer for an attendee is the same whether `users` names them alone or
     everyone: the attendees who could claim the same faces are always decided
@@ -239,19 +309,20 @@ def match_event(
     # Work in face id order, so that the arithmetic, and so the answer, is the same however the faces are given.
     faces = np.ascontiguousarray(face_vectors, dtype=np.float32).reshape(-1, DESCRIPTOR_SIZE)
     photos = np.asarray(face_photo_ids)
+    qualities = np.ones(len(face_ids)) if face_qualities is None else np.asarray(face_qualities, np.float64)
     if np.any(face_ids[1:] < face_ids[:-1]):
         order = np.argsort(face_ids, kind="stable")
-        face_ids, faces, photos = face_ids[order], faces[order], photos[order]
+        face_ids, faces, photos, qualities = face_ids[order], faces[order], photos[order], qualities[order]
     selfies = np.concatenate([refs[u] for u in present])
     owners = np.concatenate([np.full(len(refs[u]), u) for u in present])
 
     claims: dict[int, _Claim] = {}
     pending = [u for u in wanted if len(refs[u])]
     for user in pending:
-        claims[user] = _claim(user, faces, photos, refs, selfies, owners, thresholds)
+        claims[user] = _claim(user, faces, photos, qualities, refs, selfies, owners, thresholds)
     # Whoever could claim the same faces must be decided as well.
     for user in sorted({c for claim in list(claims.values()) for c in claim.competitors} - set(claims)):
-        claims[user] = _claim(user, faces, photos, refs, selfies, owners, thresholds)
+        claims[user] = _claim(user, faces, photos, qualities, refs, selfies, owners, thresholds)
 
     best: dict[int, tuple[float, int]] = {}
     for claim in claims.values():
@@ -273,8 +344,11 @@ def match_arrivals(
     face_vectors: np.ndarray,
     groups: Mapping[int, np.ndarray],
     thresholds: MatchThresholds = MatchThresholds(),
+    face_qualities: np.ndarray | None = None,
 ) -> dict[int, dict[int, float]]:
     """The immediate answer for the faces of one new photo: {attendee id: {face id: similarity}}.
+
+    A weak face needs a mean `weak_margin` below `single`; an unusable one never joins.
 
     `groups` are each attendee's selfies plus the faces matched to them so
     far. A face joins the attendee whose group it is closest to on average,
@@ -292,7 +366,10 @@ def match_arrivals(
         [_distances(faces, np.asarray(groups[u], np.float32).reshape(-1, DESCRIPTOR_SIZE)).mean(1) for u in users],
         axis=1,
     )
-    means[means > thresholds.single] = np.inf
+    qualities = np.ones(len(faces)) if face_qualities is None else np.asarray(face_qualities, np.float64)
+    bars = np.where(qualities >= WEAK_QUALITY, thresholds.single, thresholds.single - thresholds.weak_margin)
+    bars[qualities < UNUSABLE_QUALITY] = -1.0
+    means[means > bars[:, None]] = np.inf
     closest = means.argmin(1)
     for column, user in enumerate(users):
         mine = np.flatnonzero((closest == column) & np.isfinite(means[:, column]))
@@ -316,3 +393,33 @@ def match_threshold(
         hits = np.flatnonzero(distances <= threshold)
         result[user] = {int(face_ids[i]): float(distance_to_similarity(distances[i])) for i in hits}
     return result
+
+
+def unclaimed_groups(vectors: np.ndarray, photos: np.ndarray, threshold: float, chunk: int = 1024) -> tuple[int, int]:
+    """Faces that have a look-alike in another photo within `threshold`, and how many people they make.
+
+    People are the connected groups of such pairs: an estimate (single links
+    can join two look-alikes) that costs O(n) memory per chunk of rows.
+    """
+    count = len(vectors)
+    parent = np.arange(count)
+
+    def find(item: int) -> int:
+        while parent[item] != item:
+            parent[item] = parent[parent[item]]
+            item = int(parent[item])
+        return item
+
+    faces = np.asarray(vectors, np.float32).reshape(-1, DESCRIPTOR_SIZE)
+    squared = threshold * threshold
+    for start in range(0, count, chunk):
+        block = _squared_distances(faces[start : start + chunk], faces)
+        rows, columns = np.nonzero(block <= squared)
+        for row, column in zip((rows + start).tolist(), columns.tolist(), strict=True):
+            if row < column and photos[row] != photos[column]:
+                a, b = find(row), find(column)
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+    roots = np.array([find(i) for i in range(count)], np.int64)
+    sizes = np.bincount(roots, minlength=count) if count else np.zeros(0, np.int64)
+    return int(sizes[sizes >= 2].sum()), int((sizes >= 2).sum())

@@ -207,6 +207,7 @@ def _store_faces(photo: Photo, image: Image.Image, detected: Sequence[DetectedFa
             width=d.width / width,
             height=d.height / height,
             confidence=d.confidence,
+            quality=d.quality,
             embedding=d.embedding.tobytes() if d.embedding is not None else None,
             external_id=d.external_id,
         )

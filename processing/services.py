@@ -31,7 +31,7 @@ from django.db import transaction
 from gallery.models import Event, Face, Photo
 from processing.alerts import retry_alert_delivery, schedule_match_alerts, send_sign_in_link_later
 from processing.backends import get_backend
-from processing.backends.base import BackendError, NoFaceError
+from processing.backends.base import BackendError, NoFaceError, UnusableSelfie
 from processing.images import ImageInfo, InvalidImage, inspect_image
 from processing.liveness import MAX_LIVE_FRAMES, LivenessResult, issue_challenge, verify_live_selfie
 from processing.pipeline import (
@@ -41,6 +41,7 @@ from processing.pipeline import (
     forget_attendee,
     refresh_member_matches,
 )
+from processing.quality import event_quality_report
 from processing.tasks import enqueue_photos, forget_event_later, forget_faces_later, requeue_photo, waiting_count
 
 if TYPE_CHECKING:
@@ -54,12 +55,14 @@ __all__ = [
     "InvalidImage",
     "LivenessResult",
     "NoFaceError",
+    "UnusableSelfie",
     "delete_account",
     "delete_event",
     "delete_photo",
     "delete_selfie",
     "enqueue_photos",
     "enrol_selfie",
+    "event_quality_report",
     "forget_attendee",
     "inspect_image",
     "issue_challenge",

@@ -45,13 +45,27 @@ def waiting_count() -> int:
     return Photo.objects.filter(status__in=[PhotoStatus.QUEUED, PhotoStatus.PROCESSING]).count()
 
 
+def batch_sizes(count: int, batch_size: int, workers: int) -> list[int]:
+    """Split `count` photos into batches of at most `batch_size`, over at least `workers` batches.
+
+    Five photos with three workers go as 2, 2 and 1, so that every worker
+    starts at once instead of one doing all five; large uploads keep full batches.
+    """
+    if count <= 0:
+        return []
+    batches = max(-(-count // batch_size), min(count, workers))
+    base, extra = divmod(count, batches)
+    return [base + 1] * extra + [base] * (batches - extra)
+
+
 def enqueue_photos(photo_ids: Sequence[int]) -> None:
-    """Put photos on the queue in batches of PHOTO_QUEUE_BATCH_SIZE."""
-    batch_size = settings.PHOTO_QUEUE_BATCH_SIZE
+    """Put photos on the queue in batches of at most PHOTO_QUEUE_BATCH_SIZE, spread over the workers."""
     ids = list(photo_ids)
     Photo.objects.filter(pk__in=ids).update(dispatched_at=timezone.now())
-    for start in range(0, len(ids), batch_size):
-        batch = ids[start : start + batch_size]
+    start = 0
+    for size in batch_sizes(len(ids), settings.PHOTO_QUEUE_BATCH_SIZE, settings.PHOTO_QUEUE_WORKERS):
+        batch = ids[start : start + size]
+        start += size
         async_task(PROCESS_PHOTOS, batch, task_name=f"photos-{batch[0]}-{batch[-1]}", group="photos")
     if ids:
         queue_size = waiting_count()

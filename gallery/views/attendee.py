@@ -28,7 +28,7 @@ from gallery.models import EventVisibility, Membership, is_photographer, profile
 from gallery.qr import qr_svg_inline
 from gallery.ratelimits import join_rate_limit, selfie_rate_limit
 from gallery.views.common import default_next, event_from_url, next_url, page_user, with_next
-from processing.services import BackendError, InvalidImage, NoFaceError, enrol_selfie
+from processing.services import BackendError, InvalidImage, NoFaceError, UnusableSelfie, enrol_selfie
 
 PHOTOS_PER_PAGE = 48
 
@@ -135,6 +135,8 @@ def selfie(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             _selfie, faces_found = enrol_selfie(user, form.cleaned_data["selfie"])
+        except UnusableSelfie as exc:
+            form.add_error("selfie", str(exc))
         except NoFaceError:
             form.add_error("selfie", _("No face found, try again in better light."))
         except InvalidImage as exc:

@@ -64,6 +64,10 @@ class NoFaceError(BackendError):
     """The image has no usable face."""
 
 
+class UnusableSelfie(NoFaceError):
+    """The selfie has a face, but too small or blurry to match; the message says what to fix, translated."""
+
+
 @dataclass(frozen=True)
 class DetectedFace:
     """A face; the box is in pixels of the image the backend was given."""
@@ -75,6 +79,8 @@ class DetectedFace:
     confidence: float = 1.0
     embedding: np.ndarray | None = None
     external_id: str = ""
+    # 0..1 from size, sharpness and detector score (processing.detection); 1 when unknown.
+    quality: float = 1.0
 
     @property
     def area(self) -> int:

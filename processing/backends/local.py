@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from django.conf import settings
 from django.db.models import Count, Max
+from django.utils.translation import gettext
 
 from gallery.models import EMBEDDING_DTYPE, Face, Match
+from processing.detection import Box, face_quality, find_boxes, selfie_problem, sharpness
 from processing.matching import (
     DESCRIPTOR_SIZE,
     MatchThresholds,
@@ -36,6 +38,7 @@ from .base import (
     NewFaceMatch,
     NoFaceError,
     Reference,
+    UnusableSelfie,
 )
 
 if TYPE_CHECKING:
@@ -81,39 +84,40 @@ def detect_faces(
     event_id: int | None = None,
     operation: str = "DetectFaces",
     jitters: int = 1,
+    adaptive: bool = False,
 ) -> list[DetectedFace]:
     """Detect and describe every face in an RGB uint8 array.
 
+    With `adaptive`, `upsample` is the most the detector may use, on photos
+    where a first pass at 0 suggests small faces (processing.detection).
     The call holds a slot of the machine-wide CPU guard (LOCAL_FACE_CONCURRENCY)
     and is recorded in the face-service metrics like a Rekognition call.
     """
     with face_call("local", operation, event_id, images=1) as call:
-        faces = _detect_faces(array, upsample, jitters)
+        faces = _detect_faces(array, upsample, jitters, adaptive)
         call.faces_indexed = len(faces)
     return faces
 
 
-def _detect_faces(array: np.ndarray, upsample: int, jitters: int = 1) -> list[DetectedFace]:
+def _detect_faces(array: np.ndarray, upsample: int, jitters: int = 1, adaptive: bool = False) -> list[DetectedFace]:
     m = models()
-    rects, scores, _ = m.detector.run(array, upsample, 0.0)
+    boxes, _ = find_boxes(m.detector, array, upsample, adaptive=adaptive)
     faces = []
-    height, width = array.shape[:2]
     min_size = settings.FACE_MIN_SIZE
-    for rect, score in zip(rects, scores, strict=True):
-        left, top = max(rect.left(), 0), max(rect.top(), 0)
-        right, bottom = min(rect.right(), width - 1), min(rect.bottom(), height - 1)
-        if right - left < min_size or bottom - top < min_size:
+    for box in boxes:
+        if box.width < min_size or box.height < min_size:
             continue
-        shape = m.shape_predictor(array, rect)
+        shape = m.shape_predictor(array, box.rect)
         descriptor = np.asarray(m.encoder.compute_face_descriptor(array, shape, jitters), dtype=EMBEDDING_DTYPE)
         faces.append(
             DetectedFace(
-                left=left,
-                top=top,
-                width=right - left,
-                height=bottom - top,
-                confidence=float(score),
+                left=box.left,
+                top=box.top,
+                width=box.width,
+                height=box.height,
+                confidence=box.score,
                 embedding=descriptor,
+                quality=face_quality(box.width, box.height, sharpness(array, box), box.score),
             )
         )
     return faces
@@ -153,7 +157,7 @@ class LocalBackend(FaceBackend):
     def index_photo(self, photo: Photo, image: Image.Image) -> IndexResult:
         array = np.asarray(image.convert("RGB"))
         upsample = settings.FACE_DETECT_UPSAMPLE
-        faces = detect_faces(array, upsample, event_id=photo.event_id, operation="IndexPhoto")
+        faces = detect_faces(array, upsample, event_id=photo.event_id, operation="IndexPhoto", adaptive=True)
         if not faces and max(image.size) <= PORTRAIT_MAX_SIDE:
             # A small image with no face found is usually a tight portrait crop.
             faces = _detect_padded(array, upsample, event_id=photo.event_id, operation="IndexPhoto")
@@ -167,7 +171,21 @@ class LocalBackend(FaceBackend):
             faces = _detect_padded(array, 1, jitters=jitters)
         if not faces:
             raise NoFaceError("No face found in the selfie")
-        return selfie_face(faces, array.shape[1], array.shape[0]), len(faces)
+        face = selfie_face(faces, array.shape[1], array.shape[0])
+        box = Box(face.left, face.top, face.left + face.width, face.top + face.height, face.confidence, None)
+        problem = selfie_problem(array, box)
+        if problem == "small":
+            raise UnusableSelfie(
+                gettext(
+                    "Your face is too small in this selfie. Hold the phone closer, so that your face "
+                    "fills about a third of the picture, and take it again."
+                )
+            )
+        if problem == "blurry":
+            raise UnusableSelfie(
+                gettext("This selfie is blurry. Hold the phone still, in good light, and take it again.")
+            )
+        return face, len(faces)
 
     def match_faces(
         self, event: Event, photo: Photo, faces: Sequence[DetectedFace], references: Sequence[Reference]
@@ -182,7 +200,8 @@ class LocalBackend(FaceBackend):
             selfies = {r.user_id: r.matrix() for r in references}
             found = match_threshold(indices, new, selfies, settings.FACE_MATCH_THRESHOLD)
         else:
-            found = self._match_arrivals(event, photo, indices, new, references)
+            qualities = np.array([faces[index].quality for index in described], np.float64)
+            found = self._match_arrivals(event, photo, indices, new, qualities, references)
         return [
             NewFaceMatch(user_id=user, face_index=index, similarity=similarity)
             for user, found_faces in found.items()
@@ -190,7 +209,13 @@ class LocalBackend(FaceBackend):
         ]
 
     def _match_arrivals(
-        self, event: Event, photo: Photo, indices: np.ndarray, new: np.ndarray, references: Sequence[Reference]
+        self,
+        event: Event,
+        photo: Photo,
+        indices: np.ndarray,
+        new: np.ndarray,
+        qualities: np.ndarray,
+        references: Sequence[Reference],
     ) -> dict[int, dict[int, float]]:
         # Only attendees with a selfie near one of the new faces can gain them.
         radius = settings.FACE_MATCH_RADIUS
@@ -205,7 +230,7 @@ class LocalBackend(FaceBackend):
         for user_id, face_id in earlier.values_list("user_id", "face_id"):
             matched[user_id].append(face_id)
         groups = {user: np.concatenate([selfies[user], _rows(face_ids, vectors, matched[user])]) for user in near}
-        return match_arrivals(indices, new, groups, match_thresholds())
+        return match_arrivals(indices, new, groups, match_thresholds(), qualities)
 
     def match_reference(self, event: Event, reference: Reference) -> list[FaceMatch]:
         # Whether a face is this attendee's depends on the other attendees too
@@ -216,14 +241,15 @@ class LocalBackend(FaceBackend):
     def match_event(
         self, event: Event, references: Sequence[Reference], users: Collection[int] | None = None
     ) -> list[FaceMatch]:
-        face_ids, photo_ids, vectors = event_face_matrix(event)
+        faces = event_faces(event)
+        face_ids, photo_ids, vectors = faces.face_ids, faces.photo_ids, faces.vectors
         selfies = {r.user_id: r.matrix() for r in references}
         if settings.FACE_MATCH_STRATEGY == "threshold":
             if users is not None:
                 selfies = {u: m for u, m in selfies.items() if u in users}
             found = match_threshold(face_ids, vectors, selfies, settings.FACE_MATCH_THRESHOLD)
         else:
-            found = match_event(face_ids, vectors, photo_ids, selfies, match_thresholds(), users)
+            found = match_event(face_ids, vectors, photo_ids, selfies, match_thresholds(), users, faces.qualities)
         # face_ids is sorted, so a matched face's photo is a binary search away.
         return [
             FaceMatch(
@@ -257,32 +283,44 @@ def _rows(face_ids: np.ndarray, vectors: np.ndarray, wanted: Sequence[int]) -> n
 
 
 @dataclass
-class _EventFaces:
+class EventFaces:
+    """An event's described faces, in face id order."""
+
     rows: int  # Face rows seen, with or without a descriptor
     last_id: int
     face_ids: np.ndarray
     photo_ids: np.ndarray
     vectors: np.ndarray
+    qualities: np.ndarray
 
 
 _EVENT_CACHE_SIZE = 8
-_event_faces: OrderedDict[int, _EventFaces] = OrderedDict()
+_event_faces: OrderedDict[int, EventFaces] = OrderedDict()
 _event_faces_lock = threading.Lock()
 
 
-def _load_faces(event: Event, after_id: int = 0) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+def _load_faces(event: Event, after_id: int = 0) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     rows = list(
-        Face.objects.filter(event=event, id__gt=after_id).order_by("id").values_list("id", "photo_id", "embedding")
+        Face.objects.filter(event=event, id__gt=after_id)
+        .order_by("id")
+        .values_list("id", "photo_id", "embedding", "quality")
     )
     described = [r for r in rows if r[2] is not None]
     face_ids = np.fromiter((r[0] for r in described), np.int64, len(described))
     photo_ids = np.fromiter((r[1] for r in described), np.int64, len(described))
     vectors = np.frombuffer(b"".join(bytes(r[2] or b"") for r in described), dtype=EMBEDDING_DTYPE)
-    return len(rows), face_ids, photo_ids, vectors.reshape(len(described), DESCRIPTOR_SIZE)
+    qualities = np.fromiter((r[3] for r in described), np.float64, len(described))
+    return len(rows), face_ids, photo_ids, vectors.reshape(len(described), DESCRIPTOR_SIZE), qualities
 
 
 def event_face_matrix(event: Event) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Face ids, photo ids and an (n, 128) float32 matrix of the event's descriptors.
+    """Face ids, photo ids and an (n, 128) float32 matrix of the event's descriptors (see `event_faces`)."""
+    faces = event_faces(event)
+    return faces.face_ids, faces.photo_ids, faces.vectors
+
+
+def event_faces(event: Event) -> EventFaces:
+    """Face ids, photo ids, an (n, 128) float32 matrix of descriptors and the qualities of the event's faces.
 
     Kept per process and extended with the faces added since, so that a search
     in a large event does not read every descriptor from the database again.
@@ -294,25 +332,26 @@ def event_face_matrix(event: Event) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     with _event_faces_lock:
         cached = _event_faces.get(event.pk)
     if cached is None or cached.last_id > last_id or cached.rows > rows:
-        cached = _EventFaces(0, 0, *(a for a in _empty()))
+        cached = EventFaces(0, 0, *_empty())
     if (cached.rows, cached.last_id) != (rows, last_id):
-        added, face_ids, photo_ids, vectors = _load_faces(event, cached.last_id)
+        added, face_ids, photo_ids, vectors, qualities = _load_faces(event, cached.last_id)
         if cached.rows + added == rows:
-            cached = _EventFaces(
+            cached = EventFaces(
                 rows,
                 last_id,
                 np.concatenate([cached.face_ids, face_ids]),
                 np.concatenate([cached.photo_ids, photo_ids]),
                 np.concatenate([cached.vectors, vectors]),
+                np.concatenate([cached.qualities, qualities]),
             )
         else:
-            cached = _EventFaces(rows, last_id, *_load_faces(event)[1:])
+            cached = EventFaces(rows, last_id, *_load_faces(event)[1:])
     with _event_faces_lock:
         _event_faces[event.pk] = cached
         _event_faces.move_to_end(event.pk)
         while len(_event_faces) > _EVENT_CACHE_SIZE:
             _event_faces.popitem(last=False)
-    return cached.face_ids, cached.photo_ids, cached.vectors
+    return cached
 
 
 def forget_cached_faces() -> None:
@@ -321,5 +360,10 @@ def forget_cached_faces() -> None:
         _event_faces.clear()
 
 
-def _empty() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, DESCRIPTOR_SIZE), EMBEDDING_DTYPE)
+def _empty() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    return (
+        np.zeros(0, np.int64),
+        np.zeros(0, np.int64),
+        np.zeros((0, DESCRIPTOR_SIZE), EMBEDDING_DTYPE),
+        np.zeros(0, np.float64),
+    )

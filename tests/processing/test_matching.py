@@ -8,8 +8,9 @@ threshold) gets the scenario wrong, so that it cannot pass by accident.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from processing.matching import DESCRIPTOR_SIZE, match_arrivals, match_event, match_threshold
+from processing.matching import DESCRIPTOR_SIZE, match_arrivals, match_event, match_threshold, unclaimed_groups
 
 
 def axis(index: int, length: float = 1.0) -> np.ndarray:
@@ -127,3 +128,55 @@ def test_a_second_face_in_one_photo_does_not_split_the_attendee_off() -> None:
 
     assert {int(photos[i - 1]) for i in found} == set(range(50))
     assert len(found) == 50
+
+
+def test_a_weak_face_joins_only_on_stronger_evidence_and_an_unusable_one_never() -> None:
+    selfie = axis(0, 0.3)
+    borderline = axis(0, 0.3) + axis(5, 0.57)  # within the lone-face bar, not within the weak one
+    close = axis(0, 0.3) + axis(6, 0.45)
+    assert 0.55 < distance(selfie, borderline) < 0.60
+    refs = {1: selfie[None]}
+
+    def matched(face: np.ndarray, quality: float) -> bool:
+        ids, vectors, photos = scene([(1, face)])
+        return bool(match_event(ids, vectors, photos, refs, face_qualities=np.array([quality]))[1])
+
+    assert matched(borderline, 0.9)
+    assert not matched(borderline, 0.3)
+    assert matched(close, 0.3)
+    assert not matched(close, 0.1)
+
+
+def test_weak_faces_of_a_look_alike_do_not_form_a_group_that_takes_the_selfie() -> None:
+    selfie = axis(0, 0.3)
+    own = [axis(0, 0.3) + axis(k, 0.3) for k in range(20, 23)]
+    # Close to each other, each 0.56 from the selfie: as clear faces they make
+    # a group that joins it, the way a look-alike's photos pull a group over.
+    stranger = [axis(0, 0.3) + axis(1, 0.55) + axis(k, 0.1) for k in range(10, 14)]
+    ids, vectors, photos = scene([(k, v) for k, v in enumerate(own + stranger, start=1)])
+    refs = {1: selfie[None]}
+    strong = match_event(ids, vectors, photos, refs)[1]
+    assert set(range(4, 8)) & set(strong)
+
+    qualities = np.array([0.9] * len(own) + [0.3] * len(stranger))
+    weak = match_event(ids, vectors, photos, refs, face_qualities=qualities)[1]
+
+    assert set(weak) == {1, 2, 3}
+
+
+def test_a_new_weak_face_needs_a_closer_group_to_join_at_once() -> None:
+    group = np.stack([axis(0, 0.3)])
+    face = axis(0, 0.3) + axis(5, 0.57)
+
+    assert match_arrivals(np.array([1]), face[None], {1: group})[1] == {1: pytest.approx(1 - 0.57 / 1.2, abs=1e-3)}
+    assert match_arrivals(np.array([1]), face[None], {1: group}, face_qualities=np.array([0.3]))[1] == {}
+
+
+def test_unclaimed_groups_count_people_seen_in_two_photos() -> None:
+    person = [axis(0, 0.3) + axis(k, 0.1) for k in range(10, 13)]
+    lone = [axis(1, 0.6)]
+    same_photo = [axis(2, 0.6), axis(2, 0.6) + axis(40, 0.05)]
+    vectors = np.stack(person + lone + same_photo)
+    photos = np.array([1, 2, 3, 4, 5, 5])
+
+    assert unclaimed_groups(vectors, photos, 0.48) == (3, 1)

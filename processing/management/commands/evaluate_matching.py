@@ -22,6 +22,7 @@ from gallery.uploads import accept_uploads
 from processing import services
 from processing.evaluation import evaluate, load_dataset
 from processing.pipeline import enrol_selfie, refresh_event_matches, refresh_member_matches
+from processing.quality import event_quality_report
 from processing.tasks import run_photo
 
 
@@ -102,7 +103,7 @@ class Command(BaseCommand):
                         found[identity] = {
                             names[pk] for pk in event.matches.filter(user=user).values_list("photo_id", flat=True)
                         }
-                result = evaluate(dataset.truth, found)
+                result = evaluate(dataset.truth, found, dataset.face_sizes)
                 result["threshold"] = threshold if threshold is not None else settings.FACE_MATCH_THRESHOLD
                 results.append(result)
             report = {
@@ -119,6 +120,7 @@ class Command(BaseCommand):
                     "selfies_s": round(selfie_s, 2),
                 },
                 "results": results,
+                "quality": event_quality_report(event),
             }
         finally:
             # Matching schedules event-wide passes; this event will not need them.
@@ -142,12 +144,24 @@ class Command(BaseCommand):
         )
         for name, error in report["rejected"] + report["failed"]:
             self.stdout.write(f"  not processed: {name}: {error}")
+        quality = report["quality"]
+        self.stdout.write(
+            f"faces {quality['faces_found']}: matched {quality['faces_matched']}, "
+            f"unclaimed {quality['faces_unclaimed']} in {quality['unclaimed_groups']} groups, "
+            f"weak {quality['faces_weak']}, unusable {quality['faces_unusable']}; "
+            f"matches on weak evidence {quality['weak_matches']} of {quality['matches']}"
+        )
         for result in report["results"]:
             overall = result["overall"]
+            small = result["small_faces"]
+            small_text = (
+                f"; small faces {small['found']}/{small['total']} = {small['recall']}" if small["total"] else ""
+            )
             self.stdout.write(
                 f"threshold {result['threshold']}: precision {overall['precision']:.3f} "
                 f"recall {overall['recall']:.3f} F1 {overall['f1']:.3f} "
                 f"(tp {overall['true_positives']}, fp {overall['false_positives']}, fn {overall['false_negatives']})"
+                f"{small_text}"
             )
             for identity, scores in result["per_identity"].items():
                 self.stdout.write(

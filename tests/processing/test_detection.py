@@ -1,0 +1,137 @@
+"""processing.detection: where the detector looks, and how good a face is."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFilter
+
+from processing.detection import Box, face_quality, find_boxes, needs_fine_pass, selfie_problem, sharpness
+from processing.tasks import batch_sizes
+
+
+class Rect:
+    def __init__(self, left: int, top: int, size: int) -> None:
+        self._box = (left, top, left + size, top + size)
+
+    def left(self) -> int:
+        return self._box[0]
+
+    def top(self) -> int:
+        return self._box[1]
+
+    def right(self) -> int:
+        return self._box[2]
+
+    def bottom(self) -> int:
+        return self._box[3]
+
+
+class RecordingDetector:
+    """Answers with the faces it is told to see at each upsampling, and records the passes."""
+
+    def __init__(self, by_upsample: dict[int, list[int]]) -> None:
+        self.by_upsample = by_upsample
+        self.passes: list[int] = []
+
+    def run(self, array: np.ndarray, upsample: int, threshold: float) -> tuple[list[Rect], list[float], list[int]]:
+        self.passes.append(upsample)
+        rects = [Rect(10 + 200 * i, 10, size) for i, size in enumerate(self.by_upsample.get(upsample, []))]
+        return rects, [1.0] * len(rects), [0] * len(rects)
+
+
+IMAGE = np.zeros((600, 3000, 3), np.uint8)
+
+
+def boxes(*sizes: int) -> list[Box]:
+    return [Box(0, 0, size, size, 1.0, None) for size in sizes]
+
+
+def test_the_fine_pass_is_for_photos_with_no_face_small_faces_or_a_crowd() -> None:
+    assert needs_fine_pass([])
+    assert needs_fine_pass(boxes(200, 73))
+    assert needs_fine_pass(boxes(*[120] * 8))
+    assert not needs_fine_pass(boxes(150, 104, 88))
+
+
+def test_a_photo_of_large_faces_pays_one_pass_at_upsample_0() -> None:
+    detector = RecordingDetector({0: [150, 104], 1: [150, 104, 50]})
+
+    found, upsample = find_boxes(detector, IMAGE, 1)
+
+    assert detector.passes == [0]
+    assert (upsample, [b.width for b in found]) == (0, [150, 104])
+
+
+def test_small_faces_get_the_upsampled_pass_whose_boxes_replace_the_first() -> None:
+    detector = RecordingDetector({0: [73], 1: [76, 52, 44]})
+
+    found, upsample = find_boxes(detector, IMAGE, 1)
+
+    assert detector.passes == [0, 1]
+    assert (upsample, [b.width for b in found]) == (1, [76, 52, 44])
+
+
+def test_upsample_0_or_a_fixed_setting_runs_one_pass() -> None:
+    detector = RecordingDetector({0: []})
+    assert find_boxes(detector, IMAGE, 0) == ([], 0)
+    fixed = RecordingDetector({1: [50]})
+    assert [b.width for b in find_boxes(fixed, IMAGE, 1, adaptive=False)[0]] == [50]
+    assert detector.passes + fixed.passes == [0, 1]
+
+
+def face_like(size: int, blur: float = 0.0) -> tuple[np.ndarray, Box]:
+    """A synthetic high-contrast pattern in a `size` px box (eyes, mouth, edges)."""
+    image = Image.new("RGB", (size + 20, size + 20), (120, 100, 90))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((10, 10, 10 + size, 10 + size), fill=(220, 180, 160))
+    for left in (0.28, 0.62):
+        x = 10 + int(size * left)
+        draw.ellipse((x, 10 + int(size * 0.35), x + max(2, size // 8), 10 + int(size * 0.45)), fill=(30, 20, 20))
+    draw.rectangle((10 + size // 3, 10 + int(size * 0.7), 10 + 2 * size // 3, 10 + int(size * 0.75)), fill=(90, 20, 30))
+    if blur:
+        image = image.filter(ImageFilter.GaussianBlur(blur))
+    return np.asarray(image), Box(10, 10, 10 + size, 10 + size, 1.0, None)
+
+
+def test_blur_lowers_sharpness_and_quality() -> None:
+    sharp_array, box = face_like(120)
+    blurred_array, _ = face_like(120, blur=4)
+
+    sharp, blurred = sharpness(sharp_array, box), sharpness(blurred_array, box)
+
+    assert blurred < sharp
+    assert face_quality(120, 120, blurred, 1.0) < face_quality(120, 120, sharp, 1.0)
+
+
+def test_quality_grows_with_size_and_detector_score() -> None:
+    assert face_quality(20, 20, 1.0, 1.0) == 0.0
+    assert face_quality(30, 30, 1.0, 1.0) < face_quality(60, 60, 1.0, 1.0) == 1.0
+    assert face_quality(60, 60, 1.0, 0.0) < face_quality(60, 60, 1.0, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("size", "blur", "problem"),
+    [(200, 0.0, None), (40, 0.0, "small"), (200, 12.0, "blurry")],
+)
+def test_a_selfie_face_must_be_large_and_sharp(size: int, blur: float, problem: str | None) -> None:
+    array, box = face_like(size, blur)
+
+    assert selfie_problem(array, box) == problem
+
+
+@pytest.mark.parametrize(
+    ("count", "batch", "workers", "sizes"),
+    [
+        (5, 5, 3, [2, 2, 1]),
+        (5, 5, 1, [5]),
+        (1, 5, 3, [1]),
+        (30, 5, 2, [5] * 6),
+        (12, 5, 2, [4, 4, 4]),
+        (0, 5, 2, []),
+    ],
+)
+def test_uploads_are_spread_over_the_workers_in_batches_of_at_most_the_batch_size(
+    count: int, batch: int, workers: int, sizes: list[int]
+) -> None:
+    assert batch_sizes(count, batch, workers) == sizes
