@@ -45,6 +45,7 @@ from gallery.ratelimits import (
 )
 from gallery.tokens import issue_token
 from gallery.uploads import Accepted, QueueFull, Rejected, accept_uploads
+from gallery.watermarks import WatermarkForm, watermark_json
 from processing.services import (
     MAX_LIVE_FRAMES,
     InvalidImage,
@@ -54,6 +55,7 @@ from processing.services import (
     event_quality_report,
     issue_challenge,
     send_sign_in_link_later,
+    set_watermark,
     verify_live_selfie,
 )
 
@@ -245,6 +247,52 @@ class EventPhotosView(APIView):
                 for p in page
             ]
         )
+
+
+def _percent(value: Any) -> Any:
+    """A fraction from the API as the form's percent; anything else goes to the form to be refused."""
+    if isinstance(value, bool):
+        return value
+    try:
+        return round(float(value) * 100)
+    except (TypeError, ValueError):
+        return value
+
+
+class EventWatermarkView(APIView):
+    """`GET` / `PUT /api/photographer/events/{id}/watermark` (JSON or multipart with a `logo` PNG file).
+
+    Fields: `text`, `position` (top-left, top-right, center, bottom-left,
+    bottom-right), `opacity` and `size` (fractions, size of the image's width),
+    `guests_get_originals`, `clear_logo`; a field left out keeps its value.
+    Only the event's owner (or staff). A change to what is drawn re-renders the
+    event's photos through the queue: the answer says so in `rerendering`.
+    """
+
+    permission_classes = [IsAuthenticated, IsPhotographer]
+
+    def get(self, request: Request, event_id: int) -> Response:
+        event = access.owned_event(request.user, event_id)
+        return Response(watermark_json(event))
+
+    def put(self, request: Request, event_id: int) -> Response:
+        event = access.owned_event(request.user, event_id)
+        body = _data(request)
+        form = WatermarkForm.for_event(event)
+        merged: dict[str, Any] = {**form.initial}
+        for key in ("text", "position", "guests_get_originals", "clear_logo"):
+            if key in body:
+                merged[key] = body.get(key)
+        for key in ("opacity", "size"):
+            if key in body:
+                merged[key] = _percent(body.get(key))
+        form = WatermarkForm(merged, request.FILES)
+        if not form.is_valid():
+            errors = {field: [str(e) for e in messages] for field, messages in form.errors.items()}
+            detail = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in errors.items())
+            return Response({"detail": detail, "errors": errors}, status=status.HTTP_400_BAD_REQUEST)
+        rerendering = set_watermark(event, form.settings())
+        return Response({**watermark_json(event), "rerendering": rerendering})
 
 
 class JoinEventView(APIView):

@@ -48,6 +48,18 @@ class EventVisibility(models.TextChoices):
     OWN = "own", "Guests see only their own photos"
 
 
+class WatermarkPosition(models.TextChoices):
+    TOP_LEFT = "top-left", gettext_lazy("Top left")
+    TOP_RIGHT = "top-right", gettext_lazy("Top right")
+    CENTER = "center", gettext_lazy("Centre")
+    BOTTOM_LEFT = "bottom-left", gettext_lazy("Bottom left")
+    BOTTOM_RIGHT = "bottom-right", gettext_lazy("Bottom right")
+
+
+def _watermark_logo_path(instance: Event, filename: str) -> str:
+    return f"events/{instance.pk}/watermark/{uuid.uuid4().hex}.png"
+
+
 def membership_cache_key(event_id: int, user_id: int) -> str:
     return f"member:{event_id}:{user_id}"
 
@@ -74,11 +86,32 @@ class Event(models.Model):
     content_version = models.PositiveBigIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
 
+    # The watermark on web renditions and on guests' downloads: text, a PNG logo
+    # (the logo wins when both are set), or neither for no watermark.
+    watermark_text = models.CharField(max_length=100, blank=True)
+    watermark_logo = models.FileField(upload_to=_watermark_logo_path, max_length=255, blank=True)
+    watermark_position = models.CharField(
+        max_length=16, choices=WatermarkPosition.choices, default=WatermarkPosition.BOTTOM_RIGHT
+    )
+    watermark_opacity = models.FloatField(default=0.5, help_text="0 (invisible) to 1 (opaque).")
+    watermark_size = models.FloatField(default=0.25, help_text="Width of the mark as a fraction of the image's width.")
+    # Bumped on every watermark change; a photo whose renditions carry an older
+    # version is re-rendered by the queue.
+    watermark_version = models.PositiveIntegerField(default=0)
+    # With a watermark set, guests download the watermarked full-size copy
+    # unless this is on. Without a watermark there is nothing to protect and
+    # guests get the original as before.
+    guests_get_originals = models.BooleanField(default=False)
+
     class Meta:
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.code})"
+
+    @property
+    def has_watermark(self) -> bool:
+        return bool(self.watermark_logo or self.watermark_text.strip())
 
     @classmethod
     def cached(cls, event_id: int) -> Event | None:
@@ -233,6 +266,11 @@ class Photo(models.Model):
     original = models.FileField(upload_to=_photo_path, max_length=255)
     thumbnail = models.FileField(max_length=255, blank=True)
     web = models.FileField(max_length=255, blank=True)
+    # The full-size JPEG with the event's watermark, which guests download
+    # instead of the original; empty when the event has no watermark.
+    watermarked = models.FileField(max_length=255, blank=True)
+    # The event's watermark_version the web and watermarked renditions were made with.
+    watermark_version = models.PositiveIntegerField(default=0)
     filename = models.CharField(max_length=255, help_text="The client's file name, for display only.")
     sha256 = models.CharField(max_length=64)
     format = models.CharField(max_length=8)

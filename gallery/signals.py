@@ -33,7 +33,12 @@ def _delete_files_on_commit(*files: Any) -> None:
 
 @receiver(post_delete, sender=Photo)
 def delete_photo_files(sender: type[Photo], instance: Photo, **kwargs: Any) -> None:
-    _delete_files_on_commit(instance.original, instance.thumbnail, instance.web)
+    _delete_files_on_commit(instance.original, instance.thumbnail, instance.web, instance.watermarked)
+
+
+@receiver(post_delete, sender=Event)
+def delete_event_files(sender: type[Event], instance: Event, **kwargs: Any) -> None:
+    _delete_files_on_commit(instance.watermark_logo)
 
 
 @receiver(post_delete, sender=Selfie)

@@ -37,6 +37,11 @@ urlpatterns = [
         studio.studio_event_visibility,
         name="gallery-studio-event-visibility",
     ),
+    path(
+        "studio/events/<int:event_id>/watermark/",
+        studio.studio_event_watermark,
+        name="gallery-studio-event-watermark",
+    ),
     path("studio/events/<int:event_id>/delete/", studio.studio_event_delete, name="gallery-studio-event-delete"),
     path("studio/photos/<int:photo_id>/delete/", studio.studio_photo_delete, name="gallery-studio-photo-delete"),
     path("media/photos/<int:photo_id>/<str:variant>", media.photo_file, name="gallery-photo-file"),

@@ -29,6 +29,11 @@ api_patterns = [
         gallery_api.EventQualityView.as_view(),
         name="api-photographer-event-quality",
     ),
+    path(
+        "photographer/events/<int:event_id>/watermark",
+        gallery_api.EventWatermarkView.as_view(),
+        name="api-photographer-event-watermark",
+    ),
     path("events/join", gallery_api.JoinEventView.as_view(), name="api-events-join"),
     path("guests", gallery_api.GuestView.as_view(), name="api-guests"),
     path("auth/email-link", gallery_api.SignInLinkView.as_view(), name="api-auth-email-link"),

@@ -4,7 +4,9 @@ A photo goes through `process_photo` exactly in this order:
 
 1. open the original from storage with its EXIF orientation applied;
 2. decode it at analysis size (longest side PHOTO_ANALYSIS_MAX_SIDE);
-3. write the thumbnail and the web-size copy;
+3. write the thumbnail, the web-size copy and, when the event has a
+   watermark, the full-size watermarked copy guests download (the web copy
+   carries the watermark too; the thumbnail stays clean);
 4. let the face backend detect and describe (or index) its faces, then say
    which of these new faces belong to which attendee (`match_faces`, which
    names faces by position because they have no rows yet);
@@ -23,6 +25,10 @@ The contract every function here keeps:
   renditions and matches, so a redelivered or retried task does no harm.
 - A photo deleted while it is processed is not an error: `PhotoGone` is raised,
   and the renditions and backend faces written for it are removed at once.
+- A watermark change re-renders through `rerender_photo`, which rewrites the
+  web and watermarked copies only: no face detection, no change to faces or
+  matches. Each photo records the watermark version its renditions carry, so
+  a re-render that already happened does nothing.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ from django.db.models import F
 from django.utils import timezone
 from django_q.models import Schedule
 from django_q.tasks import schedule
+from PIL import Image
 
 from gallery.models import (
     AttendeeProfile,
@@ -61,11 +68,11 @@ from processing.backends import get_backend
 from processing.backends.base import DetectedFace, FaceBackend, FaceMatch, IndexResult, NewFaceMatch
 from processing.images import jpeg_bytes, open_upright
 from processing.references import event_references
+from processing.watermark import Watermark, apply_watermark, event_watermark
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
     from django.core.files.uploadedfile import UploadedFile
-    from PIL import Image
 
 __all__ = [
     "ForgottenFaceData",
@@ -80,13 +87,16 @@ __all__ = [
     "refresh_event_matches",
     "refresh_member_matches",
     "refresh_user_matches",
+    "rerender_photo",
     "schedule_event_refresh",
 ]
 
 logger = logging.getLogger("processing.pipeline")
 
 SELFIE_MAX_SIDE = 1024
-RENDITION_KINDS = ("thumbs", "web")
+RENDITION_KINDS = ("thumbs", "web", "watermarked")
+WATERMARKED_JPEG_QUALITY = 90
+RERENDER_ATTEMPTS = 3
 
 
 class LostClaim(Exception):
@@ -101,16 +111,19 @@ def process_photo(photo: Photo, claim: uuid.UUID, backend: FaceBackend | None = 
     """Process one claimed photo (see the module docstring); raises `LostClaim` or `PhotoGone`."""
     backend = backend or get_backend()
     started = time.monotonic()
+    watermark_version = photo.event.watermark_version
+    mark = event_watermark(photo.event)
     with photo.original.open("rb") as original:
         image = open_upright(original, settings.PHOTO_ANALYSIS_MAX_SIDE)
     thumbnail_name = _save_rendition(photo, "thumbs", jpeg_bytes(image, settings.PHOTO_THUMBNAIL_MAX_SIDE, 80))
-    web_name = _save_rendition(photo, "web", jpeg_bytes(image, settings.PHOTO_WEB_MAX_SIDE))
+    web_name, watermarked_name = _write_marked_renditions(photo, image, mark)
+    renditions = Renditions(thumbnail_name, web_name, watermarked_name, watermark_version)
     # The face work, backend calls included, happens before any transaction.
     result = backend.index_photo(photo, image)
     references = event_references(photo.event)
     new_matches = backend.match_faces(photo.event, photo, result.faces, references) if references else []
     try:
-        faces, stale_faces = _finish(photo, claim, image, result, new_matches, thumbnail_name, web_name, started)
+        faces, stale_faces = _finish(photo, claim, image, result, new_matches, renditions, started)
     except PhotoGone:
         discard_renditions(photo)
         _forget_detected(backend, photo, result.faces)
@@ -121,7 +134,74 @@ def process_photo(photo: Photo, claim: uuid.UUID, backend: FaceBackend | None = 
         backend.forget_faces(photo.event, forgotten)
     if references:
         schedule_event_refresh(photo.event_id)
+    # The watermark changed while this photo was processed: the re-render of
+    # the event's photos may have passed it by.
+    current = Event.objects.filter(pk=photo.event_id).values_list("watermark_version", flat=True).first()
+    if current is not None and current != watermark_version:
+        rerender_photo(photo.pk)
     photo.refresh_from_db()
+
+
+@dataclass(frozen=True)
+class Renditions:
+    """The stored names of a photo's renditions, and the watermark version they carry."""
+
+    thumbnail: str
+    web: str
+    watermarked: str
+    watermark_version: int
+
+
+def _write_marked_renditions(photo: Photo, image: Image.Image, mark: Watermark | None) -> tuple[str, str]:
+    """Write the web copy (watermarked if `mark`) and the full-size watermarked copy; returns their names.
+
+    Without a watermark there is no watermarked copy: its name is "" and an old one is deleted.
+    """
+    web = image.copy()
+    web.thumbnail((settings.PHOTO_WEB_MAX_SIDE, settings.PHOTO_WEB_MAX_SIDE), Image.Resampling.LANCZOS)
+    web_name = _save_rendition(photo, "web", jpeg_bytes(apply_watermark(web, mark), settings.PHOTO_WEB_MAX_SIDE))
+    if mark is None:
+        name = _rendition_name(photo, "watermarked")
+        if default_storage.exists(name):
+            default_storage.delete(name)
+        return web_name, ""
+    with photo.original.open("rb") as original:
+        full = open_upright(original)
+    marked = apply_watermark(full, mark)
+    data = jpeg_bytes(marked, max(marked.size), WATERMARKED_JPEG_QUALITY)
+    return web_name, _save_rendition(photo, "watermarked", data)
+
+
+def rerender_photo(photo_id: int) -> str:
+    """Rewrite a finished photo's web and watermarked copies for its event's current watermark.
+
+    Faces and matches are not touched and the face backend is not called.
+    Returns "done", "current" (nothing to do) or "skipped" (the photo is
+    gone or not finished: processing will render it).
+    """
+    outcome = "current"
+    # A change made while this ran (another task may have rendered it and been
+    # overwritten by this one) is caught by reading the version again.
+    for _attempt in range(RERENDER_ATTEMPTS):
+        photo = Photo.objects.select_related("event").filter(pk=photo_id, status=PhotoStatus.DONE).first()
+        if photo is None:
+            return "skipped"
+        event = photo.event
+        if photo.watermark_version == event.watermark_version:
+            return outcome
+        mark = event_watermark(event)
+        with photo.original.open("rb") as original:
+            image = open_upright(original, settings.PHOTO_ANALYSIS_MAX_SIDE)
+        web_name, watermarked_name = _write_marked_renditions(photo, image, mark)
+        updated = Photo.objects.filter(pk=photo.pk, status=PhotoStatus.DONE).update(
+            web=web_name, watermarked=watermarked_name, watermark_version=event.watermark_version
+        )
+        if not updated:
+            if not Photo.objects.filter(pk=photo.pk).exists():
+                discard_renditions(photo)
+            return "skipped"
+        outcome = "done"
+    return outcome
 
 
 def _finish(
@@ -130,8 +210,7 @@ def _finish(
     image: Image.Image,
     result: IndexResult,
     new_matches: Sequence[NewFaceMatch],
-    thumbnail_name: str,
-    web_name: str,
+    renditions: Renditions,
     started: float,
 ) -> tuple[list[Face], list[Face]]:
     """The short transaction that ends processing: returns the new faces and the ones they replaced."""
@@ -139,8 +218,10 @@ def _finish(
         # Conditional on the claim: a worker that lost it, or a photo deleted
         # meanwhile, changes nothing. The update also takes the row's lock.
         finished = Photo.objects.filter(pk=photo.pk, claim=claim, status=PhotoStatus.PROCESSING).update(
-            thumbnail=thumbnail_name,
-            web=web_name,
+            thumbnail=renditions.thumbnail,
+            web=renditions.web,
+            watermarked=renditions.watermarked,
+            watermark_version=renditions.watermark_version,
             face_count=len(result.faces),
             unindexed_reasons=result.unindexed_reasons,
             status=PhotoStatus.DONE,
@@ -167,7 +248,7 @@ def _finish(
 
 
 def discard_renditions(photo: Photo) -> None:
-    """Delete the thumbnail and web copy processing writes for `photo` (a deleted photo's leftovers)."""
+    """Delete the thumbnail, web and watermarked copies processing writes for `photo` (a deleted photo's leftovers)."""
     for kind in RENDITION_KINDS:
         name = _rendition_name(photo, kind)
         if default_storage.exists(name):

@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
 from django.db import transaction
 
-from gallery.models import Event, Face, Photo
+from gallery.models import Event, Face, Photo, forget_cached_events
 from processing.alerts import retry_alert_delivery, schedule_match_alerts, send_sign_in_link_later
 from processing.backends import get_backend
 from processing.backends.base import BackendError, NoFaceError, UnusableSelfie
@@ -42,10 +43,19 @@ from processing.pipeline import (
     refresh_member_matches,
 )
 from processing.quality import event_quality_report
-from processing.tasks import enqueue_photos, forget_event_later, forget_faces_later, requeue_photo, waiting_count
+from processing.tasks import (
+    enqueue_photos,
+    enqueue_rerender,
+    forget_event_later,
+    forget_faces_later,
+    requeue_photo,
+    waiting_count,
+)
+from processing.watermark import check_logo
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
+    from django.core.files.uploadedfile import UploadedFile
 
 __all__ = [
     "MAX_LIVE_FRAMES",
@@ -56,6 +66,8 @@ __all__ = [
     "LivenessResult",
     "NoFaceError",
     "UnusableSelfie",
+    "WatermarkSettings",
+    "check_logo",
     "delete_account",
     "delete_event",
     "delete_photo",
@@ -71,6 +83,7 @@ __all__ = [
     "retry_alert_delivery",
     "schedule_match_alerts",
     "send_sign_in_link_later",
+    "set_watermark",
     "verify_live_selfie",
     "waiting_count",
 ]
@@ -127,3 +140,73 @@ def _forget_event(event_id: int) -> None:
     except BackendError:
         logger.warning("The face backend did not forget event %s; the queue retries", event_id)
         forget_event_later(event_id)
+
+
+@dataclass(frozen=True)
+class WatermarkSettings:
+    """An event's watermark as the photographer sets it; `logo` is a new PNG, already checked with `check_logo`."""
+
+    text: str
+    position: str
+    opacity: float
+    size: float
+    guests_get_originals: bool
+    logo: UploadedFile | None = None
+    clear_logo: bool = False
+
+
+def set_watermark(event: Event, wanted: WatermarkSettings) -> bool:
+    """Save the event's watermark; when what is drawn changed, re-render its photos through the queue.
+
+    The new logo is stored before the transaction (storage may be S3); the
+    replaced one is deleted after the commit. Returns whether the photos are
+    re-rendered (not when only `guests_get_originals` changed); they are
+    queued after the commit.
+    """
+    before = _drawn(event)
+    old_logo = event.watermark_logo.name if (wanted.logo is not None or wanted.clear_logo) else ""
+    if wanted.logo is not None:
+        event.watermark_logo.save("logo.png", wanted.logo, save=False)
+    elif wanted.clear_logo:
+        event.watermark_logo = ""  # type: ignore[assignment]
+    event.watermark_text = wanted.text.strip()
+    event.watermark_position = wanted.position
+    event.watermark_opacity = wanted.opacity
+    event.watermark_size = wanted.size
+    event.guests_get_originals = wanted.guests_get_originals
+    changed = _drawn(event) != before
+    storage = event.watermark_logo.storage
+    with transaction.atomic():
+        if changed:
+            event.watermark_version = (
+                Event.objects.select_for_update().filter(pk=event.pk).values_list("watermark_version", flat=True).get()
+                + 1
+            )
+        event.save(
+            update_fields=[
+                "watermark_text",
+                "watermark_logo",
+                "watermark_position",
+                "watermark_opacity",
+                "watermark_size",
+                "watermark_version",
+                "guests_get_originals",
+            ]
+        )
+        forget_cached_events(event.pk)
+        if old_logo and old_logo != event.watermark_logo.name:
+            transaction.on_commit(partial(storage.delete, old_logo))
+        if changed:
+            transaction.on_commit(partial(enqueue_rerender, event.pk))
+    return changed
+
+
+def _drawn(event: Event) -> tuple[object, ...]:
+    """What the renditions depend on: a change to any of it re-renders."""
+    return (
+        event.watermark_text.strip(),
+        event.watermark_logo.name or "",
+        event.watermark_position,
+        round(event.watermark_opacity, 3),
+        round(event.watermark_size, 3),
+    )

@@ -29,11 +29,19 @@ from processing.backends.base import BackendError, PermanentBackendError
 from processing.backoff import backoff_delay
 from processing.broker import PROCESS_PHOTOS, queued_photo_ids_in_broker
 from processing.images import InvalidImage
-from processing.pipeline import LostClaim, PhotoGone, discard_renditions, process_photo, refresh_event_matches
+from processing.pipeline import (
+    LostClaim,
+    PhotoGone,
+    discard_renditions,
+    process_photo,
+    refresh_event_matches,
+    rerender_photo,
+)
 
 logger = logging.getLogger("processing.queue")
 
 FORGET_FACES = "processing.tasks.forget_backend_faces"
+RERENDER_PHOTOS = "processing.tasks.rerender_photos"
 FORGET_EVENT = "processing.tasks.forget_backend_event"
 # A backend cleanup after a deletion is retried for about a day before it is given up (and logged).
 CLEANUP_MAX_ATTEMPTS = 12
@@ -255,13 +263,15 @@ def cleanup_orphan_files() -> int:
     if default_storage.exists("events"):
         event_dirs, _ = default_storage.listdir("events")
         for event_dir in event_dirs:
-            for kind in ("originals", "thumbs", "web"):
+            for kind in ("originals", "thumbs", "web", "watermarked"):
                 folder = f"events/{event_dir}/{kind}"
                 if not default_storage.exists(folder):
                     continue
                 _, names = default_storage.listdir(folder)
                 paths = {f"{folder}/{name}" for name in names}
-                field = {"originals": "original", "thumbs": "thumbnail", "web": "web"}[kind]
+                field = {"originals": "original", "thumbs": "thumbnail", "web": "web", "watermarked": "watermarked"}[
+                    kind
+                ]
                 known = set(Photo.objects.filter(**{f"{field}__in": paths}).values_list(field, flat=True))
                 for name in paths - known:
                     if default_storage.get_modified_time(name) < cutoff:
@@ -279,6 +289,31 @@ def refresh_event(event_id: int) -> None:
     event = Event.objects.filter(pk=event_id).first()
     if event is not None:
         refresh_event_matches(event)
+
+
+def enqueue_rerender(event_id: int) -> int:
+    """Queue the re-rendering of the event's finished photos whose renditions predate its watermark.
+
+    Batches of PHOTO_QUEUE_BATCH_SIZE; returns how many photos were queued.
+    Photos still in processing render the new watermark themselves.
+    """
+    version = Event.objects.filter(pk=event_id).values_list("watermark_version", flat=True).first()
+    if version is None:
+        return 0
+    stale = Photo.objects.filter(event_id=event_id, status=PhotoStatus.DONE).exclude(watermark_version=version)
+    ids = list(stale.order_by("pk").values_list("pk", flat=True))
+    batch_size = settings.PHOTO_QUEUE_BATCH_SIZE
+    for start in range(0, len(ids), batch_size):
+        batch = ids[start : start + batch_size]
+        async_task(RERENDER_PHOTOS, batch, task_name=f"rerender-{batch[0]}-{batch[-1]}", group="rerender")
+    if ids:
+        logger.info("[PhotoQueue] %d photos of event %s queued for a new watermark", len(ids), event_id)
+    return len(ids)
+
+
+def rerender_photos(photo_ids: Sequence[int]) -> dict[int, str]:
+    """Task: re-render the web and watermarked copies of photos (never their faces); idempotent."""
+    return {photo_id: rerender_photo(photo_id) for photo_id in photo_ids}
 
 
 def requeue_photo(photo: Photo, *, only_failed: bool) -> bool:

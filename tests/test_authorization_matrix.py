@@ -125,6 +125,14 @@ EXPECTED = [
         (401, 403, 403, 202, 404, 403), upload),
     Row("api-photographer-event-photos", "GET", "/api/photographer/events/{id}/photos",
         (401, 403, 403, 200, 404, 403), get(lambda w: f"/api/photographer/events/{w.event.pk}/photos")),
+    Row("api-photographer-event-watermark", "GET", "/api/photographer/events/{id}/watermark",
+        (401, 403, 403, 200, 404, 403), get(lambda w: f"/api/photographer/events/{w.event.pk}/watermark")),
+    Row("api-photographer-event-watermark", "PUT", "/api/photographer/events/{id}/watermark",
+        (401, 403, 403, 200, 404, 403),
+        lambda client, world, role: client.put(
+            f"/api/photographer/events/{world.event.pk}/watermark", {"guests_get_originals": True}, format="json"
+        ),
+        "only the owner changes the watermark; a change re-renders the event's photos on the queue"),
     Row("api-events-join", "POST", "/api/events/join", (401, 200, 200, 200, 200, 200),
         post_json(lambda w: "/api/events/join", lambda w, r: {"code": w.event.code}),
         "knowing the event code is the authorization"),

@@ -27,6 +27,7 @@ from gallery.guests import MAX_CODE_LENGTH, create_guest, join_target, start_gue
 from gallery.models import EventVisibility, Membership, is_photographer, profile_for, record_activity
 from gallery.qr import qr_svg_inline
 from gallery.ratelimits import join_rate_limit, selfie_rate_limit
+from gallery.serving import full_size_download
 from gallery.views.common import default_next, event_from_url, next_url, page_user, with_next
 from processing.services import BackendError, InvalidImage, NoFaceError, UnusableSelfie, enrol_selfie
 
@@ -213,14 +214,16 @@ def my_photos_zip(request: HttpRequest, event_id: int) -> HttpResponseBase:
     if not photos:
         messages.info(request, _("There are no photos of you to download yet."))
         return redirect("gallery-my-photos", event_id=event.pk)
+    # Guests of a watermarked event get the watermarked copies (gallery.serving).
+    downloads = [(photo, download) for photo in photos if (download := full_size_download(user, photo, event))]
     entries = [
         ZipEntry(
-            name=safe_name(index, photo.filename, PurePosixPath(photo.original.name or "").suffix or ".jpg"),
-            file=photo.original,
+            name=safe_name(index, download.filename, PurePosixPath(download.file.name or "").suffix or ".jpg"),
+            file=download.file,
             modified=timezone.localtime(photo.created_at),
-            size=photo.size_bytes,
+            size=download.size,
         )
-        for index, photo in enumerate(photos, start=1)
+        for index, (photo, download) in enumerate(downloads, start=1)
     ]
     response = StreamingHttpResponse(zip_stream(entries), content_type="application/zip")
     filename = f"{slugify(event.name) or 'event'}-my-photos.zip"

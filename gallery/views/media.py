@@ -8,9 +8,7 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from gallery import access
 from gallery.authentication import CachedTokenAuthentication
-from gallery.formats import content_type_for
-from gallery.models import Photo
-from gallery.serving import file_response
+from gallery.serving import file_response, full_size_download
 
 # The renditions a URL may name, and the Photo file field that holds each.
 VARIANTS = {"thumbnail": "thumbnail", "web": "web", "original": "original"}
@@ -30,19 +28,18 @@ def media_user(request: HttpRequest) -> access.AnyUser:
 def photo_file(request: HttpRequest, photo_id: int, variant: str) -> HttpResponseBase:
     if variant not in VARIANTS:
         raise Http404(_("Unknown rendition"))
-    photo = access.visible_photo(media_user(request), photo_id)
+    user = media_user(request)
+    photo = access.visible_photo(user, photo_id)
+    if variant == "original":
+        # Guests of a watermarked event get the watermarked copy instead.
+        download = full_size_download(user, photo)
+        if download is None:
+            raise Http404(_("This rendition is not ready yet"))
+        return file_response(
+            download.file, content_type=download.content_type, download=True, filename=download.filename
+        )
     file = getattr(photo, VARIANTS[variant])
     if not file:
         raise Http404(_("This rendition is not ready yet"))
-    download = variant == "original"
-    return file_response(
-        file,
-        content_type=_content_type(photo, variant),
-        download=download,
-        filename=photo.filename if download else "",
-    )
-
-
-def _content_type(photo: Photo, variant: str) -> str:
-    # Thumbnails and web sizes are always written as JPEG; originals keep their format.
-    return content_type_for(photo.format) if variant == "original" else "image/jpeg"
+    # Thumbnails and web sizes are always written as JPEG.
+    return file_response(file, content_type="image/jpeg")

@@ -19,7 +19,8 @@ from gallery import access
 from gallery.models import Event, EventVisibility, PhotoStatus, is_photographer
 from gallery.qr import qr_png, qr_svg
 from gallery.views.common import BACKEND_DOWN, page_user
-from processing.services import BackendError, delete_event, delete_photo
+from gallery.watermarks import WatermarkForm
+from processing.services import BackendError, delete_event, delete_photo, set_watermark
 
 PHOTOS_PER_PAGE = 48
 FAILED_SHOWN = 50
@@ -68,8 +69,26 @@ def studio_event(request: HttpRequest, event_id: int) -> HttpResponse:
             "link": _join_url(request, event),
             "page": page,
             "visibility_form": VisibilityForm(initial={"visibility": event.visibility}),
+            "watermark_form": WatermarkForm.for_event(event),
         },
     )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def studio_event_watermark(request: HttpRequest, event_id: int) -> HttpResponse:
+    """The watermark form: shown on the event page, and on its own page again when it has errors."""
+    event = access.owned_event(request.user, event_id)
+    form = WatermarkForm.for_event(event, request.POST or None, request.FILES or None)
+    if request.method == "POST":
+        if form.is_valid():
+            if set_watermark(event, form.settings()):
+                messages.success(request, _("Watermark saved. The photos are being updated."))
+            else:
+                messages.success(request, _("Saved."))
+            return redirect("gallery-studio-event", event_id=event.pk)
+        return render(request, "gallery/studio_watermark.html", {"event": event, "watermark_form": form}, status=400)
+    return render(request, "gallery/studio_watermark.html", {"event": event, "watermark_form": form})
 
 
 @login_required
