@@ -17,12 +17,23 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 from django.utils.translation import gettext as _
 
 from gallery.caching import cached
-from gallery.models import Event, EventVisibility, Match, Membership, Photo, PhotoStatus, Selfie, profile_for
+from gallery.models import (
+    Event,
+    EventVisibility,
+    Face,
+    FaceGroup,
+    Match,
+    Membership,
+    Photo,
+    PhotoStatus,
+    Selfie,
+    profile_for,
+)
 from processing.services import refresh_member_matches
 
 AnyUser = AbstractBaseUser | AnonymousUser
@@ -253,3 +264,40 @@ def face_data_summary(user: User) -> dict[str, Any]:
 def memberships_count(user: User) -> int:
     """How many events `user` joined."""
     return Membership.objects.filter(user=user).count()
+
+
+# --- People of an event (processing/people.py stores the groups) ----------------
+
+
+def event_people(event: Event) -> QuerySet[FaceGroup]:
+    """The event's face groups, largest first, each with `enrolled`: whether a guest's matches fall in it."""
+    return _with_enrolled(FaceGroup.objects.filter(event=event, face_count__gt=0)).order_by("-photo_count", "id")
+
+
+def _with_enrolled(groups: QuerySet[FaceGroup]) -> QuerySet[FaceGroup]:
+    return groups.annotate(enrolled=Exists(Match.objects.filter(face__group_id=OuterRef("pk"))))
+
+
+def event_face_group(event: Event, group_id: int) -> FaceGroup:
+    """One of the event's face groups, with `enrolled`; `Http404` if the event has no such group."""
+    group = _with_enrolled(FaceGroup.objects.filter(event=event, pk=group_id)).first()
+    if group is None:
+        raise Http404(_("Group not found"))
+    return group
+
+
+def event_face(event: Event, face_id: int) -> Face:
+    """One of the event's faces; `Http404` if the event has no such face."""
+    face = Face.objects.filter(event=event, pk=face_id).select_related("photo").first()
+    if face is None:
+        raise Http404(_("Face not found"))
+    return face
+
+
+def owned_face(user: AnyUser, face_id: int) -> Face:
+    """A face of a photo `user` owns (see `owned_photo`), with its photo."""
+    face = Face.objects.filter(pk=face_id).select_related("photo").first()
+    if face is None:
+        raise Http404(_("Face not found"))
+    owned_photo(user, face.photo_id)
+    return face

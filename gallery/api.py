@@ -34,7 +34,7 @@ from rest_framework.views import APIView
 
 from gallery import access
 from gallery.guests import clean_email, create_guest, join_target, notifications, set_notifications
-from gallery.models import Event, PhotoStatus, is_photographer, profile_for, record_activity
+from gallery.models import Event, FaceGroup, PhotoStatus, is_photographer, profile_for, record_activity
 from gallery.ratelimits import (
     auth_rate_limit,
     join_rate_limit,
@@ -50,12 +50,16 @@ from processing.services import (
     MAX_LIVE_FRAMES,
     InvalidImage,
     NoFaceError,
+    PeopleEditError,
     UnusableSelfie,
     enrol_selfie,
     event_quality_report,
+    hide_face_group,
     issue_challenge,
+    merge_face_groups,
     send_sign_in_link_later,
     set_watermark,
+    split_face_group,
     verify_live_selfie,
 )
 
@@ -293,6 +297,103 @@ class EventWatermarkView(APIView):
             return Response({"detail": detail, "errors": errors}, status=status.HTTP_400_BAD_REQUEST)
         rerendering = set_watermark(event, form.settings())
         return Response({**watermark_json(event), "rerendering": rerendering})
+
+
+# --- People of the event (processing/people.py) ----------------------------------
+
+GROUP_FACES_SHOWN = 200
+
+
+def _person_json(request: Request, group: FaceGroup) -> dict[str, Any]:
+    crop = reverse("gallery-face-crop", args=[group.cover_face_id]) if group.cover_face_id else None
+    return {
+        "id": group.pk,
+        "photo_count": group.photo_count,
+        "face_count": group.face_count,
+        "face_crop_url": request.build_absolute_uri(crop) if crop else None,
+        "enrolled": bool(getattr(group, "enrolled", False)),
+        "hidden": group.hidden,
+    }
+
+
+def _int_field(data: Any, key: str) -> int:
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValidationError({"detail": _("'%(key)s' must be an id") % {"key": key}})
+    try:
+        return int(value)
+    except ValueError:
+        raise ValidationError({"detail": _("'%(key)s' must be an id") % {"key": key}}) from None
+
+
+class EventPeopleView(APIView):
+    """`GET /api/photographer/events/{id}/people`: the event's face groups, largest first, paginated.
+
+    The groups are stored by the event's refresh task; a photo's faces join
+    them shortly after it is processed.
+    """
+
+    permission_classes = [IsAuthenticated, IsPhotographer]
+
+    def get(self, request: Request, event_id: int) -> Response:
+        event = access.owned_event(request.user, event_id)
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(access.event_people(event), request, view=self) or []  # type: ignore[arg-type]
+        return paginator.get_paginated_response([_person_json(request, group) for group in page])
+
+
+class EventPersonView(APIView):
+    """`GET` / `POST /api/photographer/events/{id}/people/{group}`: one group, and the photographer's edits.
+
+    POST bodies: `{"action": "merge", "group": <id>}` puts that group's faces in
+    this one; `{"action": "split", "face": <id>}` moves a face out into a group
+    of its own (the answer is that new group); `{"action": "hide"}` and
+    `{"action": "show"}`. Every edit holds through later regroupings.
+    """
+
+    permission_classes = [IsAuthenticated, IsPhotographer]
+
+    def get(self, request: Request, event_id: int, group_id: int) -> Response:
+        event = access.owned_event(request.user, event_id)
+        group = access.event_face_group(event, group_id)
+        faces = group.faces.order_by("id")[:GROUP_FACES_SHOWN]
+        return Response(
+            {
+                **_person_json(request, group),
+                "faces": [
+                    {
+                        "id": face.pk,
+                        "photo_id": face.photo_id,
+                        "face_crop_url": request.build_absolute_uri(reverse("gallery-face-crop", args=[face.pk])),
+                    }
+                    for face in faces
+                ],
+            }
+        )
+
+    def post(self, request: Request, event_id: int, group_id: int) -> Response:
+        event = access.owned_event(request.user, event_id)
+        group = access.event_face_group(event, group_id)
+        data = _data(request)
+        action = data.get("action")
+        try:
+            if action == "merge":
+                other = access.event_face_group(event, _int_field(data, "group"))
+                if other.pk == group.pk:
+                    raise ValidationError({"detail": _("A group cannot be merged with itself")})
+                group = merge_face_groups(event, group, other)
+            elif action == "split":
+                face = access.event_face(event, _int_field(data, "face"))
+                if face.group_id != group.pk:
+                    raise ValidationError({"detail": _("That face is not in this group")})
+                group = split_face_group(event, group, face)
+            elif action in ("hide", "show"):
+                hide_face_group(event, group, action == "hide")
+            else:
+                raise ValidationError({"detail": _("'action' must be merge, split, hide or show")})
+        except PeopleEditError as exc:
+            raise ValidationError({"detail": str(exc)}) from None
+        return Response(_person_json(request, access.event_face_group(event, group.pk)))
 
 
 class JoinEventView(APIView):

@@ -309,9 +309,38 @@ class Photo(models.Model):
         return f"{self.filename} [{self.status}]"
 
 
+class FaceGroup(models.Model):
+    """One person of an event as the event-wide grouping of faces sees them (processing/people.py).
+
+    Stored by the event's refresh task, never computed in a request. The
+    photographer's edits (merge, split, hide) lock the faces concerned, and
+    locked faces keep their group through every regrouping.
+    """
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="face_groups")
+    # A hidden group (the photographer, someone who asked not to be found) is never matched to a guest.
+    hidden = models.BooleanField(default=False)
+    # A face the photographer moved out of a group: it takes no other face, so
+    # the group it left does not follow it (a merge opens it again).
+    closed = models.BooleanField(default=False)
+    face_count = models.PositiveIntegerField(default=0)
+    photo_count = models.PositiveIntegerField(default=0)
+    cover_face = models.ForeignKey("Face", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["event", "-photo_count", "id"], name="facegroup_event_size")]
+
+    def __str__(self) -> str:
+        return f"group {self.pk} of event {self.event_id} ({self.photo_count} photos)"
+
+
 class Face(models.Model):
     photo = models.ForeignKey(Photo, on_delete=models.CASCADE, related_name="faces")
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="faces")
+    group = models.ForeignKey(FaceGroup, on_delete=models.SET_NULL, null=True, blank=True, related_name="faces")
+    # Set by the photographer's edits: the face stays in `group` whatever the regrouping finds.
+    group_locked = models.BooleanField(default=False)
     # Box as fractions of the upright image, so it fits every rendition.
     left = models.FloatField()
     top = models.FloatField()

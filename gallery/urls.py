@@ -45,4 +45,6 @@ urlpatterns = [
     path("studio/events/<int:event_id>/delete/", studio.studio_event_delete, name="gallery-studio-event-delete"),
     path("studio/photos/<int:photo_id>/delete/", studio.studio_photo_delete, name="gallery-studio-photo-delete"),
     path("media/photos/<int:photo_id>/<str:variant>", media.photo_file, name="gallery-photo-file"),
+    path("media/faces/<int:face_id>/crop.jpg", media.face_crop, name="gallery-face-crop"),
+    path("studio/events/<int:event_id>/people/", studio.studio_event_people, name="gallery-studio-event-people"),
 ]

@@ -34,6 +34,16 @@ api_patterns = [
         gallery_api.EventWatermarkView.as_view(),
         name="api-photographer-event-watermark",
     ),
+    path(
+        "photographer/events/<int:event_id>/people",
+        gallery_api.EventPeopleView.as_view(),
+        name="api-photographer-event-people",
+    ),
+    path(
+        "photographer/events/<int:event_id>/people/<int:group_id>",
+        gallery_api.EventPersonView.as_view(),
+        name="api-photographer-event-person",
+    ),
     path("events/join", gallery_api.JoinEventView.as_view(), name="api-events-join"),
     path("guests", gallery_api.GuestView.as_view(), name="api-guests"),
     path("auth/email-link", gallery_api.SignInLinkView.as_view(), name="api-auth-email-link"),

@@ -132,7 +132,8 @@ def process_photo(photo: Photo, claim: uuid.UUID, backend: FaceBackend | None = 
     forgotten = [face for face in stale_faces if face.external_id and face.external_id not in replaced]
     if forgotten:
         backend.forget_faces(photo.event, forgotten)
-    if references:
+    if references or result.faces:
+        # The refresh also regroups the event's faces for the people view.
         schedule_event_refresh(photo.event_id)
     # The watermark changed while this photo was processed: the re-render of
     # the event's photos may have passed it by.
@@ -386,9 +387,11 @@ def refresh_event_matches(
 
 
 def _still_present(matches: Sequence[FaceMatch]) -> list[FaceMatch]:
-    """Those of `matches` whose face still exists (call inside the transaction that writes them)."""
+    """Those of `matches` whose face still exists and is not hidden (call inside the transaction that writes them)."""
     face_ids = {m.face_id for m in matches}
-    present = set(Face.objects.filter(pk__in=face_ids).values_list("pk", flat=True)) if face_ids else set()
+    # A group the photographer hid (processing/people.py) is never matched to a guest.
+    faces = Face.objects.filter(pk__in=face_ids).exclude(group__hidden=True)
+    present = set(faces.values_list("pk", flat=True)) if face_ids else set()
     return [m for m in matches if m.face_id in present]
 
 

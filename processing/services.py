@@ -35,12 +35,21 @@ from processing.backends import get_backend
 from processing.backends.base import BackendError, NoFaceError, UnusableSelfie
 from processing.images import ImageInfo, InvalidImage, inspect_image
 from processing.liveness import MAX_LIVE_FRAMES, LivenessResult, issue_challenge, verify_live_selfie
+from processing.people import (
+    PeopleEditError,
+    face_crop_jpeg,
+    hide_group,
+    merge_groups,
+    regroup_event,
+    split_face,
+)
 from processing.pipeline import (
     ForgottenFaceData,
     delete_selfie,
     enrol_selfie,
     forget_attendee,
     refresh_member_matches,
+    schedule_event_refresh,
 )
 from processing.quality import event_quality_report
 from processing.tasks import (
@@ -57,6 +66,8 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import User
     from django.core.files.uploadedfile import UploadedFile
 
+    from gallery.models import FaceGroup
+
 __all__ = [
     "MAX_LIVE_FRAMES",
     "BackendError",
@@ -65,6 +76,7 @@ __all__ = [
     "InvalidImage",
     "LivenessResult",
     "NoFaceError",
+    "PeopleEditError",
     "UnusableSelfie",
     "WatermarkSettings",
     "check_logo",
@@ -75,15 +87,20 @@ __all__ = [
     "enqueue_photos",
     "enrol_selfie",
     "event_quality_report",
+    "face_crop_jpeg",
     "forget_attendee",
+    "hide_face_group",
     "inspect_image",
     "issue_challenge",
+    "merge_face_groups",
     "refresh_member_matches",
+    "regroup_event",
     "requeue_photo",
     "retry_alert_delivery",
     "schedule_match_alerts",
     "send_sign_in_link_later",
     "set_watermark",
+    "split_face_group",
     "verify_live_selfie",
     "waiting_count",
 ]
@@ -210,3 +227,28 @@ def _drawn(event: Event) -> tuple[object, ...]:
         round(event.watermark_opacity, 3),
         round(event.watermark_size, 3),
     )
+
+
+# --- People of the event (processing/people.py) ----------------------------------
+
+
+def merge_face_groups(event: Event, into: FaceGroup, other: FaceGroup) -> FaceGroup:
+    """Merge `other` into `into` for good; the guests' matches follow at the next event refresh."""
+    merged = merge_groups(event, into, other)
+    schedule_event_refresh(event.pk)
+    return merged
+
+
+def split_face_group(event: Event, group: FaceGroup, face: Face) -> FaceGroup:
+    """Move one face out of its group, for good; returns the face's new group."""
+    alone = split_face(event, group, face)
+    schedule_event_refresh(event.pk)
+    return alone
+
+
+def hide_face_group(event: Event, group: FaceGroup, hidden: bool) -> None:
+    """Hide a group (its matches go at once, and it is never matched again) or show it again."""
+    hide_group(event, group, hidden)
+    if not hidden:
+        # Its matches come back with the next event-wide pass.
+        schedule_event_refresh(event.pk)

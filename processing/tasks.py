@@ -29,6 +29,7 @@ from processing.backends.base import BackendError, PermanentBackendError
 from processing.backoff import backoff_delay
 from processing.broker import PROCESS_PHOTOS, queued_photo_ids_in_broker
 from processing.images import InvalidImage
+from processing.people import regroup_event
 from processing.pipeline import (
     LostClaim,
     PhotoGone,
@@ -283,11 +284,15 @@ def cleanup_orphan_files() -> int:
 
 
 def refresh_event(event_id: int) -> None:
-    """Task: recompute every match of an event (see pipeline.schedule_event_refresh)."""
+    """Task: regroup an event's faces, then recompute every match (see pipeline.schedule_event_refresh).
+
+    Grouping comes first, so that a group the photographer hid leaves the matches at once.
+    """
     # Photos finishing from now on schedule the next pass.
     cache.delete(f"event-refresh:{event_id}")
     event = Event.objects.filter(pk=event_id).first()
     if event is not None:
+        regroup_event(event)
         refresh_event_matches(event)
 
 

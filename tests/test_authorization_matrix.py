@@ -27,7 +27,7 @@ from django.db import transaction
 from django.urls import URLPattern
 from rest_framework.test import APIClient
 
-from gallery.models import Event, Membership, Photo, PhotoStatus
+from gallery.models import Event, FaceGroup, Membership, Photo, PhotoStatus
 from photoevent.urls import api_patterns
 from tests.conftest import jpeg_upload, png_upload
 from tests.fakes import scene_png
@@ -105,6 +105,11 @@ def credentials(world: World, role: str) -> dict[str, str]:
     return {"username": user.username, "password": "Pass-word-1234"}
 
 
+def _group(world: World) -> int:
+    """A face group of the event (the people view), made on first use."""
+    return FaceGroup.objects.get_or_create(event=world.event)[0].pk
+
+
 A, E, P = "attendee", "event", "photographer"
 # anonymous, attendee, other_attendee, owner, other_photographer, staff
 EXPECTED = [
@@ -133,6 +138,16 @@ EXPECTED = [
             f"/api/photographer/events/{world.event.pk}/watermark", {"guests_get_originals": True}, format="json"
         ),
         "only the owner changes the watermark; a change re-renders the event's photos on the queue"),
+    Row("api-photographer-event-people", "GET", "/api/photographer/events/{id}/people",
+        (401, 403, 403, 200, 404, 403), get(lambda w: f"/api/photographer/events/{w.event.pk}/people")),
+    Row("api-photographer-event-person", "GET", "/api/photographer/events/{id}/people/{group}",
+        (401, 403, 403, 200, 404, 403), get(lambda w: f"/api/photographer/events/{w.event.pk}/people/{_group(w)}")),
+    Row("api-photographer-event-person", "POST", "/api/photographer/events/{id}/people/{group}",
+        (401, 403, 403, 200, 404, 403),
+        post_json(
+            lambda w: f"/api/photographer/events/{w.event.pk}/people/{_group(w)}", lambda w, r: {"action": "show"}
+        ),
+        "merge, split, hide and show: only the owner"),
     Row("api-events-join", "POST", "/api/events/join", (401, 200, 200, 200, 200, 200),
         post_json(lambda w: "/api/events/join", lambda w, r: {"code": w.event.code}),
         "knowing the event code is the authorization"),

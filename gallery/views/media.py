@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from django.http import Http404, HttpRequest, HttpResponseBase
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.utils.translation import gettext as _
 from rest_framework.exceptions import AuthenticationFailed
 
 from gallery import access
 from gallery.authentication import CachedTokenAuthentication
 from gallery.serving import file_response, full_size_download
+from processing.services import face_crop_jpeg
 
 # The renditions a URL may name, and the Photo file field that holds each.
 VARIANTS = {"thumbnail": "thumbnail", "web": "web", "original": "original"}
@@ -43,3 +44,11 @@ def photo_file(request: HttpRequest, photo_id: int, variant: str) -> HttpRespons
         raise Http404(_("This rendition is not ready yet"))
     # Thumbnails and web sizes are always written as JPEG.
     return file_response(file, content_type="image/jpeg")
+
+
+def face_crop(request: HttpRequest, face_id: int) -> HttpResponse:
+    """A face cut from its clean original, for the event's photographer and staff (the people view)."""
+    face = access.owned_face(media_user(request), face_id)
+    response = HttpResponse(face_crop_jpeg(face), content_type="image/jpeg")
+    response["Cache-Control"] = "private, max-age=86400"
+    return response

@@ -20,7 +20,16 @@ from gallery.models import Event, EventVisibility, PhotoStatus, is_photographer
 from gallery.qr import qr_png, qr_svg
 from gallery.views.common import BACKEND_DOWN, page_user
 from gallery.watermarks import WatermarkForm
-from processing.services import BackendError, delete_event, delete_photo, set_watermark
+from processing.services import (
+    BackendError,
+    PeopleEditError,
+    delete_event,
+    delete_photo,
+    hide_face_group,
+    merge_face_groups,
+    set_watermark,
+    split_face_group,
+)
 
 PHOTOS_PER_PAGE = 48
 FAILED_SHOWN = 50
@@ -70,8 +79,57 @@ def studio_event(request: HttpRequest, event_id: int) -> HttpResponse:
             "page": page,
             "visibility_form": VisibilityForm(initial={"visibility": event.visibility}),
             "watermark_form": WatermarkForm.for_event(event),
+            "people": access.event_people(event)[:PEOPLE_PREVIEW],
         },
     )
+
+
+PEOPLE_PREVIEW = 12
+PEOPLE_PER_PAGE = 48
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def studio_event_people(request: HttpRequest, event_id: int) -> HttpResponse:
+    """The event's people: groups largest first; hide, show, merge, and a group's faces to move one out."""
+    event = access.owned_event(request.user, event_id)
+    if request.method == "POST":
+        return _edit_people(request, event)
+    page = Paginator(access.event_people(event), PEOPLE_PER_PAGE).get_page(request.GET.get("page"))
+    group = None
+    raw_group = request.GET.get("group", "")
+    if raw_group.isdigit():
+        group = access.event_face_group(event, int(raw_group))
+    faces = group.faces.order_by("id")[:PEOPLE_PER_PAGE] if group else []
+    return render(request, "gallery/studio_people.html", {"event": event, "page": page, "group": group, "faces": faces})
+
+
+def _edit_people(request: HttpRequest, event: Event) -> HttpResponse:
+    action = request.POST.get("action", "")
+    raw_group, raw_other = request.POST.get("group", ""), request.POST.get("other", "")
+    raw_face = request.POST.get("face", "")
+    if not raw_group.isdigit():
+        messages.error(request, _("Choose a group."))
+        return redirect("gallery-studio-event-people", event_id=event.pk)
+    group = access.event_face_group(event, int(raw_group))
+    try:
+        if action in ("hide", "show"):
+            hide_face_group(event, group, action == "hide")
+            messages.success(request, _("Hidden: never matched to a guest.") if action == "hide" else _("Shown."))
+        elif action == "merge" and raw_other.isdigit() and int(raw_other) != group.pk:
+            merge_face_groups(event, group, access.event_face_group(event, int(raw_other)))
+            messages.success(request, _("Merged."))
+        elif action == "split" and raw_face.isdigit():
+            face = access.event_face(event, int(raw_face))
+            if face.group_id != group.pk:
+                raise PeopleEditError(_("That face is not in this group."))
+            split_face_group(event, group, face)
+            messages.success(request, _("Moved out into a group of its own."))
+        else:
+            messages.error(request, _("Say what to do: hide, show, merge with another group, or move a face out."))
+    except PeopleEditError as exc:
+        messages.error(request, str(exc))
+    return redirect("gallery-studio-event-people", event_id=event.pk)
 
 
 @login_required
