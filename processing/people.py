@@ -77,14 +77,16 @@ def cluster_faces(
         photos[label].add(int(photo_ids[index]))
     means = np.zeros((capacity, DESCRIPTOR_SIZE))
     means[:count] = sums[:count] / np.maximum(sizes[:count], 1)[:, None]
+    norms = (means**2).sum(1)
+    limit = threshold * threshold
     for index in np.flatnonzero(labels < 0).tolist():
         vector, photo = vectors[index], int(photo_ids[index])
         label = -1
         if count:
-            distances = np.sqrt(((means[:count] - vector) ** 2).sum(1))
-            for candidate in np.argsort(distances, kind="stable").tolist():
-                if distances[candidate] > threshold:
-                    break
+            # Squared distances from the kept squared norms: one matrix-vector product per face.
+            squared = norms[:count] - 2.0 * (means[:count] @ vector) + vector @ vector
+            near = np.flatnonzero(squared <= limit)
+            for candidate in near[np.argsort(squared[near], kind="stable")].tolist():
                 if photo not in photos[candidate] and candidate not in shut:
                     label = candidate
                     break
@@ -94,13 +96,15 @@ def cluster_faces(
                 sums = np.resize(sums, (capacity, DESCRIPTOR_SIZE))
                 means = np.resize(means, (capacity, DESCRIPTOR_SIZE))
                 sizes = np.resize(sizes, capacity)
-                sums[count:], means[count:], sizes[count:] = 0, 0, 0
+                norms = np.resize(norms, capacity)
+                sums[count:], means[count:], sizes[count:], norms[count:] = 0, 0, 0, 0
             label, count = count, count + 1
             photos.append(set())
         labels[index] = label
         sums[label] += vector
         sizes[label] += 1
         means[label] = sums[label] / sizes[label]
+        norms[label] = means[label] @ means[label]
         photos[label].add(photo)
     return labels
 
