@@ -399,8 +399,9 @@ def schedule_event_refresh(event_id: int) -> None:
     """Refresh the event's matches once photos stop arriving for a moment.
 
     Per-photo matching already sees every earlier face; the event-wide pass
-    makes the result independent of the order photos arrived in. One pass per
-    EVENT_REFRESH_DELAY seconds at most.
+    makes the result independent of the order photos arrived in, and stores
+    the event's face groups for the people view (processing/people.py). One
+    pass per EVENT_REFRESH_DELAY seconds at most.
     """
     delay = settings.EVENT_REFRESH_DELAY
     if cache.add(f"event-refresh:{event_id}", 1, timeout=delay):
