@@ -130,6 +130,8 @@ EXPECTED = [
         (401, 403, 403, 202, 404, 403), upload),
     Row("api-photographer-event-photos", "GET", "/api/photographer/events/{id}/photos",
         (401, 403, 403, 200, 404, 403), get(lambda w: f"/api/photographer/events/{w.event.pk}/photos")),
+    Row("api-photographer-event-quality", "GET", "/api/photographer/events/{id}/quality",
+        (401, 403, 403, 200, 404, 403), get(lambda w: f"/api/photographer/events/{w.event.pk}/quality")),
     Row("api-photographer-event-watermark", "GET", "/api/photographer/events/{id}/watermark",
         (401, 403, 403, 200, 404, 403), get(lambda w: f"/api/photographer/events/{w.event.pk}/watermark")),
     Row("api-photographer-event-watermark", "PUT", "/api/photographer/events/{id}/watermark",
