@@ -23,11 +23,13 @@ from django.utils.translation import gettext as _
 
 from gallery.caching import cached
 from gallery.models import (
+    CorrectionKind,
     Event,
     EventVisibility,
     Face,
     FaceGroup,
     Match,
+    MatchCorrection,
     Membership,
     Photo,
     PhotoStatus,
@@ -151,7 +153,9 @@ def visible_photos(user: AnyUser, event: Event) -> QuerySet[Photo]:
     if sees_only_own_photos(user, event):
         if needs_live_selfie(user, event):
             return photos.none()
-        photos = photos.filter(Q(matches__user_id=user.pk))
+        # A photo the guest hid with "not me" stays theirs to see, so that they can undo it.
+        hidden = MatchCorrection.objects.filter(Q(user_id=user.pk), event=event, kind=CorrectionKind.NOT_ME)
+        photos = photos.filter(Q(matches__user_id=user.pk) | Q(pk__in=hidden.values("photo_id"))).distinct()
     return photos
 
 
@@ -217,23 +221,25 @@ def my_matches(user: User, event: Event) -> QuerySet[Match]:
 
 @dataclass(frozen=True)
 class MyPhoto:
-    """One photo the attendee is in."""
+    """One photo the attendee is in, and their face in it."""
 
     photo_id: int
     similarity: float
     finished_at: datetime.datetime | None
+    face_id: int
 
 
 def my_photo_list(user: User, event: Event) -> list[MyPhoto]:
     """The attendee's photos in `event`, best match first; cached."""
     if needs_live_selfie(user, event):
         return []
-    key = f"my-photos:{event.pk}:{event.content_version}:{user.pk}"
+    key = f"my-photos:v2:{event.pk}:{event.content_version}:{user.pk}"
     return cached(
         key,
         settings.CACHE_TTL_USER_PHOTOS,
         lambda: [
-            MyPhoto(*row) for row in my_matches(user, event).values_list("photo_id", "similarity", "photo__finished_at")
+            MyPhoto(*row)
+            for row in my_matches(user, event).values_list("photo_id", "similarity", "photo__finished_at", "face_id")
         ],
     )
 
@@ -301,3 +307,96 @@ def owned_face(user: AnyUser, face_id: int) -> Face:
         raise Http404(_("Face not found"))
     owned_photo(user, face.photo_id)
     return face
+
+
+# --- Corrections and the photo page ---------------------------------------------
+
+
+def correctable_photo(user: User, photo_id: int) -> Photo:
+    """A photo `user` may say "not me" or "that's me" about: one they see, in an event they joined.
+
+    `Http404` if they may not see it; `PermissionDenied` if they see it but
+    are not a guest of its event (its photographer, staff) or have not agreed
+    to face matching.
+    """
+    photo = visible_photo(user, photo_id)
+    if not is_member(user, photo.event):
+        raise PermissionDenied(_("Only the event's guests can do this"))
+    if not profile_for(user).has_consented:
+        raise PermissionDenied(_("Agree to face matching first"))
+    return photo
+
+
+def photo_faces(photo: Photo) -> list[Face]:
+    """The faces found in `photo`, left to right."""
+    return list(Face.objects.filter(photo=photo).order_by("left", "top", "pk"))
+
+
+def photo_face(user: AnyUser, photo_id: int, face_id: int) -> tuple[Photo, Face]:
+    """A face of a photo `user` may see; `Http404` otherwise."""
+    photo = visible_photo(user, photo_id)
+    face = Face.objects.filter(pk=face_id, photo=photo).first()
+    if face is None:
+        raise Http404(_("Face not found"))
+    return photo, face
+
+
+def hidden_photo_ids(user: User, event: Event) -> list[int]:
+    """The photos of `event` the attendee said they are not in, most recently hidden first."""
+    return list(
+        MatchCorrection.objects.filter(
+            user=user, event=event, kind=CorrectionKind.NOT_ME, photo__status=PhotoStatus.DONE
+        )
+        .order_by("-created_at", "-pk")
+        .values_list("photo_id", flat=True)
+    )
+
+
+def correction_kind(user: User, photo: Photo) -> str | None:
+    """The attendee's correction on `photo` ("not_me" or "me"), if any."""
+    return MatchCorrection.objects.filter(user=user, photo=photo).values_list("kind", flat=True).first()
+
+
+# The photo lists a photo page can step through.
+PHOTO_LISTS = ("mine", "all")
+
+
+def photo_list_ids(user: User, event: Event, listing: str) -> list[int]:
+    """The ids of the photo list named `listing` ("mine" or "all"), in the order its page shows them."""
+    if listing == "mine":
+        return [mine.photo_id for mine in my_photo_list(user, event)]
+    return visible_photo_ids(user, event)
+
+
+def neighbours(ids: list[int], photo_id: int) -> tuple[int | None, int | None, int]:
+    """The previous and next ids around `photo_id` in `ids`, and its 1-based position (0 if not there)."""
+    try:
+        index = ids.index(photo_id)
+    except ValueError:
+        return None, None, 0
+    previous = ids[index - 1] if index > 0 else None
+    following = ids[index + 1] if index + 1 < len(ids) else None
+    return previous, following, index + 1
+
+
+class FaceChoiceError(ValueError):
+    """The face a "that's me" names is missing or not in the photo; the message says what to do."""
+
+
+def chosen_face(photo: Photo, face_id: int | None) -> Face:
+    """The face of `photo` a "that's me" names: `face_id`, or the photo's only face.
+
+    Raises `FaceChoiceError` when the photo has no face, when it has several
+    and none is named, or when `face_id` is not one of them.
+    """
+    faces = photo_faces(photo)
+    if face_id is not None:
+        for face in faces:
+            if face.pk == face_id:
+                return face
+        raise FaceChoiceError(_("That face is not in this photo"))
+    if not faces:
+        raise FaceChoiceError(_("No face was found in this photo"))
+    if len(faces) > 1:
+        raise FaceChoiceError(_("This photo shows several people: say which face is yours"))
+    return faces[0]

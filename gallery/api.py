@@ -56,10 +56,13 @@ from processing.services import (
     event_quality_report,
     hide_face_group,
     issue_challenge,
+    mark_me,
+    mark_not_me,
     merge_face_groups,
     send_sign_in_link_later,
     set_watermark,
     split_face_group,
+    undo_not_me,
     verify_live_selfie,
 )
 
@@ -541,6 +544,19 @@ def photo_json_builder(request: Request) -> Callable[[int], dict[str, Any]]:
     return photo_json
 
 
+def face_url_builder(request: Request) -> Callable[[int, int], str]:
+    """A function giving the URL of a photo's thumbnail around one face, resolved once per call."""
+    origin = request.build_absolute_uri("/")[:-1]
+    path = reverse("gallery-photo-face", args=[_URL_PLACEHOLDER, _URL_PLACEHOLDER + 1])
+    head, rest = path.split(str(_URL_PLACEHOLDER), 1)
+    middle, tail = rest.split(str(_URL_PLACEHOLDER + 1), 1)
+
+    def face_url(photo_id: int, face_id: int) -> str:
+        return f"{origin}{head}{photo_id}{middle}{face_id}{tail}"
+
+    return face_url
+
+
 class MyPhotosView(APIView):
     @method_decorator(ratelimit(group="my-photos", key="user_or_ip", rate=rate_for("my-photos"), block=True))
     def get(self, request: Request) -> Response:
@@ -548,8 +564,15 @@ class MyPhotosView(APIView):
         user = current_user(request)
         record_activity(user)
         photo_json = photo_json_builder(request)
+        face_url = face_url_builder(request)
         photos = [
-            {**photo_json(mine.photo_id), "similarity": mine.similarity} for mine in access.my_photo_list(user, event)
+            {
+                **photo_json(mine.photo_id),
+                "similarity": mine.similarity,
+                "face_id": mine.face_id,
+                "face_thumbnail_url": face_url(mine.photo_id, mine.face_id),
+            }
+            for mine in access.my_photo_list(user, event)
         ]
         live_selfie_required = access.needs_live_selfie(user, event)
         return Response({"event": event.pk, "photos": photos, "live_selfie_required": live_selfie_required})
@@ -620,3 +643,47 @@ class LiveSelfieView(APIView):
                 status=status.HTTP_400_BAD_REQUEST,
             )
         return Response({"verified": True})
+
+
+def face_box_json(face: Any) -> dict[str, Any]:
+    """A face's id and box, as fractions of the photo's width and height."""
+    return {
+        "id": face.pk,
+        "box": {"left": face.left, "top": face.top, "width": face.width, "height": face.height},
+    }
+
+
+class PhotoNotMeView(APIView):
+    """`POST`: "not me", the photo leaves my photos for good; `DELETE`: undo it."""
+
+    def post(self, request: Request, photo_id: int) -> Response:
+        user = current_user(request)
+        mark_not_me(user, access.correctable_photo(user, photo_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def delete(self, request: Request, photo_id: int) -> Response:
+        user = current_user(request)
+        undo_not_me(user, access.correctable_photo(user, photo_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PhotoMeView(APIView):
+    """`POST {"face_id"}`: "that's me", the face is mine; `face_id` may be left out when the photo has one face."""
+
+    def post(self, request: Request, photo_id: int) -> Response:
+        user = current_user(request)
+        photo = access.correctable_photo(user, photo_id)
+        raw = _data(request).get("face_id")
+        face_id: int | None = None
+        if raw not in (None, ""):
+            if isinstance(raw, bool) or not str(raw).isdigit():
+                raise ValidationError({"detail": _("'face_id' must be a face id")})
+            face_id = int(str(raw))
+        try:
+            face = access.chosen_face(photo, face_id)
+        except access.FaceChoiceError as exc:
+            # The faces to choose from, with the refusal: the client asks again with one of them.
+            faces = [face_box_json(face) for face in access.photo_faces(photo)]
+            return Response({"detail": str(exc), "faces": faces}, status=status.HTTP_400_BAD_REQUEST)
+        mark_me(user, photo, face)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -438,3 +438,38 @@ class AlertDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"digest {self.pk} to {self.user_id} [{self.status}]"
+
+
+class CorrectionKind(models.TextChoices):
+    NOT_ME = "not_me", gettext_lazy("Not me")
+    ME = "me", gettext_lazy("That's me")
+
+
+class MatchCorrection(models.Model):
+    """An attendee's word on a photo: they are not in it ("not me"), or one face of it is theirs ("that's me").
+
+    Keyed on the photo, not on the face: re-processing a photo replaces its
+    Face rows, and a correction must outlive that. The face's box (fractions
+    of the upright image, like `Face`) is kept so that the pipeline re-attaches
+    `face` to the new face that overlaps it most (`processing.corrections`);
+    `face` is null while no face of the photo matches the box, and for a "not
+    me" on a photo the attendee had no match in.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="match_corrections")
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="match_corrections")
+    photo = models.ForeignKey(Photo, on_delete=models.CASCADE, related_name="match_corrections")
+    face = models.ForeignKey(Face, on_delete=models.SET_NULL, null=True, blank=True, related_name="match_corrections")
+    kind = models.CharField(max_length=8, choices=CorrectionKind.choices)
+    left = models.FloatField(null=True, blank=True)
+    top = models.FloatField(null=True, blank=True)
+    width = models.FloatField(null=True, blank=True)
+    height = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "photo"], name="match_correction_unique_user_photo")]
+        indexes = [models.Index(fields=["user", "event", "kind"], name="match_correction_user_event")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} by user {self.user_id} on photo {self.photo_id}"

@@ -339,6 +339,8 @@ FACE_MATCH_PIECE_THRESHOLD = env_float("FACE_MATCH_PIECE_THRESHOLD", 0.57, minim
 FACE_MATCH_PIECE_MARGIN = env_float("FACE_MATCH_PIECE_MARGIN", 0.10, minimum=0.0)
 # Descriptor resampling passes for selfies: slower enrolment, steadier reference.
 FACE_SELFIE_JITTERS = env_int("FACE_SELFIE_JITTERS", 10, minimum=1)
+# Selfies an attendee's reference keeps; a new one beyond this replaces the oldest.
+MAX_SELFIES = env_int("MAX_SELFIES", 3, minimum=1, maximum=10)
 # Seconds between event-wide match refreshes while photos keep arriving.
 EVENT_REFRESH_DELAY = env_int("EVENT_REFRESH_DELAY", 30, minimum=1)
 # Detector upsampling passes: 1 finds faces down to about 40 px at analysis size.

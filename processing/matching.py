@@ -31,6 +31,12 @@ goes to the one whose group it is closer to on average; the attendees who could
 claim the same faces are always decided together, so asking for one attendee
 gives the same answer as asking for everyone.
 
+Attendees' corrections are constraints (`MatchConstraints`): a face an
+attendee said is not theirs cannot link with them, so neither it nor a group
+it is in joins them; a face they said is theirs anchors a group of its own for
+them, so its look-alikes come along. The constraint logic is in the functions
+after `match_event`.
+
 Face quality (processing.detection: size, sharpness, detector score) decides
 what a face may do. A weak face (below `WEAK_QUALITY`) does not take part in
 the clustering, so it can never pull a group towards a stranger; once the
@@ -46,7 +52,7 @@ for the final check; see the README.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -74,6 +80,27 @@ def quality_band(quality: float) -> str:
     if quality >= WEAK_QUALITY:
         return "strong"
     return "weak" if quality >= UNUSABLE_QUALITY else "unusable"
+
+
+@dataclass(frozen=True)
+class MatchConstraints:
+    """Attendees' corrections as constraints on the clustering, by face id.
+
+    `confirmed[user]`: faces the attendee said are theirs ("that's me"), a
+    must-link. Each one anchors a group of its own for the attendee, kept
+    apart from the selfie's group while clustering and joined to it in the
+    answer, so that a face far from the selfie neither drags the selfie's group
+    away nor is left out; the face itself always goes to the attendee.
+    `rejected[user]`: faces the attendee said are not theirs ("not me"), a
+    cannot-link with each of the attendee's anchors, so that the face and any
+    group it is in never join them.
+    """
+
+    confirmed: Mapping[int, Collection[int]] = field(default_factory=dict)
+    rejected: Mapping[int, Collection[int]] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return any(self.confirmed.values()) or any(self.rejected.values())
 
 
 # A lone face close to the selfie but not to its group is not evidence of a second group.
@@ -172,12 +199,19 @@ def _claim(
     selfies: np.ndarray,
     owners: np.ndarray,
     thresholds: MatchThresholds,
+    rejected: Mapping[int, np.ndarray] | None = None,
 ) -> _Claim:
-    """Cluster the neighbourhood of `user`'s selfies and return the faces in their group."""
+    """Cluster the neighbourhood of `user`'s selfies and return the faces in their group.
+
+    `rejected` gives, per person, the faces (indices) they cannot link with.
+    """
     near_user = _distances(refs[user], faces).min(0) <= thresholds.radius
     strong = qualities >= WEAK_QUALITY
     local = np.flatnonzero(near_user & strong)
     weak = np.flatnonzero(near_user & ~strong & (qualities >= UNUSABLE_QUALITY))
+    if rejected and user in rejected:
+        # A face the attendee rejected never joins them, however weak.
+        weak = weak[~np.isin(weak, rejected[user])]
     if local.size == 0 and weak.size == 0:
         return _Claim(user, np.zeros(0, np.int64), np.zeros(0), [])
     # Attendees near weak faces compete for them too, so they are decided together.
@@ -196,10 +230,14 @@ def _claim(
         group = np.concatenate([photos[local], np.full(len(people), -1)])
         # Faces of one photo are different people; so are different attendees.
         cannot_link = group[:, None] == group[None, :]
+        if rejected:
+            cannot_link |= _rejection_links(local, people, rejected)
         sizes = np.concatenate([np.ones(n), [len(refs[p]) for p in people]])
         root = average_linkage(distances, cannot_link, sizes, thresholds.single, thresholds.group)
         members = np.flatnonzero(root[:n] == root[n])
         members = _attach_pieces(members, root[:n], set(root[n:].tolist()), photos[local], to_people, thresholds)
+        if rejected and user in rejected:
+            members = _without_rejected_groups(members, root[:n], local, rejected[user])
     else:
         members = np.zeros(0, np.int64)
     totals = face_distances[np.ix_(members, members)].sum(1) + weight * to_people[members, 0]
@@ -289,11 +327,13 @@ def match_event(
     thresholds: MatchThresholds = MatchThresholds(),
     users: Collection[int] | None = None,
     face_qualities: np.ndarray | None = None,
+    constraints: MatchConstraints | None = None,
 ) -> dict[int, dict[int, float]]:
     """For each attendee id (all, or those in `users`), {face id: similarity} of the event faces that are theirs.
 
     `face_qualities` (0..1 per face, default all 1) decides which faces are
-    weak or unusable; see the module docstring.
+    weak or unusable; see the module docstring. `constraints` are the
+    attendees' corrections (see `MatchConstraints`).
 
     The answer for an attendee is the same whether `users` names them alone or
     everyone: the attendees who could claim the same faces are always decided
@@ -313,30 +353,127 @@ def match_event(
     if np.any(face_ids[1:] < face_ids[:-1]):
         order = np.argsort(face_ids, kind="stable")
         face_ids, faces, photos, qualities = face_ids[order], faces[order], photos[order], qualities[order]
+    anchors: dict[int, int] = {}
+    rejected: dict[int, np.ndarray] = {}
+    forced: dict[int, tuple[float, int]] = {}
+    if constraints:
+        refs, anchors, rejected, forced = _constrained_references(refs, face_ids, faces, constraints)
+        present = sorted(u for u in refs if len(refs[u]))
     selfies = np.concatenate([refs[u] for u in present])
     owners = np.concatenate([np.full(len(refs[u]), u) for u in present])
 
     claims: dict[int, _Claim] = {}
-    pending = [u for u in wanted if len(refs[u])]
+    pending = [u for u in wanted if len(refs[u])] + sorted(a for a, u in anchors.items() if u in wanted)
     for user in pending:
-        claims[user] = _claim(user, faces, photos, qualities, refs, selfies, owners, thresholds)
+        claims[user] = _claim(user, faces, photos, qualities, refs, selfies, owners, thresholds, rejected=rejected)
     # Whoever could claim the same faces must be decided as well.
     for user in sorted({c for claim in list(claims.values()) for c in claim.competitors} - set(claims)):
-        claims[user] = _claim(user, faces, photos, qualities, refs, selfies, owners, thresholds)
+        claims[user] = _claim(user, faces, photos, qualities, refs, selfies, owners, thresholds, rejected=rejected)
 
     best: dict[int, tuple[float, int]] = {}
     for claim in claims.values():
         for face, closeness in zip(claim.faces.tolist(), claim.closeness.tolist(), strict=True):
             if face not in best or (closeness, claim.user) < best[face]:
                 best[face] = (closeness, claim.user)
+    if forced:
+        _give_confirmed_faces(claims, best, forced)
     for user in wanted:
-        if user not in claims:
-            continue
-        mine = claims[user]
-        for face, closeness in zip(mine.faces.tolist(), mine.closeness.tolist(), strict=True):
-            if best[face][1] == user:
-                result[user][int(face_ids[face])] = float(distance_to_similarity(closeness))
+        for mine in (claims[c] for c in sorted(claims) if anchors.get(c, c) == user):
+            for face, closeness in zip(mine.faces.tolist(), mine.closeness.tolist(), strict=True):
+                if anchors.get(best[face][1], best[face][1]) == user:
+                    similarity = float(distance_to_similarity(closeness))
+                    key = int(face_ids[face])
+                    result[user][key] = max(similarity, result[user].get(key, 0.0))
     return result
+
+
+# --- Constraints from attendees' corrections --------------------------------
+
+
+def _constrained_references(
+    refs: Mapping[int, np.ndarray], face_ids: np.ndarray, faces: np.ndarray, constraints: MatchConstraints
+) -> tuple[dict[int, np.ndarray], dict[int, int], dict[int, np.ndarray], dict[int, tuple[float, int]]]:
+    """The references with an anchor per confirmed face, and the faces each claimant cannot link with.
+
+    Returns the references (anchors under negative ids), {anchor id: attendee},
+    {claimant id: indices of the faces its attendee rejected} and {index of a
+    confirmed face: (-inf, its anchor id)}, the arbitration entry that gives it
+    to the attendee whoever else is close to it. Faces not in `face_ids` and
+    attendees without a reference are left out.
+    """
+
+    def index_of(face_id: int) -> int | None:
+        position = int(np.searchsorted(face_ids, face_id))
+        return position if position < len(face_ids) and face_ids[position] == face_id else None
+
+    extended = dict(refs)
+    anchors: dict[int, int] = {}
+    forced: dict[int, tuple[float, int]] = {}
+    for user in sorted(constraints.confirmed):
+        if user not in refs:
+            continue
+        for face_id in sorted(constraints.confirmed[user]):
+            index = index_of(face_id)
+            if index is None or index in forced:
+                continue
+            anchor = -1 - len(anchors)
+            extended[anchor] = faces[index : index + 1]
+            anchors[anchor] = user
+            forced[index] = (-np.inf, anchor)
+    by_user = {}
+    for user, face_list in constraints.rejected.items():
+        indices = sorted(i for f in face_list if (i := index_of(f)) is not None)
+        if indices:
+            by_user[user] = np.array(indices, np.int64)
+    rejected = {c: by_user[anchors.get(c, c)] for c in extended if anchors.get(c, c) in by_user}
+    return extended, anchors, rejected, forced
+
+
+def _rejection_links(local: np.ndarray, people: list[int], rejected: Mapping[int, np.ndarray]) -> np.ndarray:
+    """Cannot-links between each person's node and the local faces (indices `local`) their attendee rejected."""
+    n = local.size
+    links = np.zeros((n + len(people), n + len(people)), bool)
+    for column, person in enumerate(people):
+        if person in rejected:
+            refused = np.isin(local, rejected[person])
+            links[:n, n + column] = refused
+            links[n + column, :n] = refused
+    return links
+
+
+def _without_rejected_groups(
+    members: np.ndarray, roots: np.ndarray, local: np.ndarray, refused: np.ndarray
+) -> np.ndarray:
+    """`members` less every group that holds a rejected face: its look-alikes are not the attendee either."""
+    refused_roots = roots[np.isin(local, refused)]
+    return members[~np.isin(roots[members], refused_roots)]
+
+
+def _give_confirmed_faces(
+    claims: dict[int, _Claim], best: dict[int, tuple[float, int]], forced: Mapping[int, tuple[float, int]]
+) -> None:
+    """A confirmed face goes to its anchor's claim whatever the distances say (a must-link)."""
+    for face, entry in forced.items():
+        anchor = entry[1]
+        if anchor not in claims:
+            continue
+        claim = claims[anchor]
+        if face not in set(claim.faces.tolist()):
+            claim.faces = np.append(claim.faces, face)
+            claim.closeness = np.append(claim.closeness, 0.0)
+        best[face] = entry
+
+
+def _closer_to_rejected(
+    faces: np.ndarray, users: list[int], means: np.ndarray, rejected: Mapping[int, np.ndarray]
+) -> np.ndarray:
+    """Which (face, attendee) pairs to refuse: the face is nearer a face the attendee rejected than their group."""
+    refuse = np.zeros(means.shape, bool)
+    for column, user in enumerate(users):
+        vectors = np.asarray(rejected.get(user, ()), np.float32).reshape(-1, DESCRIPTOR_SIZE)
+        if len(vectors):
+            refuse[:, column] = _distances(faces, vectors).min(1) < means[:, column]
+    return refuse
 
 
 def match_arrivals(
@@ -345,10 +482,13 @@ def match_arrivals(
     groups: Mapping[int, np.ndarray],
     thresholds: MatchThresholds = MatchThresholds(),
     face_qualities: np.ndarray | None = None,
+    rejected: Mapping[int, np.ndarray] | None = None,
 ) -> dict[int, dict[int, float]]:
     """The immediate answer for the faces of one new photo: {attendee id: {face id: similarity}}.
 
     A weak face needs a mean `weak_margin` below `single`; an unusable one never joins.
+    `rejected` holds, per attendee, the descriptors of faces they said are not
+    them: a new face nearer one of those than to the attendee's group is not theirs.
 
     `groups` are each attendee's selfies plus the faces matched to them so
     far. A face joins the attendee whose group it is closest to on average,
@@ -370,6 +510,8 @@ def match_arrivals(
     bars = np.where(qualities >= WEAK_QUALITY, thresholds.single, thresholds.single - thresholds.weak_margin)
     bars[qualities < UNUSABLE_QUALITY] = -1.0
     means[means > bars[:, None]] = np.inf
+    if rejected:
+        means[_closer_to_rejected(faces, users, means, rejected)] = np.inf
     closest = means.argmin(1)
     for column, user in enumerate(users):
         mine = np.flatnonzero((closest == column) & np.isfinite(means[:, column]))

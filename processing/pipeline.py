@@ -12,7 +12,8 @@ A photo goes through `process_photo` exactly in this order:
    names faces by position because they have no rows yet);
 5. in one short transaction, check that this run still holds the photo's claim
    (a conditional update on claim and status), replace the photo's faces and
-   matches and mark it done;
+   matches and mark it done; attendees' corrections follow the new faces and
+   decide over the backend's matches (`processing.corrections`);
 6. after the commit, tell the backend to forget the faces the new ones replaced.
 
 The contract every function here keeps:
@@ -58,6 +59,7 @@ from gallery.models import (
     Event,
     Face,
     Match,
+    MatchCorrection,
     Photo,
     PhotoStatus,
     Selfie,
@@ -66,6 +68,7 @@ from gallery.models import (
 from processing.alerts import schedule_match_alerts
 from processing.backends import get_backend
 from processing.backends.base import DetectedFace, FaceBackend, FaceMatch, IndexResult, NewFaceMatch
+from processing.corrections import enforce_corrections, reattach_corrections
 from processing.images import jpeg_bytes, open_upright
 from processing.references import event_references
 from processing.watermark import Watermark, apply_watermark, event_watermark
@@ -238,10 +241,12 @@ def _finish(
         stale_faces = list(Face.objects.filter(photo_id=photo.pk))
         Face.objects.filter(photo_id=photo.pk).delete()
         faces = _store_faces(photo, image, result.faces)
+        reattach_corrections(photo, faces)
         matches = [
             FaceMatch(user_id=m.user_id, face_id=faces[m.face_index].pk, photo_id=photo.pk, similarity=m.similarity)
             for m in new_matches
         ]
+        matches = enforce_corrections(photo.event, matches, photo=photo)
         _store_matches(photo.event, matches, replace_photo=photo)
         photo.event.bump_version()
         announce_matches(photo.event_id, matches)
@@ -355,7 +360,7 @@ def refresh_event_matches(
     with transaction.atomic():
         # The faces were read before the transaction; a photo deleted or
         # reprocessed since then took some of them away.
-        wanted = _best_per_photo(_still_present(matches))
+        wanted = _best_per_photo(enforce_corrections(event, _still_present(matches), users))
         existing = {(m.user_id, m.photo_id): m for m in rows}
         stale = [m.pk for key, m in existing.items() if key not in wanted]
         changed = []
@@ -426,7 +431,7 @@ def refresh_member_matches(user: User, event: Event, backend: FaceBackend | None
     references = event_references(event, [user.pk])
     matches = backend.match_reference(event, references[0]) if references else []
     with transaction.atomic():
-        matches = _still_present(matches)
+        matches = enforce_corrections(event, _still_present(matches), [user.pk])
         _store_matches(event, matches, replace_user_id=user.pk)
         event.bump_version()
     return len({m.photo_id for m in matches})
@@ -439,7 +444,9 @@ def refresh_user_matches(user: User, backend: FaceBackend | None = None) -> dict
 
 
 def enrol_selfie(user: User, upload: UploadedFile, backend: FaceBackend | None = None) -> tuple[Selfie, int]:
-    """Store a new selfie as the attendee's reference and refresh their matches.
+    """Add a selfie to the attendee's reference and refresh their matches.
+
+    An attendee keeps up to MAX_SELFIES selfies; one beyond that replaces the oldest.
 
     Raises `InvalidImage` or `NoFaceError`; nothing is stored then.
     """
@@ -447,7 +454,7 @@ def enrol_selfie(user: User, upload: UploadedFile, backend: FaceBackend | None =
     image = open_upright(upload, SELFIE_MAX_SIDE, max_full_decode_pixels=settings.SELFIE_MAX_PIXELS)
     selfie = Selfie(user=user)
     face, faces_found = backend.enrol_selfie(selfie, image)
-    previous = list(Selfie.objects.filter(user=user))
+    previous = list(Selfie.objects.filter(user=user).order_by("-created_at", "-pk")[settings.MAX_SELFIES - 1 :])
     selfie.embedding = face.embedding.tobytes() if face.embedding is not None else None
     selfie.external_id = face.external_id
     selfie.faces_found = faces_found
@@ -495,6 +502,8 @@ def forget_attendee(
         matches = Match.objects.filter(user=user)
         event_ids = set(matches.values_list("event_id", flat=True))
         _, deleted = matches.delete()
+        # What the attendee said about photos is about their face too.
+        MatchCorrection.objects.filter(user=user).delete()
         if withdraw_consent:
             AttendeeProfile.objects.filter(user=user).update(face_consent_at=None)
         # Cached photo lists are keyed on the event's version.

@@ -13,7 +13,11 @@ transactions:
   `delete_account`) is forgotten by the backend first and deleted here after,
   so that a backend failure (`BackendError`) leaves everything in place for a
   retry and the attendee is never told it is gone while it is not. Call them
-  outside transactions.
+  outside transactions;
+- an attendee's corrections (`mark_not_me`, `undo_not_me`, `mark_me`) change
+  their matches at once in one short transaction, then bring the rest of their
+  matches up to date with the backend after the commit. Call them outside
+  transactions.
 
 Stored files go on commit with their rows, whatever deleted them
 (`gallery.signals`): cascades delete rows these functions never see.
@@ -29,10 +33,12 @@ from typing import TYPE_CHECKING
 
 from django.db import transaction
 
-from gallery.models import Event, Face, Photo, forget_cached_events
+from gallery.models import CorrectionKind, Event, Face, Match, MatchCorrection, Photo, forget_cached_events
 from processing.alerts import retry_alert_delivery, schedule_match_alerts, send_sign_in_link_later
 from processing.backends import get_backend
 from processing.backends.base import BackendError, NoFaceError, UnusableSelfie
+from processing.corrections import CONFIRMED_SIMILARITY, record_correction
+from processing.crops import face_thumbnail
 from processing.images import ImageInfo, InvalidImage, inspect_image
 from processing.liveness import MAX_LIVE_FRAMES, LivenessResult, issue_challenge, verify_live_selfie
 from processing.people import (
@@ -88,10 +94,13 @@ __all__ = [
     "enrol_selfie",
     "event_quality_report",
     "face_crop_jpeg",
+    "face_thumbnail",
     "forget_attendee",
     "hide_face_group",
     "inspect_image",
     "issue_challenge",
+    "mark_me",
+    "mark_not_me",
     "merge_face_groups",
     "refresh_member_matches",
     "regroup_event",
@@ -101,6 +110,7 @@ __all__ = [
     "send_sign_in_link_later",
     "set_watermark",
     "split_face_group",
+    "undo_not_me",
     "verify_live_selfie",
     "waiting_count",
 ]
@@ -252,3 +262,54 @@ def hide_face_group(event: Event, group: FaceGroup, hidden: bool) -> None:
     if not hidden:
         # Its matches come back with the next event-wide pass.
         schedule_event_refresh(event.pk)
+
+
+def mark_not_me(user: User, photo: Photo) -> None:
+    """ "Not me": `photo` leaves the attendee's photos at once and for good, and the matcher avoids its look-alikes.
+
+    The face they were matched to, if any, becomes a cannot-link for them
+    (`processing.corrections`); re-processing and event-wide refreshes keep
+    the photo out until `undo_not_me`.
+    """
+    with transaction.atomic():
+        face = Face.objects.filter(matches__user=user, matches__photo=photo).first()
+        record_correction(user, photo, CorrectionKind.NOT_ME, face)
+        Match.objects.filter(user=user, photo=photo).delete()
+        photo.event.bump_version()
+    _rematch(user, photo.event)
+
+
+def undo_not_me(user: User, photo: Photo) -> bool:
+    """Withdraw a "not me": the matcher decides about `photo` again. Returns whether there was one."""
+    with transaction.atomic():
+        deleted, _ = MatchCorrection.objects.filter(user=user, photo=photo, kind=CorrectionKind.NOT_ME).delete()
+        if deleted:
+            photo.event.bump_version()
+    if deleted:
+        _rematch(user, photo.event)
+    return bool(deleted)
+
+
+def mark_me(user: User, photo: Photo, face: Face) -> None:
+    """ "That's me": `face` of `photo` is the attendee's; the photo joins their photos at once.
+
+    The face becomes a must-link for them, so its look-alikes in other photos
+    come along once their matches are brought up to date.
+    """
+    with transaction.atomic():
+        record_correction(user, photo, CorrectionKind.ME, face)
+        Match.objects.filter(user=user, photo=photo).delete()
+        Match.objects.create(
+            user=user, event_id=photo.event_id, photo=photo, face=face, similarity=CONFIRMED_SIMILARITY
+        )
+        photo.event.bump_version()
+    _rematch(user, photo.event)
+
+
+def _rematch(user: User, event: Event) -> None:
+    # The correction itself is stored and applied; a backend that does not
+    # answer only delays the look-alikes, which the next refresh brings.
+    try:
+        refresh_member_matches(user, event)
+    except BackendError:
+        logger.warning("Matches of user %s in event %s not refreshed after a correction", user.pk, event.pk)

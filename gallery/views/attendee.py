@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from pathlib import PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from django import forms
 from django.conf import settings
@@ -19,17 +20,38 @@ from django.utils.safestring import mark_safe
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
 from gallery import access
 from gallery.downloads import ZipEntry, safe_name, zip_stream
 from gallery.guests import MAX_CODE_LENGTH, create_guest, join_target, start_guest_session
-from gallery.models import EventVisibility, Membership, is_photographer, profile_for, record_activity
+from gallery.models import (
+    CorrectionKind,
+    Event,
+    EventVisibility,
+    Membership,
+    Photo,
+    is_photographer,
+    profile_for,
+    record_activity,
+)
 from gallery.qr import qr_svg_inline
 from gallery.ratelimits import join_rate_limit, selfie_rate_limit
 from gallery.serving import full_size_download
 from gallery.views.common import default_next, event_from_url, next_url, page_user, with_next
-from processing.services import BackendError, InvalidImage, NoFaceError, UnusableSelfie, enrol_selfie
+from processing.services import (
+    BackendError,
+    InvalidImage,
+    NoFaceError,
+    UnusableSelfie,
+    enrol_selfie,
+    mark_me,
+    mark_not_me,
+    undo_not_me,
+)
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 PHOTOS_PER_PAGE = 48
 
@@ -200,6 +222,7 @@ def my_photos(request: HttpRequest, event_id: int) -> HttpResponse:
             "needs_live_selfie": access.needs_live_selfie(user, event),
             "counts": access.photo_counts(event),
             "here": request.get_full_path(),
+            "hidden_count": len(access.hidden_photo_ids(user, event)) if has_selfie else 0,
         },
     )
 
@@ -232,34 +255,133 @@ def my_photos_zip(request: HttpRequest, event_id: int) -> HttpResponseBase:
     return response
 
 
+def _may_correct(user: User, event: Event) -> bool:
+    """Whether `user` can say "not me" or "that's me" in `event`: a guest who agreed to face matching."""
+    return access.is_member(user, event) and profile_for(user).has_consented
+
+
 @login_required
 def all_photos(request: HttpRequest, event_id: int) -> HttpResponse:
-    event = access.member_event(request.user, event_id)
-    record_activity(request.user)
-    page = Paginator(access.visible_photo_ids(request.user, event), PHOTOS_PER_PAGE).get_page(request.GET.get("page"))
+    user = page_user(request)
+    event = access.member_event(user, event_id)
+    record_activity(user)
+    page = Paginator(access.visible_photo_ids(user, event), PHOTOS_PER_PAGE).get_page(request.GET.get("page"))
+    may_correct = _may_correct(user, event)
+    mine = {m.photo_id for m in access.my_photo_list(user, event)} if may_correct else set()
     return render(
         request,
         "gallery/all_photos.html",
         {
             "event": event,
             "page": page,
-            "own_only": access.sees_only_own_photos(request.user, event),
-            "needs_live_selfie": access.needs_live_selfie(request.user, event),
+            "own_only": access.sees_only_own_photos(user, event),
+            "needs_live_selfie": access.needs_live_selfie(user, event),
             "here": request.get_full_path(),
+            "may_correct": may_correct,
+            "mine": mine,
         },
     )
 
 
 @login_required
 def photo_page(request: HttpRequest, photo_id: int) -> HttpResponse:
-    """One photo at web size, with its download link: where a thumbnail tap leads."""
-    photo = access.visible_photo(request.user, photo_id)
-    record_activity(request.user)
+    """One photo at web size: previous and next in the list it came from, download, share, corrections."""
+    user = page_user(request)
+    photo = access.visible_photo(user, photo_id)
+    record_activity(user)
     event = photo.event
-    is_mine = access.is_my_photo(page_user(request), photo)
-    back = next_url(request, reverse("gallery-my-photos" if is_mine else "gallery-all-photos", args=[event.pk]))
+    is_mine = access.is_my_photo(user, photo)
+    listing = request.GET.get("from")
+    if listing not in access.PHOTO_LISTS:
+        listing = "mine" if is_mine else "all"
+    back = next_url(
+        request, reverse("gallery-my-photos" if listing == "mine" else "gallery-all-photos", args=[event.pk])
+    )
+    listed = access.photo_list_ids(user, event, listing)
+    previous_id, next_id, position = access.neighbours(listed, photo.pk)
+    query = urlencode({"from": listing, "next": back})
     if is_mine:
         alt = _("Photo from %(event)s, one you are in") % {"event": event.name}
     else:
         alt = _("Photo from %(event)s") % {"event": event.name}
-    return render(request, "gallery/photo.html", {"photo": photo, "event": event, "alt": alt, "back": back})
+    may_correct = _may_correct(user, event)
+    hidden = may_correct and access.correction_kind(user, photo) == CorrectionKind.NOT_ME
+    faces = access.photo_faces(photo) if may_correct and not (is_mine or hidden) else []
+    return render(
+        request,
+        "gallery/photo.html",
+        {
+            "photo": photo,
+            "event": event,
+            "alt": alt,
+            "back": back,
+            "here": request.get_full_path(),
+            "query": query,
+            "previous_id": previous_id,
+            "next_id": next_id,
+            "position": position,
+            "total": len(listed),
+            "is_mine": is_mine,
+            "may_correct": may_correct,
+            "hidden": hidden,
+            "faces": faces,
+        },
+    )
+
+
+@login_required
+def hidden_photos(request: HttpRequest, event_id: int) -> HttpResponse:
+    """The photos the guest said they are not in, each with a button that undoes it."""
+    user = page_user(request)
+    event = access.member_event(user, event_id)
+    record_activity(user)
+    return render(
+        request,
+        "gallery/hidden_photos.html",
+        {"event": event, "photo_ids": access.hidden_photo_ids(user, event), "here": request.get_full_path()},
+    )
+
+
+def _back(request: HttpRequest, photo: Photo) -> str:
+    return next_url(request, reverse("gallery-my-photos", args=[photo.event_id]))
+
+
+@login_required
+@require_POST
+def photo_not_me(request: HttpRequest, photo_id: int) -> HttpResponse:
+    """ "Not me": the photo leaves my photos at once and for good (undone from the hidden photos)."""
+    user = page_user(request)
+    photo = access.correctable_photo(user, photo_id)
+    mark_not_me(user, photo)
+    messages.success(request, _("Hidden from your photos. You can bring it back from your hidden photos."))
+    return redirect(_back(request, photo))
+
+
+@login_required
+@require_POST
+def photo_not_me_undo(request: HttpRequest, photo_id: int) -> HttpResponse:
+    """Undo a "not me": the photo is matched again like any other."""
+    user = page_user(request)
+    photo = access.correctable_photo(user, photo_id)
+    undo_not_me(user, photo)
+    messages.success(request, _("The photo is no longer hidden."))
+    return redirect(next_url(request, reverse("gallery-hidden-photos", args=[photo.event_id])))
+
+
+@login_required
+@require_POST
+def photo_me(request: HttpRequest, photo_id: int) -> HttpResponse:
+    """ "That's me": add the photo to my photos; with several faces the guest picks theirs on the photo page."""
+    user = page_user(request)
+    photo = access.correctable_photo(user, photo_id)
+    raw = request.POST.get("face_id") or ""
+    try:
+        face = access.chosen_face(photo, int(raw) if raw.isdigit() else None)
+    except access.FaceChoiceError as exc:
+        messages.info(request, str(exc))
+        back = next_url(request, reverse("gallery-all-photos", args=[photo.event_id]))
+        query = urlencode({"from": request.POST.get("from") or "all", "next": back})
+        return redirect(f"{reverse('gallery-photo', args=[photo.pk])}?{query}#faces")
+    mark_me(user, photo, face)
+    messages.success(request, _("Added to your photos."))
+    return redirect(next_url(request, reverse("gallery-my-photos", args=[photo.event_id])))

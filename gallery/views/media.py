@@ -9,7 +9,7 @@ from rest_framework.exceptions import AuthenticationFailed
 from gallery import access
 from gallery.authentication import CachedTokenAuthentication
 from gallery.serving import file_response, full_size_download
-from processing.services import face_crop_jpeg
+from processing.services import face_crop_jpeg, face_thumbnail
 
 # The renditions a URL may name, and the Photo file field that holds each.
 VARIANTS = {"thumbnail": "thumbnail", "web": "web", "original": "original"}
@@ -50,5 +50,15 @@ def face_crop(request: HttpRequest, face_id: int) -> HttpResponse:
     """A face cut from its clean original, for the event's photographer and staff (the people view)."""
     face = access.owned_face(media_user(request), face_id)
     response = HttpResponse(face_crop_jpeg(face), content_type="image/jpeg")
+    response["Cache-Control"] = "private, max-age=86400"
+    return response
+
+
+def photo_face_file(request: HttpRequest, photo_id: int, face_id: int) -> HttpResponseBase:
+    """A square thumbnail of the photo around one of its faces (processing.crops says how and why)."""
+    photo, face = access.photo_face(media_user(request), photo_id, face_id)
+    if not photo.web:
+        raise Http404(_("This rendition is not ready yet"))
+    response = HttpResponse(face_thumbnail(photo, face), content_type="image/jpeg")
     response["Cache-Control"] = "private, max-age=86400"
     return response

@@ -18,6 +18,7 @@ from django.db.models import Count, Max
 from django.utils.translation import gettext
 
 from gallery.models import EMBEDDING_DTYPE, Face, Match
+from processing.corrections import event_constraints, rejected_vectors
 from processing.detection import Box, face_quality, find_boxes, selfie_problem, sharpness
 from processing.matching import (
     DESCRIPTOR_SIZE,
@@ -230,7 +231,10 @@ class LocalBackend(FaceBackend):
         for user_id, face_id in earlier.values_list("user_id", "face_id"):
             matched[user_id].append(face_id)
         groups = {user: np.concatenate([selfies[user], _rows(face_ids, vectors, matched[user])]) for user in near}
-        return match_arrivals(indices, new, groups, match_thresholds(), qualities)
+        # Attendees' "not me" faces keep their look-alikes out at once, not only at the event-wide pass.
+        return match_arrivals(
+            indices, new, groups, match_thresholds(), qualities, rejected=rejected_vectors(event, near)
+        )
 
     def match_reference(self, event: Event, reference: Reference) -> list[FaceMatch]:
         # Whether a face is this attendee's depends on the other attendees too
@@ -249,7 +253,17 @@ class LocalBackend(FaceBackend):
                 selfies = {u: m for u, m in selfies.items() if u in users}
             found = match_threshold(face_ids, vectors, selfies, settings.FACE_MATCH_THRESHOLD)
         else:
-            found = match_event(face_ids, vectors, photo_ids, selfies, match_thresholds(), users, faces.qualities)
+            constraints = event_constraints(event)
+            found = match_event(
+                face_ids,
+                vectors,
+                photo_ids,
+                selfies,
+                match_thresholds(),
+                users,
+                faces.qualities,
+                constraints=constraints,
+            )
         # face_ids is sorted, so a matched face's photo is a binary search away.
         return [
             FaceMatch(

@@ -61,7 +61,8 @@ def test_selfie_before_join_is_matched_on_join(client_for, attendee, event, even
     assert ids == {event_with_photos["p0.png"], event_with_photos["p1.png"]}
 
 
-def test_new_selfie_replaces_matches(client_for, member, event, event_with_photos):
+def test_new_selfie_beyond_the_limit_replaces_the_oldest(client_for, member, event, event_with_photos, settings):
+    settings.MAX_SELFIES = 1
     client = client_for(member)
     selfie(client, 0)
     selfie(client, 2)

@@ -55,7 +55,8 @@ def test_new_processed_photo_shows_on_the_next_request(client_for, member, uploa
     assert client.get("/api/all-photos").json()["count"] == 2
 
 
-def test_selfie_change_shows_on_the_next_request(client_for, member, upload):
+def test_selfie_change_shows_on_the_next_request(client_for, member, upload, settings):
+    settings.MAX_SELFIES = 1  # the second selfie replaces the first
     first = upload("a.png", [0])
     second = upload("b.png", [1])
     client = client_for(member)

@@ -1,0 +1,138 @@
+"""Attendees' corrections ("not me", "that's me") and how they bind every matching path.
+
+A correction acts twice:
+
+- as a constraint inside the matcher (`event_constraints`, `rejected_vectors`):
+  a rejected face cannot link with the attendee, so its look-alikes stay out of
+  their group too; a confirmed face anchors a group for them, so its look-alikes
+  come along;
+- as a rule on what is stored (`enforce_corrections`), whatever the backend
+  answered: a photo the attendee said they are not in is never theirs, and a
+  face they said is theirs always is. Every path that writes matches (a photo
+  processed, the event-wide refresh, a selfie or membership change) goes
+  through it, so a correction survives re-processing and new photos.
+
+Re-processing replaces a photo's Face rows. Corrections are keyed on the photo
+and keep the face's box; `reattach_corrections` points them at the new face
+that overlaps that box most, in the transaction that stores the new faces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from gallery.models import EMBEDDING_DTYPE, CorrectionKind, Event, Face, MatchCorrection, Membership, Photo
+from processing.backends.base import FaceMatch
+from processing.matching import DESCRIPTOR_SIZE, MatchConstraints
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+# A new face takes over a correction when it covers at least this much of the
+# old box (intersection over union); detectors move boxes by a few pixels
+# between runs, while two people's faces overlap far less than this.
+REATTACH_MIN_OVERLAP = 0.3
+# The similarity stored for a face the attendee said is theirs: certain.
+CONFIRMED_SIMILARITY = 1.0
+
+Box = tuple[float, float, float, float]
+
+
+def box_overlap(a: Box, b: Box) -> float:
+    """Intersection over union of two (left, top, width, height) boxes."""
+    left, top = max(a[0], b[0]), max(a[1], b[1])
+    right, bottom = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
+    inter = max(0.0, right - left) * max(0.0, bottom - top)
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union > 0 else 0.0
+
+
+def face_box(face: Face) -> Box:
+    return (face.left, face.top, face.width, face.height)
+
+
+def record_correction(user: User, photo: Photo, kind: str, face: Face | None) -> MatchCorrection:
+    """Store the attendee's correction on `photo`, replacing any earlier one (call inside a transaction)."""
+    box = face_box(face) if face is not None else (None, None, None, None)
+    correction, _ = MatchCorrection.objects.update_or_create(
+        user=user,
+        photo=photo,
+        defaults={
+            "event_id": photo.event_id,
+            "kind": kind,
+            "face": face,
+            "left": box[0],
+            "top": box[1],
+            "width": box[2],
+            "height": box[3],
+        },
+    )
+    return correction
+
+
+def reattach_corrections(photo: Photo, faces: Sequence[Face]) -> None:
+    """Point the photo's corrections at its new faces by box overlap (inside the transaction that stores them)."""
+    for correction in MatchCorrection.objects.filter(photo_id=photo.pk, left__isnull=False):
+        old = (correction.left or 0.0, correction.top or 0.0, correction.width or 0.0, correction.height or 0.0)
+        scored = [(box_overlap(old, face_box(face)), face.pk) for face in faces]
+        overlap, face_id = max(scored, default=(0.0, None))
+        new_face = face_id if overlap >= REATTACH_MIN_OVERLAP else None
+        if new_face != correction.face_id:
+            MatchCorrection.objects.filter(pk=correction.pk).update(face_id=new_face)
+
+
+def event_constraints(event: Event) -> MatchConstraints:
+    """Every attendee's corrections in `event` as matching constraints, by face id."""
+    confirmed: dict[int, set[int]] = {}
+    rejected: dict[int, set[int]] = {}
+    rows = MatchCorrection.objects.filter(event=event, face__isnull=False).values_list("user_id", "kind", "face_id")
+    for user_id, kind, face_id in rows:
+        target = confirmed if kind == CorrectionKind.ME else rejected
+        target.setdefault(user_id, set()).add(face_id)
+    return MatchConstraints(confirmed=confirmed, rejected=rejected)
+
+
+def rejected_vectors(event: Event, user_ids: Collection[int]) -> dict[int, np.ndarray]:
+    """Per attendee of `user_ids`, the descriptors of the faces of `event` they said are not them."""
+    rows = MatchCorrection.objects.filter(
+        event=event, user_id__in=list(user_ids), kind=CorrectionKind.NOT_ME, face__embedding__isnull=False
+    ).values_list("user_id", "face__embedding")
+    vectors: dict[int, list[np.ndarray]] = {}
+    for user_id, embedding in rows:
+        vectors.setdefault(user_id, []).append(np.frombuffer(bytes(embedding or b""), dtype=EMBEDDING_DTYPE))
+    return {user: np.stack(found).reshape(-1, DESCRIPTOR_SIZE) for user, found in vectors.items()}
+
+
+def enforce_corrections(
+    event: Event, matches: Sequence[FaceMatch], users: Collection[int] | None = None, photo: Photo | None = None
+) -> list[FaceMatch]:
+    """`matches` as the corrections say: none in a "not me" photo, the confirmed face in a "that's me" one.
+
+    Only the corrections of `users` (all, if None) on `photo` (all, if None)
+    apply, the same scope as the matches given. A confirmed face is added only
+    for an attendee who still consents to face matching and is a member.
+    Call it inside the transaction that writes the matches.
+    """
+    corrections = MatchCorrection.objects.filter(event=event)
+    if users is not None:
+        corrections = corrections.filter(user_id__in=list(users))
+    if photo is not None:
+        corrections = corrections.filter(photo=photo)
+    rows = list(corrections.values_list("user_id", "photo_id", "kind", "face_id"))
+    if not rows:
+        return list(matches)
+    corrected = {(user_id, photo_id) for user_id, photo_id, _, _ in rows}
+    kept = [m for m in matches if (m.user_id, m.photo_id) not in corrected]
+    confirming = {user_id for user_id, _, kind, face_id in rows if kind == CorrectionKind.ME and face_id}
+    eligible = set(
+        Membership.objects.filter(
+            event=event, user_id__in=confirming, user__attendee__face_consent_at__isnull=False
+        ).values_list("user_id", flat=True)
+    )
+    for user_id, photo_id, kind, face_id in rows:
+        if kind == CorrectionKind.ME and face_id and user_id in eligible:
+            kept.append(FaceMatch(user_id=user_id, face_id=face_id, photo_id=photo_id, similarity=CONFIRMED_SIMILARITY))
+    return kept

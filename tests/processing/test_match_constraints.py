@@ -1,0 +1,92 @@
+"""processing.matching with attendees' corrections: "not me" as a cannot-link, "that's me" as a must-link.
+
+The descriptors are those of tests.correction_scenes, where every distance is
+known; each test first checks the answer without the correction, so that it
+cannot pass by accident.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from processing.matching import MatchConstraints, match_arrivals, match_event
+from tests.correction_scenes import SCENE, SELFIE, STRANGER, unit
+
+NAMES = ["a1.png", "a2.png", "a3.png", "x1.png", "x2.png", "x3.png", "y1.png", "y2.png"]
+
+
+def event_faces() -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, list[int]]]:
+    """Face ids 1..n, descriptors and photo ids of SCENE, and each photo's face ids."""
+    ids: list[int] = []
+    vectors: list[np.ndarray] = []
+    photos: list[int] = []
+    by_name: dict[str, list[int]] = {}
+    for photo_id, name in enumerate(NAMES, start=1):
+        for vector in SCENE[name]:
+            ids.append(len(ids) + 1)
+            vectors.append(vector)
+            photos.append(photo_id)
+            by_name.setdefault(name, []).append(ids[-1])
+    return np.array(ids), np.stack(vectors), np.array(photos), by_name
+
+
+def photos_of(found: dict[int, float], by_name: dict[str, list[int]]) -> set[str]:
+    return {name for name, faces in by_name.items() if set(faces) & set(found)}
+
+
+def test_not_me_keeps_the_face_and_its_look_alikes_out() -> None:
+    ids, vectors, photos, by_name = event_faces()
+    refs = {1: SELFIE[None]}
+    assert photos_of(match_event(ids, vectors, photos, refs)[1], by_name) == {
+        "a1.png", "a2.png", "a3.png", "x1.png", "x2.png", "x3.png",
+    }  # fmt: skip
+
+    constraints = MatchConstraints(rejected={1: [by_name["x1.png"][0]]})
+    found = match_event(ids, vectors, photos, refs, constraints=constraints)[1]
+    assert photos_of(found, by_name) == {"a1.png", "a2.png", "a3.png"}
+
+
+def test_thats_me_brings_the_face_and_its_group() -> None:
+    ids, vectors, photos, by_name = event_faces()
+    refs = {1: SELFIE[None]}
+    assert not {"y1.png", "y2.png"} & photos_of(match_event(ids, vectors, photos, refs)[1], by_name)
+
+    y_face = by_name["y1.png"][0]
+    found = match_event(ids, vectors, photos, refs, constraints=MatchConstraints(confirmed={1: [y_face]}))[1]
+    assert {"y1.png", "y2.png"} <= photos_of(found, by_name)
+    assert y_face in found and by_name["y1.png"][1] not in found  # the face they chose, not the one beside it
+    assert {"a1.png", "a2.png", "a3.png"} <= photos_of(found, by_name)
+
+
+def test_a_confirmed_face_goes_to_the_attendee_who_confirmed_it() -> None:
+    ids, vectors, photos, by_name = event_faces()
+    y_face = by_name["y1.png"][0]
+    # Attendee 2's selfie is the very face attendee 1 says is theirs.
+    refs = {1: SELFIE[None], 2: vectors[y_face - 1][None]}
+    assert y_face in match_event(ids, vectors, photos, refs)[2]
+
+    found = match_event(ids, vectors, photos, refs, constraints=MatchConstraints(confirmed={1: [y_face]}))
+    assert y_face in found[1] and y_face not in found[2]
+
+
+def test_the_answer_for_one_attendee_is_the_same_alone_or_with_everyone() -> None:
+    ids, vectors, photos, by_name = event_faces()
+    refs = {1: SELFIE[None], 2: STRANGER[None]}
+    constraints = MatchConstraints(
+        confirmed={1: [by_name["y1.png"][0]]}, rejected={1: [by_name["x1.png"][0]], 2: [by_name["a1.png"][0]]}
+    )
+    everyone = match_event(ids, vectors, photos, refs, constraints=constraints)
+    for user in refs:
+        assert match_event(ids, vectors, photos, refs, users=[user], constraints=constraints)[user] == everyone[user]
+
+
+def test_a_new_face_nearer_a_rejected_face_than_the_group_is_not_given_at_once() -> None:
+    group = np.stack([SELFIE, *SCENE["a1.png"], *SCENE["a2.png"]])
+    new = np.stack(SCENE["x3.png"])
+    assert 0 in match_arrivals(np.array([0]), new, {1: group})[1]
+
+    rejected = {1: np.stack(SCENE["x1.png"])}
+    assert match_arrivals(np.array([0]), new, {1: group}, rejected=rejected)[1] == {}
+    # The attendee's own new face is still theirs.
+    own = np.stack([SELFIE + unit(13, 0.2)])
+    assert 0 in match_arrivals(np.array([0]), own, {1: group}, rejected=rejected)[1]
