@@ -103,6 +103,7 @@ def test_processing_enrolling_and_refreshing(
     guard: type[AtomicGuardBackend], scene: Any, settings: Any, strategy: str
 ) -> None:
     settings.FACE_MATCH_STRATEGY = strategy
+    settings.MAX_SELFIES = 1
     event, member, photos = scene
     tasks.process_photos([photos[0].pk])
     enrol(member, [0])
