@@ -223,7 +223,7 @@ def verify_live_selfie(user: User, nonce: str, frames: Sequence[bytes | File[Any
     front = frames[0]
     upload = SimpleUploadedFile("live-selfie.jpg", front if isinstance(front, bytes) else _read(front))
     try:
-        selfie, _ = enrol_selfie(user, upload)
+        selfie, _ = enrol_selfie(user, upload, replace_all=True)
     except (NoFaceError, InvalidImage):
         return LivenessResult(False, Refusal.NO_FACE.value, _no_face_message(1), 1)
     Selfie.objects.filter(pk=selfie.pk).update(live_verified_at=timezone.now())

@@ -443,10 +443,14 @@ def refresh_user_matches(user: User, backend: FaceBackend | None = None) -> dict
     return {event.pk: refresh_member_matches(user, event, backend) for event in events}
 
 
-def enrol_selfie(user: User, upload: UploadedFile, backend: FaceBackend | None = None) -> tuple[Selfie, int]:
+def enrol_selfie(
+    user: User, upload: UploadedFile, backend: FaceBackend | None = None, *, replace_all: bool = False
+) -> tuple[Selfie, int]:
     """Add a selfie to the attendee's reference and refresh their matches.
 
-    An attendee keeps up to MAX_SELFIES selfies; one beyond that replaces the oldest.
+    An attendee keeps up to MAX_SELFIES selfies; one beyond that replaces the
+    oldest. With `replace_all` the new selfie replaces every earlier one (a
+    live-checked selfie must not keep an earlier still, which could be anyone's).
 
     Raises `InvalidImage` or `NoFaceError`; nothing is stored then.
     """
@@ -454,7 +458,8 @@ def enrol_selfie(user: User, upload: UploadedFile, backend: FaceBackend | None =
     image = open_upright(upload, SELFIE_MAX_SIDE, max_full_decode_pixels=settings.SELFIE_MAX_PIXELS)
     selfie = Selfie(user=user)
     face, faces_found = backend.enrol_selfie(selfie, image)
-    previous = list(Selfie.objects.filter(user=user).order_by("-created_at", "-pk")[settings.MAX_SELFIES - 1 :])
+    kept = 0 if replace_all else settings.MAX_SELFIES - 1
+    previous = list(Selfie.objects.filter(user=user).order_by("-created_at", "-pk")[kept:])
     selfie.embedding = face.embedding.tobytes() if face.embedding is not None else None
     selfie.external_id = face.external_id
     selfie.faces_found = faces_found

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
-from gallery.models import EventVisibility, Face, Match, Membership, Photo
+from gallery.models import EventVisibility, Face, Match, Membership, Photo, Selfie
 from tests.gallery.conftest import selfie_file
 
 pytestmark = pytest.mark.django_db
@@ -96,6 +97,8 @@ def test_own_photos_events_keep_hidden_photos_undoable(guest: Any, event: Any, e
     event.visibility = EventVisibility.OWN
     event.save()
     event.bump_version()
+    # Such events show a guest their photos once their selfie passed the live check.
+    Selfie.objects.filter(user__username="attendee").update(live_verified_at=timezone.now())
     p1, p3 = event_photos["p1.png"].pk, event_photos["p3.png"].pk
     # A photo the guest is not in stays unknown to them.
     assert guest.post(f"/api/photos/{p1}/me").status_code == 404
