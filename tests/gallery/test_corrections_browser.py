@@ -153,3 +153,16 @@ def test_not_me_thats_me_and_stepping_through_photos(
     page.locator("a[rel=prev]").click()
     page.wait_for_url(f"**/photos/{order[0]}/**")
     expect(page.locator("a[rel=prev]")).to_have_count(0)
+    # A swipe to the left on the photo shows the next one.
+    page.wait_for_load_state("load")
+    page.evaluate(SWIPE_LEFT)
+    page.wait_for_url(f"**/photos/{order[1]}/**")
+
+
+# A finger moving 200 px to the left across the photo.
+SWIPE_LEFT = """() => {
+  const figure = document.querySelector("figure.photo");
+  const touch = (x) => new Touch({identifier: 1, target: figure, clientX: x, clientY: 300});
+  figure.dispatchEvent(new TouchEvent("touchstart", {touches: [touch(300)], changedTouches: [touch(300)]}));
+  figure.dispatchEvent(new TouchEvent("touchend", {touches: [], changedTouches: [touch(100)]}));
+}"""
