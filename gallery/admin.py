@@ -28,6 +28,7 @@ from gallery.models import (
     Event,
     Face,
     Match,
+    MatchCorrection,
     Membership,
     Photo,
     PhotoStatus,
@@ -193,6 +194,25 @@ class MatchAdmin(admin.ModelAdmin):
     list_filter = ["event"]
     search_fields = ["user__username"]
     raw_id_fields = ["photo", "face", "user"]
+
+
+@admin.register(MatchCorrection)
+class MatchCorrectionAdmin(admin.ModelAdmin):
+    """Guests' "not me" and "that's me", read-only: they change matches only through the services."""
+
+    list_display = ["user", "event", "photo", "kind", "face", "created_at"]
+    list_filter = ["kind", "event"]
+    search_fields = ["user__username"]
+    raw_id_fields = ["photo", "face", "user"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: MatchCorrection | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: MatchCorrection | None = None) -> bool:
+        return False
 
 
 admin.site.register(AttendeeProfile)

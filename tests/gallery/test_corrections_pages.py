@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.urls import reverse
 from PIL import Image, ImageDraw
 
@@ -166,3 +167,12 @@ def test_a_stranger_gets_no_crop(page_client: Any, make_user: Any, event_photos:
     assert face is not None
     response = page_client(make_user("stranger")).get(reverse("gallery-photo-face", args=[photo.pk, face.pk]))
     assert response.status_code == 404
+
+
+def test_staff_see_the_corrections_in_the_admin(
+    guest: Any, member: Any, staff: Any, page_client: Any, event_photos: dict[str, Photo]
+) -> None:
+    guest.post(reverse("gallery-photo-not-me", args=[event_photos["p3.png"].pk]))
+    staff.user_permissions.add(Permission.objects.get(codename="view_matchcorrection"))
+    page = html(page_client(staff).get("/admin/gallery/matchcorrection/"))
+    assert "p3.png" in page or str(event_photos["p3.png"]) in page
