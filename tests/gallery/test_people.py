@@ -19,7 +19,9 @@ from tests.gallery.conftest import selfie_file
 
 def _person(face: Face) -> int:
     """The marker person a face of the marker backend shows."""
-    return int(np.argmax(face.vector))
+    vector = face.vector
+    assert vector is not None
+    return int(np.argmax(vector))
 
 
 def _group_of(event: Event, person: int) -> FaceGroup:
