@@ -289,10 +289,10 @@ def cases(ctx: Context, backend: str) -> list[Case]:
         ),
         Case("wrong event id", lambda: ctx.upload([("a.jpg", photo_jpeg(7))], event_id=999_999), 404, "not found"),
         Case(
-            "another photographer's event",
+            "another photographer's event (404: ids do not leak)",
             lambda: ctx.upload([("a.jpg", photo_jpeg(8))], token=ctx.other_token),
-            403,
-            "not your event",
+            404,
+            "not found",
         ),
         Case(
             "no token", lambda: ctx.upload([("a.jpg", photo_jpeg(9))], token=""), 401, "credentials were not provided"

@@ -15,6 +15,7 @@ from processing.pipeline import enrol_selfie
 from tests.conftest import jpeg_upload, png_upload
 from tests.fakes import scene_png
 from tests.processing.test_liveness import PAUL_FRONT, PAUL_LEFT, PAUL_RIGHT, portrait
+from testsupport.media import media_answer
 from testsupport.paths import FACES_DIR
 
 pytestmark = pytest.mark.django_db
@@ -133,7 +134,7 @@ def test_an_own_photos_event_shows_a_still_selfie_nothing(
     assert body["live_selfie_required"] is False
     assert {p["id"] for p in body["photos"]} == {photo.pk for photo in mine}
     assert pages.get(f"/photos/{mine[0].pk}/").status_code == 200
-    assert pages.get(f"/media/photos/{mine[0].pk}/thumbnail").status_code == 200
+    assert media_answer(pages.get(f"/media/photos/{mine[0].pk}/thumbnail")).status == 200
     assert pages.get(f"/events/{event.pk}/my-photos.zip").status_code == 200
     assert "Verify with your camera" not in pages.get(f"/events/{event.pk}/all/").content.decode()
 
