@@ -232,6 +232,13 @@ PAGES = [
         "post",
         lambda w: {"visibility": w.event.visibility},
     ),
+    Page("gallery-studio-event-watermark", "photographer", _event("gallery-studio-event-watermark")),
+    Page("gallery-studio-event-people", "photographer", _event("gallery-studio-event-people")),
+    Page(
+        "gallery-face-crop",
+        "photographer",
+        lambda w: reverse("gallery-face-crop", args=[w.photo.faces.values_list("pk", flat=True).first() or 0]),
+    ),
     Page("gallery-studio-event-delete", "photographer", _event("gallery-studio-event-delete")),
     Page("gallery-studio-photo-delete", "photographer", _photo("gallery-studio-photo-delete")),
     Page("gallery-photo-file", "guest", lambda w: reverse("gallery-photo-file", args=[w.photo.pk, "thumbnail"])),
