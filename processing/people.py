@@ -18,8 +18,19 @@ The photographer's edits are constraints every regrouping keeps:
 Locked faces never move. Each group holding locked faces is a seed of the next
 regrouping: new faces of the same person join it, so a merged or hidden group
 keeps growing. Groups without locked faces keep their ids from one grouping to
-the next by the faces they share. A hidden group is never matched to a guest
-(`processing.pipeline` leaves its faces out of every match).
+the next by the faces they share.
+
+Re-processing a photo replaces its Face rows, and the edits live on them
+(`Face.group`, `group_locked`): each new face takes over the group and the lock
+of the old face of the same photo whose box it overlaps most
+(`carry_over_groups`, in the pipeline's writing transaction), so an edit holds
+through re-processing too.
+
+A hidden group is never matched to a guest, on every path: its faces, and new
+faces near its mean that no regrouping has placed yet, take no part in the
+local backend's matching (`hidden_face_mask`: the event-wide pass, a selfie
+change, a new photo), and `processing.pipeline` leaves its faces out of every
+match it writes.
 """
 
 from __future__ import annotations
@@ -37,6 +48,8 @@ from gallery.models import EMBEDDING_DTYPE, Event, Face, FaceGroup, Match
 from processing.images import open_upright
 from processing.matching import DESCRIPTOR_SIZE
 
+# A new face takes over an old face's group when their boxes overlap at least this much (intersection over union).
+MIN_CARRY_OVERLAP = 0.3
 CROP_SIDE = 160
 # The crop shows a margin around the face box, as a fraction of the box.
 CROP_MARGIN = 0.3
@@ -152,6 +165,75 @@ def regroup_event(event: Event) -> int:
         FaceGroup.objects.filter(event=event).exclude(pk__in=list(members)).delete()
         _store_counts(members, dict(zip(face_ids.tolist(), photo_ids.tolist(), strict=True)), areas)
     return len(members)
+
+
+def _overlap(a: Face, b: Face) -> float:
+    """Intersection over union of two faces' boxes (fractions of the same upright image)."""
+    width = min(a.left + a.width, b.left + b.width) - max(a.left, b.left)
+    height = min(a.top + a.height, b.top + b.height) - max(a.top, b.top)
+    if width <= 0 or height <= 0:
+        return 0.0
+    inter = width * height
+    return inter / (a.width * a.height + b.width * b.height - inter)
+
+
+def carry_over_groups(replaced: Sequence[Face], faces: Sequence[Face]) -> int:
+    """Give each new face of a re-processed photo the group and lock of the old face its box overlaps most.
+
+    Call inside the transaction that replaced the faces; `replaced` are the old
+    rows as read before their deletion. Returns how many faces took a group.
+    """
+    grouped = [old for old in replaced if old.group_id is not None]
+    carried = []
+    for face in faces:
+        scored = [(_overlap(face, old), -old.pk, old) for old in grouped]
+        if not scored:
+            break
+        overlap, _, best = max(scored, key=lambda item: item[:2])
+        if overlap >= MIN_CARRY_OVERLAP:
+            face.group_id, face.group_locked = best.group_id, best.group_locked
+            carried.append(face)
+    # The old faces' groups may be gone already (a regrouping meanwhile): keep only those still there.
+    live = set(FaceGroup.objects.filter(pk__in={f.group_id for f in carried}).values_list("pk", flat=True))
+    carried = [f for f in carried if f.group_id in live]
+    Face.objects.bulk_update(carried, ["group", "group_locked"], batch_size=UPDATE_BATCH)
+    return len(carried)
+
+
+def hidden_face_mask(event: Event, face_ids: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    """Which of these faces must never be matched to a guest: in a hidden group, or not grouped yet and near one.
+
+    A face is near a hidden group when its distance to the group's mean is
+    within FACE_MATCH_THRESHOLD, the rule by which the next regrouping would
+    put it there. Faces without a row yet (a photo being processed) are given
+    the id -1. One query when the event hides no one.
+    """
+    face_ids = np.asarray(face_ids, np.int64)
+    mask = np.zeros(len(face_ids), bool)
+    hidden_rows = list(
+        Face.objects.filter(event=event, group__hidden=True, embedding__isnull=False).values_list(
+            "id", "group_id", "embedding"
+        )
+    )
+    if not hidden_rows or not len(face_ids):
+        return mask
+    mask |= np.isin(face_ids, [row[0] for row in hidden_rows])
+    ungrouped = face_ids < 0
+    ungrouped |= np.isin(
+        face_ids, list(Face.objects.filter(event=event, group__isnull=True).values_list("id", flat=True))
+    )
+    if ungrouped.any():
+        sums: dict[int, np.ndarray] = {}
+        sizes: dict[int, int] = defaultdict(int)
+        for _, group_id, embedding in hidden_rows:
+            vector = np.frombuffer(bytes(embedding or b""), EMBEDDING_DTYPE).astype(np.float64)
+            sums[group_id] = sums.get(group_id, 0) + vector
+            sizes[group_id] += 1
+        means = np.stack([sums[g] / sizes[g] for g in sorted(sums)])
+        faces = np.asarray(vectors, np.float64).reshape(-1, DESCRIPTOR_SIZE)[ungrouped]
+        squared = (faces**2).sum(1)[:, None] + (means**2).sum(1)[None, :] - 2.0 * faces @ means.T
+        mask[np.flatnonzero(ungrouped)] = squared.min(1) <= settings.FACE_MATCH_THRESHOLD**2
+    return mask
 
 
 def _keep_ids(

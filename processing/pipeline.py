@@ -70,6 +70,7 @@ from processing.backends import get_backend
 from processing.backends.base import DetectedFace, FaceBackend, FaceMatch, IndexResult, NewFaceMatch
 from processing.corrections import enforce_corrections, reattach_corrections
 from processing.images import jpeg_bytes, open_upright
+from processing.people import carry_over_groups
 from processing.references import event_references
 from processing.watermark import Watermark, apply_watermark, event_watermark
 
@@ -242,6 +243,8 @@ def _finish(
         Face.objects.filter(photo_id=photo.pk).delete()
         faces = _store_faces(photo, image, result.faces)
         reattach_corrections(photo, faces)
+        # The photographer's edits of the people live on the faces: the new ones take them over.
+        carry_over_groups(stale_faces, faces)
         matches = [
             FaceMatch(user_id=m.user_id, face_id=faces[m.face_index].pk, photo_id=photo.pk, similarity=m.similarity)
             for m in new_matches

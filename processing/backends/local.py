@@ -29,6 +29,7 @@ from processing.matching import (
     nearest_distance,
 )
 from processing.metrics import face_call
+from processing.people import hidden_face_mask
 from processing.references import event_references
 
 from .base import (
@@ -203,10 +204,13 @@ class LocalBackend(FaceBackend):
         else:
             qualities = np.array([faces[index].quality for index in described], np.float64)
             found = self._match_arrivals(event, photo, indices, new, qualities, references)
+        # A face like those of a group the photographer hid is never matched (processing.people).
+        hidden = set(indices[hidden_face_mask(event, np.full(len(indices), -1), new)].tolist())
         return [
             NewFaceMatch(user_id=user, face_index=index, similarity=similarity)
             for user, found_faces in found.items()
             for index, similarity in found_faces.items()
+            if index not in hidden
         ]
 
     def _match_arrivals(
@@ -246,7 +250,9 @@ class LocalBackend(FaceBackend):
         self, event: Event, references: Sequence[Reference], users: Collection[int] | None = None
     ) -> list[FaceMatch]:
         faces = event_faces(event)
-        face_ids, photo_ids, vectors = faces.face_ids, faces.photo_ids, faces.vectors
+        # Faces of a group the photographer hid take no part in matching (processing.people).
+        shown = ~hidden_face_mask(event, faces.face_ids, faces.vectors)
+        face_ids, photo_ids, vectors = faces.face_ids[shown], faces.photo_ids[shown], faces.vectors[shown]
         selfies = {r.user_id: r.matrix() for r in references}
         if settings.FACE_MATCH_STRATEGY == "threshold":
             if users is not None:
@@ -261,7 +267,7 @@ class LocalBackend(FaceBackend):
                 selfies,
                 match_thresholds(),
                 users,
-                faces.qualities,
+                faces.qualities[shown],
                 constraints=constraints,
             )
         # face_ids is sorted, so a matched face's photo is a binary search away.
