@@ -53,7 +53,7 @@ def test_queue_full_then_drain_processes_each_photo_once(start_cluster, client_f
 
 
 def test_kill_9_mid_batch_loses_nothing(start_cluster, client_for, photographer, event):
-    env = {**FAST, "PHOTO_QUEUE_WORKERS": "1", "PHOTO_TASK_TIMEOUT": "2", "FAKE_BACKEND_DELAY": "0.7"}
+    env = {**FAST, "PHOTO_QUEUE_WORKERS": "1", "PHOTO_TASK_TIMEOUT": "5", "FAKE_BACKEND_DELAY": "0.7"}
     cluster = start_cluster(**env)
     assert upload(client_for(photographer), event, [[i % 5, 5] for i in range(9)]).status_code == 202
 
