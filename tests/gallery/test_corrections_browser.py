@@ -23,7 +23,8 @@ from processing import backends, services, tasks
 from tests.conftest import png_upload
 from tests.correction_scenes import FIRST, SCENE_BACKEND, scene_file
 from tests.fakes import scene_png
-from tests.gallery.test_guest_flow_browser import CHROMIUM, CHROMIUM_ARGS, PHONE, assert_fits_the_phone
+from tests.gallery.test_guest_flow_browser import assert_fits_the_phone
+from testsupport.browser import PHONE, launch_chromium, require_chromium
 from testsupport.paths import REPO
 from testsupport.processes import Proc
 
@@ -62,12 +63,11 @@ def scene(transactional_db: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[t
 @pytest.fixture
 def phone(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """A Chromium page with a phone viewport and touch."""
-    if not CHROMIUM.exists():
-        pytest.skip(f"Chromium not found at {CHROMIUM}: install Debian's package with `apt-get install -y chromium`")
+    require_chromium()
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the browser is Debian's)")
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # ORM calls between browser steps, in this thread
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        browser = launch_chromium(playwright)
         context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
         context.set_default_timeout(15_000)
         try:

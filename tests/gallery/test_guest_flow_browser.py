@@ -45,21 +45,10 @@ from processing.tasks import process_photos
 from tests.cluster import REPO, subprocess_env
 from tests.conftest import png_upload
 from tests.fakes import scene_png
+from testsupport.browser import PHONE, launch_chromium, require_chromium
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-PHONE = {"width": 390, "height": 844}
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
 # The guest is marker person 0: in p0 and p3, not in p1 and p2.
 SCENES = {"p0.png": [0, 1], "p1.png": [1], "p2.png": [2, 3], "p3.png": [0]}
@@ -110,14 +99,13 @@ def live_server_url(transactional_db: None, tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def browser_page(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """A Chromium page with a phone viewport, touch and a phone user agent."""
-    if not CHROMIUM.exists():
-        pytest.skip(f"Chromium not found at {CHROMIUM}: install Debian's package with `apt-get install -y chromium`")
+    require_chromium()
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the browser is Debian's)")
     # Playwright's sync API keeps an event loop in this thread; the ORM calls of
     # the test run in it, synchronously, between browser steps, which is safe.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        browser = launch_chromium(playwright)
         context = browser.new_context(
             viewport=PHONE,
             device_scale_factor=2,

@@ -35,20 +35,10 @@ from processing.tasks import process_photos
 from tests.cluster import REPO
 from tests.conftest import png_upload
 from tests.fakes import scene_png
+from testsupport.browser import launch_chromium, require_chromium
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PHONE = {"width": 390, "height": 844}
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
 GUEST_PASSWORD = "Evening-pass-2024"
@@ -100,9 +90,7 @@ def own_photos_event(transactional_db: None, fake_backend: Any) -> Event:
 
 
 def launch(playwright: Any, *extra_args: str) -> Any:
-    browser = playwright.chromium.launch(
-        executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, *extra_args], headless=True
-    )
+    browser = launch_chromium(playwright, *extra_args)
     context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, permissions=["camera"])
     context.set_default_timeout(15_000)
     return browser, context.new_page()
@@ -110,8 +98,7 @@ def launch(playwright: Any, *extra_args: str) -> Any:
 
 @pytest.fixture
 def playwright(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"Chromium not found at {CHROMIUM}: install Debian's package with `apt-get install -y chromium`")
+    require_chromium()
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the browser is Debian's)")
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_api.sync_playwright() as playwright:

@@ -20,7 +20,7 @@ from gallery.uploads import accept_uploads
 from processing.tasks import process_photos
 from tests.conftest import png_upload
 from tests.fakes import scene_png
-from tests.gallery.test_guest_flow_browser import CHROMIUM, CHROMIUM_ARGS
+from testsupport.browser import launch_chromium, require_chromium
 from testsupport.processes import Proc
 
 pytestmark = pytest.mark.slow
@@ -44,13 +44,12 @@ def server_user(username: str, *, staff: bool = False, photographer: bool = Fals
 
 @pytest.fixture
 def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"Chromium not found at {CHROMIUM}: install Debian's package with `apt-get install -y chromium`")
+    require_chromium()
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the browser is Debian's)")
     # The ORM calls of the test run between browser steps in this thread.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        launched = launch_chromium(playwright)
         try:
             yield launched
         finally:
