@@ -188,6 +188,7 @@ async def zipper(
             async with asyncio.timeout(MEDIA_TIMEOUT):
                 status, size = await fetch(*ports, zip_path, headers, rate)
                 if status == 302:
+                    media.outcomes["zip queued"] += 1
                     # Queued: poll the status endpoint as static/js/archive-status.js does, then download.
                     while True:
                         await asyncio.sleep(0.5)
