@@ -50,7 +50,8 @@ from urllib.parse import unquote, urlsplit
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import Stack, django_setup, ms, out, percentile, ratio
-from bench.pages_load import DONE_PHOTOS, Results, populate, run_slice
+from bench.pages_load import DONE_PHOTOS, Results, populate, run_slice, tree
+from testsupport.processes import cpu_seconds
 
 BAR_RATIO = 1.5
 ZIP_GUESTS = 10
@@ -59,6 +60,8 @@ DOWNLOADERS = 50
 MEDIA_TIMEOUT = 120.0
 # A phone's receive window is small; on loopback the default would swallow whole files.
 RECEIVE_BUFFER = 64 * 1024
+# As static/js/archive-status.js polls.
+POLL_SECONDS = 2.0
 
 
 def web_jpeg() -> bytes:
@@ -136,7 +139,7 @@ async def slow_get(port: int, path: str, headers: dict[str, str], rate: float) -
         status = int(status_line.split()[1])
         answer = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in header_lines if h)}
         size, started = 0, time.monotonic()
-        while chunk := await reader.read(16 * 1024):
+        while chunk := await reader.read(RECEIVE_BUFFER):
             size += len(chunk)
             ahead = size / rate - (time.monotonic() - started)
             if ahead > 0:
@@ -191,7 +194,7 @@ async def zipper(
                     media.outcomes["zip queued"] += 1
                     # Queued: poll the status endpoint as static/js/archive-status.js does, then download.
                     while True:
-                        await asyncio.sleep(0.5)
+                        await asyncio.sleep(POLL_SECONDS)
                         polled, body = await read_json(ports[0], status_path, headers)
                         if polled != 200 or body.get("status") in ("ready", "failed"):
                             break
@@ -244,11 +247,12 @@ async def serve_files(root: Path) -> tuple[asyncio.Server, int]:
             writer.write(
                 f"HTTP/1.1 200 OK\r\nContent-Length: {path.stat().st_size}\r\nConnection: close\r\n\r\n".encode()
             )
+            await writer.drain()
             with path.open("rb") as source:
-                while chunk := source.read(64 * 1024):
-                    writer.write(chunk)
-                    await writer.drain()
-        except (OSError, asyncio.IncompleteReadError):
+                # os.sendfile, as nginx uses it: the stand-in costs little CPU.
+                await asyncio.get_running_loop().sendfile(writer.transport, source)
+        except (OSError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            # A client gone, or the run ending mid-transfer: nothing to answer.
             pass
         finally:
             writer.close()
@@ -265,12 +269,15 @@ async def measure_mode(
     photo_ids: list[int],
     guests: list[tuple[int, str]],
     args: argparse.Namespace,
-) -> tuple[Results, Media, dict[str, float]]:
+    roots: dict[str, int],
+) -> tuple[Results, Media, dict[str, float], dict[str, dict[str, float]]]:
     """Alternating slices of pages alone and pages with media until each kind had --duration seconds."""
     server, files_port = await serve_files(media_root.resolve())
     pages = [("my-photos", f"/api/my-photos?event={event_id}"), ("all-photos", f"/api/all-photos?event={event_id}")]
     results, media = Results(), Media()
     spent = {"alone": 0.0, "media": 0.0}
+    # CPU seconds per kind of slice: this process (clients and the stand-in for nginx), gunicorn, qcluster.
+    cpu = {kind: dict.fromkeys(["generator", *roots], 0.0) for kind in spent}
     try:
         while min(spent.values()) < args.duration:
             for kind in spent:
@@ -291,15 +298,20 @@ async def measure_mode(
                     load += [
                         asyncio.create_task(zipper(ports, event_id, guest, stop, args.rate, media)) for guest in guests
                     ]
+                before = {name: cpu_seconds(tree(pid)) for name, pid in roots.items()}
+                before["generator"] = time.process_time()
                 await run_slice(web_port, tokens, named, seconds, results, args.max_requests)
                 stop.set()
                 for task in load:
                     task.cancel()
                 await asyncio.gather(*load, return_exceptions=True)
+                cpu[kind]["generator"] += time.process_time() - before["generator"]
+                for name, pid in roots.items():
+                    cpu[kind][name] += cpu_seconds(tree(pid)) - before[name]
                 spent[kind] += seconds
     finally:
         server.close()
-    return results, media, spent
+    return results, media, spent, cpu
 
 
 def p95_of(results: Results, kind: str) -> tuple[float, int, int]:
@@ -354,8 +366,11 @@ def main() -> int:
             cluster = stack.start_cluster(**env) if env["ZIP_STREAM_MAX_BYTES"] == "0" else None
             port = urlsplit(web.url).port
             assert port is not None
-            results, media, spent = asyncio.run(
-                measure_mode(port, Path(settings.MEDIA_ROOT), tokens[: args.clients], event.pk, photo_ids, guests, args)
+            roots = {"gunicorn": web.pid, **({"qcluster": cluster.pid} if cluster else {})}
+            results, media, spent, cpu = asyncio.run(
+                measure_mode(
+                    port, Path(settings.MEDIA_ROOT), tokens[: args.clients], event.pk, photo_ids, guests, args, roots
+                )
             )
             for proc in (cluster, web):
                 if proc is not None:
@@ -373,6 +388,11 @@ def main() -> int:
                 f"{'':11s} media: {dict(media.outcomes)}, {media.bytes / 1e6:.0f} MB in {spent['media']:.0f} s; "
                 f"ZIP request to last byte p50 {ms(percentile(zips, 50))}"
             )
+            for kind, used in cpu.items():
+                out(
+                    f"{'':11s} CPU seconds in the {kind} slices: "
+                    + ", ".join(f"{name} {seconds:.1f}" for name, seconds in used.items())
+                )
     out("")
     failed = False
     for mode, (alone, loaded, alone_errors, loaded_errors) in figures.items():

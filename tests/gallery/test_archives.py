@@ -18,6 +18,7 @@ from django_q.models import Schedule
 from gallery.models import ArchiveStatus, EventVisibility, Match, Membership, PhotoArchive, Selfie
 from processing import archives
 from processing.queue_startup import SCHEDULES
+from processing.services import delete_event
 from tests.gallery.conftest import selfie_file
 from testsupport.media import media_answer
 
@@ -248,3 +249,13 @@ def test_old_archives_and_their_files_are_swept(guest, event, django_capture_on_
         assert archives.delete_old_archives() == 1
     assert not PhotoArchive.objects.exists()
     assert not default_storage.exists(archive.file.name)
+
+
+def test_deleting_the_event_deletes_its_archives_files(guest, event, django_capture_on_commit_callbacks):
+    request_zip(guest, event, django_capture_on_commit_callbacks)
+    name = PhotoArchive.objects.get().file.name
+    assert default_storage.exists(name)
+    with django_capture_on_commit_callbacks(execute=True):
+        delete_event(event)
+    assert not PhotoArchive.objects.exists()
+    assert not default_storage.exists(name)
