@@ -20,6 +20,9 @@ from processing import archives
 from processing.queue_startup import SCHEDULES
 from processing.services import delete_event
 from tests.gallery.conftest import selfie_file
+from tests.gallery.test_watermark import TEXT_MARK
+from tests.gallery.test_watermark import _assert_marked as assert_marked
+from tests.gallery.test_watermark import _put as put_watermark
 from testsupport.media import media_answer
 
 pytestmark = pytest.mark.django_db
@@ -259,3 +262,21 @@ def test_deleting_the_event_deletes_its_archives_files(guest, event, django_capt
         delete_event(event)
     assert not PhotoArchive.objects.exists()
     assert not default_storage.exists(name)
+
+
+def test_a_watermarked_event_builds_watermarked_copies_and_a_new_archive_when_originals_are_allowed(
+    client_for, photographer, guest, event, event_photos, django_capture_on_commit_callbacks
+):
+    owner = client_for(photographer)
+    put_watermark(owner, event, TEXT_MARK, django_capture_on_commit_callbacks)
+    request_zip(guest, event, django_capture_on_commit_callbacks)
+    marked = media_answer(guest.get(zip_url(event))).body
+    assert zip_names(marked) == ["p0.jpg", "p3.jpg"]
+    archive = zipfile.ZipFile(io.BytesIO(marked))
+    for name in archive.namelist():
+        assert_marked(archive.read(name), event_photos[name.split("-", 1)[1].replace(".jpg", ".png")])
+
+    put_watermark(owner, event, {"guests_get_originals": True}, django_capture_on_commit_callbacks)
+    assert request_zip(guest, event, django_capture_on_commit_callbacks).status_code == 302
+    assert zip_names(media_answer(guest.get(zip_url(event))).body) == ["p0.png", "p3.png"]
+    assert PhotoArchive.objects.count() == 1
