@@ -31,6 +31,7 @@ from gallery.models import (
     MatchCorrection,
     Membership,
     Photo,
+    PhotoArchive,
     PhotoStatus,
     Selfie,
 )
@@ -285,3 +286,37 @@ class AlertDeliveryAdmin(admin.ModelAdmin):
 
 
 admin.site.register(AlertSettings)
+
+
+@admin.register(PhotoArchive)
+class PhotoArchiveAdmin(admin.ModelAdmin):
+    """The guests' ZIPs built on the queue: staff see which failed and why (a guest's new request retries)."""
+
+    list_display = ["created_at", "user", "event", "photo_count", "status", "attempts", "size_bytes", "short_error"]
+    list_filter = ["status"]
+    search_fields = ["user__username", "event__name"]
+    readonly_fields = [
+        "user",
+        "event",
+        "photos_key",
+        "photo_ids",
+        "status",
+        "file",
+        "size_bytes",
+        "attempts",
+        "error",
+        "created_at",
+        "started_at",
+        "finished_at",
+    ]
+
+    @admin.display(description=_("Photos"))
+    def photo_count(self, archive: PhotoArchive) -> int:
+        return len(archive.photo_ids)
+
+    @admin.display(description=_("Error"))
+    def short_error(self, archive: PhotoArchive) -> str:
+        return archive.error[:80]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

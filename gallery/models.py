@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import secrets
 import uuid
 from datetime import datetime, timedelta
@@ -473,3 +474,62 @@ class MatchCorrection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} by user {self.user_id} on photo {self.photo_id}"
+
+
+class ArchiveStatus(models.TextChoices):
+    PENDING = "pending", gettext_lazy("Pending")
+    BUILDING = "building", gettext_lazy("Building")
+    READY = "ready", gettext_lazy("Ready")
+    FAILED = "failed", gettext_lazy("Failed")
+
+
+def _archive_path(instance: PhotoArchive, filename: str) -> str:
+    # Under the event's folder, so that deleting the event leaves nothing behind.
+    return f"events/{instance.event_id}/archives/{uuid.uuid4().hex}.zip"
+
+
+class PhotoArchive(models.Model):
+    """A guest's photos of an event as one ZIP, built on the queue into storage.
+
+    `photos_key` names the set of files (see `archive_key`): asking again for
+    the same set reuses the archive, a different set makes a new one.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="photo_archives")
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="photo_archives")
+    photos_key = models.CharField(max_length=64)
+    photo_ids = models.JSONField(default=list)
+    # What goes into the ZIP, chosen when it was asked for: name, stored file, size, date.
+    entries = models.JSONField(default=list)
+    status = models.CharField(max_length=16, choices=ArchiveStatus.choices, default=ArchiveStatus.PENDING)
+    file = models.FileField(upload_to=_archive_path, max_length=255, blank=True)
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    # Set by the worker that claimed the build; only that worker may finish it.
+    claim = models.UUIDField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "event", "photos_key"], name="photo_archive_unique_set"),
+        ]
+        indexes = [models.Index(fields=["status", "created_at"], name="photo_archive_status_created")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}/{self.event_id} {len(self.photo_ids)} photos [{self.status}]"
+
+
+def archive_key(file_names: list[str]) -> str:
+    """The name of a set of stored files: the same names in any order give the same key.
+
+    Stored files are never rewritten (a new watermark makes new files), so
+    their names say what the ZIP holds; the event's content version is left
+    out on purpose, since it moves with every photo processed for anyone and
+    would rebuild unchanged ZIPs.
+    """
+    text = "\n".join(sorted(set(file_names)))
+    return hashlib.sha256(text.encode()).hexdigest()

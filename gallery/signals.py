@@ -18,7 +18,7 @@ from rest_framework.authtoken.models import Token
 
 from gallery.authentication import token_cache_key
 from gallery.caching import forget_on_commit
-from gallery.models import Event, Membership, Photo, Selfie, forget_cached_events, membership_cache_key
+from gallery.models import Event, Membership, Photo, PhotoArchive, Selfie, forget_cached_events, membership_cache_key
 
 
 def _delete_files_on_commit(*files: Any) -> None:
@@ -44,6 +44,11 @@ def delete_event_files(sender: type[Event], instance: Event, **kwargs: Any) -> N
 @receiver(post_delete, sender=Selfie)
 def delete_selfie_file(sender: type[Selfie], instance: Selfie, **kwargs: Any) -> None:
     _delete_files_on_commit(instance.image)
+
+
+@receiver(post_delete, sender=PhotoArchive)
+def delete_archive_file(sender: type[PhotoArchive], instance: PhotoArchive, **kwargs: Any) -> None:
+    _delete_files_on_commit(instance.file)
 
 
 @receiver(post_save, sender=Token)

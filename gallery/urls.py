@@ -24,6 +24,12 @@ urlpatterns = [
     path("events/<int:event_id>/", attendee.my_photos, name="gallery-my-photos"),
     path("events/<int:event_id>/all/", attendee.all_photos, name="gallery-all-photos"),
     path("events/<int:event_id>/my-photos.zip", attendee.my_photos_zip, name="gallery-my-photos-zip"),
+    path("events/<int:event_id>/my-photos-zip/", attendee.my_photos_archive, name="gallery-my-photos-archive"),
+    path(
+        "events/<int:event_id>/my-photos-zip/status",
+        attendee.my_photos_archive_status,
+        name="gallery-my-photos-archive-status",
+    ),
     path("photos/<int:photo_id>/", attendee.photo_page, name="gallery-photo"),
     path("photos/<int:photo_id>/not-me/", attendee.photo_not_me, name="gallery-photo-not-me"),
     path("photos/<int:photo_id>/not-me/undo/", attendee.photo_not_me_undo, name="gallery-photo-not-me-undo"),

@@ -237,6 +237,12 @@ else:
 # Django otherwise. Either way no web worker is held for the transfer.
 MEDIA_URL_TTL = env_int("MEDIA_URL_TTL", 300, minimum=10, maximum=7 * 24 * 3600)
 MEDIA_ACCEL = env_choice("MEDIA_ACCEL", "", ("", "nginx", "sendfile"))
+# "Download all" ZIPs: up to this many bytes of originals are streamed by the
+# web worker (a few seconds on a phone network); larger ones are built on the
+# queue into storage and then served like a photo. 0 always uses the queue.
+ZIP_STREAM_MAX_BYTES = env_int("ZIP_STREAM_MAX_BYTES", 8 * 1024 * 1024, minimum=0)
+# Built ZIPs are deleted this many hours after they were made (hourly sweep).
+ARCHIVE_TTL_HOURS = env_int("ARCHIVE_TTL_HOURS", 24, minimum=1)
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(DATA_DIR / "static")))
 STATICFILES_DIRS = [BASE_DIR / "static"]

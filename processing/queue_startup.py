@@ -16,6 +16,7 @@ SCHEDULES = {
     "photoevent-cleanup-orphans": ("processing.tasks.cleanup_orphan_files", 60),
     "photoevent-face-data-retention": ("processing.retention.purge_inactive_face_data", 24 * 60),
     "photoevent-sweep-orphan-faces": ("processing.sweep.sweep_orphan_faces", 30),
+    "photoevent-delete-old-archives": ("processing.archives.delete_old_archives", 60),
 }
 
 

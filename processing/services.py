@@ -35,6 +35,7 @@ from django.db import transaction
 
 from gallery.models import CorrectionKind, Event, Face, Match, MatchCorrection, Photo, forget_cached_events
 from processing.alerts import retry_alert_delivery, schedule_match_alerts, send_sign_in_link_later
+from processing.archives import current_archive, request_archive
 from processing.backends import get_backend
 from processing.backends.base import BackendError, NoFaceError, UnusableSelfie
 from processing.corrections import CONFIRMED_SIMILARITY, record_correction
@@ -86,6 +87,7 @@ __all__ = [
     "UnusableSelfie",
     "WatermarkSettings",
     "check_logo",
+    "current_archive",
     "delete_account",
     "delete_event",
     "delete_photo",
@@ -104,6 +106,7 @@ __all__ = [
     "merge_face_groups",
     "refresh_member_matches",
     "regroup_event",
+    "request_archive",
     "requeue_photo",
     "retry_alert_delivery",
     "schedule_match_alerts",

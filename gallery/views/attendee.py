@@ -11,7 +11,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -26,6 +26,7 @@ from gallery import access
 from gallery.downloads import ZipEntry, safe_name, zip_stream
 from gallery.guests import MAX_CODE_LENGTH, create_guest, join_target, start_guest_session
 from gallery.models import (
+    ArchiveStatus,
     CorrectionKind,
     Event,
     EventVisibility,
@@ -37,16 +38,18 @@ from gallery.models import (
 )
 from gallery.qr import qr_svg_inline
 from gallery.ratelimits import join_rate_limit, selfie_rate_limit
-from gallery.serving import full_size_download
+from gallery.serving import file_response, full_size_download
 from gallery.views.common import default_next, event_from_url, next_url, page_user, with_next
 from processing.services import (
     BackendError,
     InvalidImage,
     NoFaceError,
     UnusableSelfie,
+    current_archive,
     enrol_selfie,
     mark_me,
     mark_not_me,
+    request_archive,
     undo_not_me,
 )
 
@@ -54,6 +57,8 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 PHOTOS_PER_PAGE = 48
+# The waiting page reloads itself this often without JavaScript; with it, it polls faster.
+ARCHIVE_PAGE_REFRESH_SECONDS = 10
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -229,7 +234,13 @@ def my_photos(request: HttpRequest, event_id: int) -> HttpResponse:
 
 @login_required
 def my_photos_zip(request: HttpRequest, event_id: int) -> HttpResponseBase:
-    """All of my photos of an event as one ZIP, streamed while it is written."""
+    """All of my photos of an event as one ZIP.
+
+    Up to ZIP_STREAM_MAX_BYTES of originals it is streamed while written: a
+    few seconds of a web worker. A larger one is built on the queue into
+    storage and served like a photo (`file_response`: S3 redirect, proxy, or
+    stream); until it is ready the guest is sent to the page that waits for it.
+    """
     user = page_user(request)
     event = access.member_event(user, event_id)
     record_activity(user)
@@ -248,9 +259,53 @@ def my_photos_zip(request: HttpRequest, event_id: int) -> HttpResponseBase:
         )
         for index, (photo, download) in enumerate(downloads, start=1)
     ]
-    response = StreamingHttpResponse(zip_stream(entries), content_type="application/zip")
     filename = f"{slugify(event.name) or 'event'}-my-photos.zip"
-    response["Content-Disposition"] = content_disposition_header(True, filename)
+    limit = settings.ZIP_STREAM_MAX_BYTES
+    # The originals' sizes measure the transfer (a watermarked copy is about as large).
+    if limit and sum(photo.size_bytes for photo, _ in downloads) <= limit:
+        response: HttpResponseBase = StreamingHttpResponse(zip_stream(entries), content_type="application/zip")
+        response["Content-Disposition"] = content_disposition_header(True, filename)
+    else:
+        archive = request_archive(user, event, entries, [photo.pk for photo, _ in downloads])
+        if archive.status != ArchiveStatus.READY:
+            return redirect("gallery-my-photos-archive", event_id=event.pk)
+        response = file_response(archive.file, content_type="application/zip", download=True, filename=filename)
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@login_required
+def my_photos_archive(request: HttpRequest, event_id: int) -> HttpResponse:
+    """The page that waits for a ZIP built on the queue; static/js/archive-status.js polls for it."""
+    user = page_user(request)
+    event = access.member_event(user, event_id)
+    archive = current_archive(user, event)
+    if archive is None:
+        return redirect("gallery-my-photos", event_id=event.pk)
+    waiting = archive.status in (ArchiveStatus.PENDING, ArchiveStatus.BUILDING)
+    return render(
+        request,
+        "gallery/archive.html",
+        {
+            "event": event,
+            "archive": archive,
+            "waiting": waiting,
+            "ready": archive.status == ArchiveStatus.READY,
+            "photo_count": len(archive.photo_ids),
+            "refresh_seconds": ARCHIVE_PAGE_REFRESH_SECONDS,
+        },
+    )
+
+
+@login_required
+def my_photos_archive_status(request: HttpRequest, event_id: int) -> JsonResponse:
+    """`{"status": ...}` of the guest's ZIP of the event, for the waiting page's polling."""
+    user = page_user(request)
+    event = access.member_event(user, event_id)
+    archive = current_archive(user, event)
+    if archive is None:
+        return JsonResponse({"detail": _("No ZIP was requested for this event.")}, status=404)
+    response = JsonResponse({"status": archive.status})
     response["Cache-Control"] = "private, no-store"
     return response
 

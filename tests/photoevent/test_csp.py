@@ -16,7 +16,7 @@ from django.test import Client
 from django.urls import URLPattern, reverse
 
 from gallery import urls as gallery_urls
-from gallery.models import Event, Photo, PhotoStatus
+from gallery.models import Event, Photo, PhotoArchive, PhotoStatus
 from photoevent import settings as project_settings
 from tests.conftest import png_upload
 from tests.fakes import scene_png
@@ -183,6 +183,14 @@ def _admin_url(model: Any, view: str, world: World) -> str:
     return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}")
 
 
+def _waiting_archive(world: World) -> str:
+    """The page that waits for a ZIP being built: the guest's archive is still pending."""
+    PhotoArchive.objects.get_or_create(
+        user=world.guest, event=world.event, photos_key="waiting", defaults={"photo_ids": [world.photo.pk]}
+    )
+    return reverse("gallery-my-photos-archive", args=[world.event.pk])
+
+
 PAGES = [
     Page("gallery-home", "anonymous", lambda w: reverse("gallery-home")),
     Page("gallery-home", "guest", lambda w: reverse("gallery-home")),
@@ -208,6 +216,8 @@ PAGES = [
     Page("gallery-my-photos", "guest", _event("gallery-my-photos")),
     Page("gallery-all-photos", "guest", _event("gallery-all-photos")),
     Page("gallery-my-photos-zip", "guest", _event("gallery-my-photos-zip")),
+    Page("gallery-my-photos-archive", "guest", lambda w: _waiting_archive(w)),
+    Page("gallery-my-photos-archive-status", "guest", _event("gallery-my-photos-archive-status")),
     Page("gallery-photo", "guest", _photo("gallery-photo")),
     Page("gallery-photo-not-me", "guest", _photo("gallery-photo-not-me"), "post"),
     Page("gallery-hidden-photos", "guest", _event("gallery-hidden-photos")),
