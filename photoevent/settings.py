@@ -53,6 +53,9 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "anymail",
+    # OpenAPI schema; the sidecar serves Swagger UI's files from this site, not a CDN.
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "gallery",
     # Before django_q: its qcluster command wraps django-q2's with queue recovery.
     "processing",
@@ -462,6 +465,19 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": env_int("API_PAGE_SIZE", 50, minimum=1),
     "EXCEPTION_HANDLER": "photoevent.api_errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# The OpenAPI document at /api/schema/ and its page at /api/docs/ (photoevent/openapi.py).
+SPECTACULAR_SETTINGS = {
+    "TITLE": "photoevent API",
+    "DESCRIPTION": "Event photos for the people in them: photographers upload, guests find their photos.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
 
 # --- Auth -----------------------------------------------------------------

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from gallery import api as gallery_api
+from photoevent import openapi
 from processing import api as processing_api
 from processing import views as processing_views
 
@@ -66,6 +67,7 @@ api_patterns = [
 urlpatterns = [
     path("admin/monitoring/", processing_views.monitoring, name="admin-monitoring"),
     path("admin/", admin.site.urls),
+    *openapi.urlpatterns,
     path("api/", include(api_patterns)),
     path("", include("gallery.urls")),
 ]

@@ -1,0 +1,423 @@
+"""The OpenAPI 3 description of the REST API, and the routes that serve it.
+
+`GET /api/schema/` is the document (YAML, or JSON with `?format=json`) and
+`/api/docs/` renders it with Swagger UI. Swagger UI's files come from
+drf-spectacular-sidecar and are served by this site, and its start-up script is
+a separate request (`SpectacularSwaggerSplitView`), so the page needs neither a
+CDN nor an inline script.
+
+The views are thin `APIView`s that build their JSON by hand; what they accept
+and answer is described here, once, with serializers that exist for the
+documentation only. Each description is attached to its view class by an
+`OpenApiViewExtension` named by its dotted path, so this module imports no view
+and the views stay free of documentation. tests/photoevent/test_openapi.py
+fails when an /api/ route is missing from the document.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import path
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.extensions import OpenApiViewExtension
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework import serializers
+
+# --- Shapes shared by many endpoints ------------------------------------------
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Every error of the API: a 4xx or 5xx status and one sentence for a person."""
+
+    detail = serializers.CharField(help_text=_("What went wrong, in the request's language."))
+
+
+_ERROR_MEANINGS = {
+    400: _("The request is invalid; `detail` says why."),
+    401: _("Not authenticated: send `Authorization: Token <key>` or a session cookie."),
+    403: _("Authenticated but not allowed to do this."),
+    404: _("No such object, or the caller may not know it exists."),
+    429: _("Too many requests; wait for the `Retry-After` header's seconds."),
+    503: _("The queue or the face service is busy; retry after the `Retry-After` header's seconds."),
+}
+
+
+def errors(*statuses: int) -> dict[int, OpenApiResponse]:
+    """The error responses of an operation, each `{"detail": "..."}`."""
+    return {status: OpenApiResponse(ErrorSerializer, description=_ERROR_MEANINGS[status]) for status in statuses}
+
+
+def paginated(name: str, item: serializers.Serializer, **extra: serializers.Field) -> serializers.Serializer:
+    """The page-number pagination envelope around `item`."""
+    return inline_serializer(
+        name=name,
+        fields={
+            "count": serializers.IntegerField(),
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": item,
+            **extra,
+        },
+    )
+
+
+PAGE = OpenApiParameter("page", OpenApiTypes.INT, description=_("Page number, from 1."))
+EVENT_QUERY = OpenApiParameter(
+    "event",
+    OpenApiTypes.INT,
+    description=_("The event's id; may be left out when the attendee joined exactly one event."),
+)
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text=_("Send it as `Authorization: Token <token>`."))
+
+
+class CredentialsSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    password = serializers.CharField(style={"input_type": "password"})
+
+
+class RegistrationSerializer(CredentialsSerializer):
+    email = serializers.EmailField(required=False)
+
+
+class EventSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    date = serializers.DateField(allow_null=True)
+
+
+class PhotographerEventSerializer(EventSerializer):
+    code = serializers.CharField(help_text=_("The join code guests type or scan."))
+
+
+class NewEventSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    date = serializers.DateField(required=False, allow_null=True, help_text=_("YYYY-MM-DD"))
+
+
+class PhotoCountsSerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    queued = serializers.IntegerField()
+    processing = serializers.IntegerField()
+    done = serializers.IntegerField()
+    failed = serializers.IntegerField()
+
+
+class PhotographerEventDetailSerializer(PhotographerEventSerializer):
+    link = serializers.URLField(help_text=_("The join link the QR code encodes."))
+    photos = PhotoCountsSerializer()
+
+
+class UploadSerializer(serializers.Serializer):
+    photos = serializers.ListField(
+        child=serializers.FileField(),
+        help_text=_("One or more image files (JPEG, PNG, WebP, HEIC/HEIF), each a part named `photos`."),
+    )
+
+
+class UploadJobSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text=_("The file's 0-based position among the `photos` parts."))
+    filename = serializers.CharField()
+    job_id = serializers.UUIDField()
+    photo_id = serializers.IntegerField()
+    status = serializers.CharField(help_text=_("queued, processing, done or failed"))
+    duplicate = serializers.BooleanField(help_text=_("The event already had these exact bytes (by SHA-256)."))
+    stored_filename = serializers.CharField(
+        required=False, help_text=_("For a duplicate: the name the stored copy was sent with, when it differs.")
+    )
+
+
+class UploadRejectedSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    filename = serializers.CharField()
+    error = serializers.CharField(help_text=_("Why the file was refused."))
+
+
+class UploadResultSerializer(serializers.Serializer):
+    jobs = UploadJobSerializer(many=True)
+    rejected = UploadRejectedSerializer(many=True)
+
+
+class UploadRefusedSerializer(UploadResultSerializer):
+    detail = serializers.CharField()
+
+
+class EventPhotoSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    filename = serializers.CharField()
+    status = serializers.CharField()
+    faces = serializers.IntegerField()
+    error = serializers.CharField()
+
+
+class JoinSerializer(serializers.Serializer):
+    code = serializers.CharField()
+
+
+class SelfieUploadSerializer(serializers.Serializer):
+    selfie = serializers.FileField()
+    consent = serializers.BooleanField(
+        required=False, default=True, help_text=_("Sending a selfie agrees to face matching; false refuses it.")
+    )
+
+
+class ChallengeSerializer(serializers.Serializer):
+    nonce = serializers.CharField()
+    poses = serializers.ListField(child=serializers.CharField())
+    instructions = serializers.ListField(child=serializers.CharField())
+    expires_at = serializers.DateTimeField()
+
+
+class LiveSelfieUploadSerializer(serializers.Serializer):
+    nonce = serializers.CharField()
+    frames = serializers.ListField(child=serializers.FileField(), help_text=_("One picture per pose, in order."))
+
+
+class LiveRefusedSerializer(ErrorSerializer):
+    code = serializers.CharField()
+    frame = serializers.IntegerField(allow_null=True)
+
+
+class PhotoLinksSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    thumbnail_url = serializers.URLField()
+    url = serializers.URLField()
+    original_url = serializers.URLField()
+
+
+class MyPhotoSerializer(PhotoLinksSerializer):
+    similarity = serializers.FloatField()
+
+
+class JobSerializer(serializers.Serializer):
+    job_id = serializers.UUIDField()
+    photo_id = serializers.IntegerField()
+    status = serializers.CharField()
+    event = serializers.IntegerField()
+    filename = serializers.CharField()
+    attempts = serializers.IntegerField()
+    error = serializers.CharField()
+    faces = serializers.IntegerField()
+    enqueued_at = serializers.DateTimeField(allow_null=True)
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    failed_at = serializers.DateTimeField(allow_null=True)
+
+
+class UsernameSerializer(serializers.Serializer):
+    username = serializers.CharField()
+
+
+class CoPhotographerSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    added_at = serializers.DateTimeField()
+
+
+class CoPhotographersSerializer(serializers.Serializer):
+    owner = serializers.CharField()
+    results = CoPhotographerSerializer(many=True)
+
+
+FREE_FORM = OpenApiResponse(OpenApiTypes.OBJECT, description=_("A summary object; see the staff documentation."))
+
+# --- The operations, per view ---------------------------------------------------
+
+OPERATIONS: dict[str, dict[str, Any]] = {
+    "gallery.api.TokenView": {
+        "post": extend_schema(
+            summary=_("Exchange a username and password for an API token"),
+            request=CredentialsSerializer,
+            responses={200: TokenSerializer, **errors(400, 429)},
+            auth=[],
+        )
+    },
+    "gallery.api.RegisterView": {
+        "post": extend_schema(
+            summary=_("Open an account and get its API token"),
+            request=RegistrationSerializer,
+            responses={201: TokenSerializer, **errors(400, 429)},
+            auth=[],
+        )
+    },
+    "gallery.api.PhotographerEventsView": {
+        "get": extend_schema(
+            summary=_("The photographer's events"),
+            operation_id="photographer_events_list",
+            responses={
+                200: inline_serializer("PhotographerEventList", {"results": PhotographerEventSerializer(many=True)}),
+                **errors(401, 403),
+            },
+        ),
+        "post": extend_schema(
+            summary=_("Create an event"),
+            request=NewEventSerializer,
+            responses={201: PhotographerEventSerializer, **errors(400, 401, 403)},
+        ),
+    },
+    "gallery.api.PhotographerEventView": {
+        "get": extend_schema(
+            summary=_("An event's join code, link and photo counts"),
+            responses={200: PhotographerEventDetailSerializer, **errors(401, 403, 404)},
+        )
+    },
+    "gallery.api.UploadPhotosView": {
+        "post": extend_schema(
+            summary=_("Upload photos to an event"),
+            description=_(
+                "Multipart, one part named `photos` per file. Each file gets a verdict naming its `index`: "
+                "in `jobs` if it is now a photo of the event (or already was: `duplicate`), in `rejected` "
+                "with the reason otherwise. 202 when at least one file was accepted, 400 when none was."
+            ),
+            request={"multipart/form-data": UploadSerializer},
+            responses={
+                202: UploadResultSerializer,
+                400: OpenApiResponse(UploadRefusedSerializer, description=_("No file was acceptable.")),
+                **errors(401, 403, 404, 429, 503),
+            },
+        )
+    },
+    "gallery.api.EventPhotosView": {
+        "get": extend_schema(
+            summary=_("An event's photos and their processing status, newest first"),
+            parameters=[
+                PAGE,
+                OpenApiParameter("status", OpenApiTypes.STR, enum=["queued", "processing", "done", "failed"]),
+            ],
+            responses={200: paginated("EventPhotoPage", EventPhotoSerializer(many=True)), **errors(400, 401, 403, 404)},
+        )
+    },
+    "gallery.api.JoinEventView": {
+        "post": extend_schema(
+            summary=_("Join an event with its code"),
+            request=JoinSerializer,
+            responses={200: inline_serializer("Joined", {"event": EventSerializer()}), **errors(400, 401, 404)},
+        )
+    },
+    "gallery.api.SelfieView": {
+        "post": extend_schema(
+            summary=_("Send a selfie, the reference face for my photos"),
+            request={"multipart/form-data": SelfieUploadSerializer},
+            responses={
+                200: inline_serializer("SelfieResult", {"faces_found": serializers.IntegerField()}),
+                **errors(400, 401, 503),
+            },
+        )
+    },
+    "gallery.api.SelfieChallengeView": {
+        "post": extend_schema(
+            summary=_("Start a live selfie: the poses to take"),
+            request=None,
+            responses={200: ChallengeSerializer, **errors(400, 401, 429)},
+        )
+    },
+    "gallery.api.LiveSelfieView": {
+        "post": extend_schema(
+            summary=_("Answer a live selfie challenge with one picture per pose"),
+            request={"multipart/form-data": LiveSelfieUploadSerializer},
+            responses={
+                200: inline_serializer("LiveVerified", {"verified": serializers.BooleanField()}),
+                400: OpenApiResponse(LiveRefusedSerializer, description=_("Not verified; `code` says why.")),
+                **errors(401, 429, 503),
+            },
+        )
+    },
+    "gallery.api.MyPhotosView": {
+        "get": extend_schema(
+            summary=_("The photos the attendee is in, best match first"),
+            parameters=[EVENT_QUERY],
+            responses={
+                200: inline_serializer(
+                    "MyPhotos",
+                    {
+                        "event": serializers.IntegerField(),
+                        "photos": MyPhotoSerializer(many=True),
+                        "live_selfie_required": serializers.BooleanField(),
+                    },
+                ),
+                **errors(400, 401, 404, 429),
+            },
+        )
+    },
+    "gallery.api.AllPhotosView": {
+        "get": extend_schema(
+            summary=_("The event's photos the attendee may browse, newest first"),
+            parameters=[EVENT_QUERY, PAGE],
+            responses={
+                200: paginated("AllPhotosPage", PhotoLinksSerializer(many=True), event=serializers.IntegerField()),
+                **errors(400, 401, 404),
+            },
+        )
+    },
+    "processing.api.QueueStatsView": {
+        "get": extend_schema(summary=_("Queue statistics"), responses={200: FREE_FORM, **errors(401, 403)})
+    },
+    "processing.api.JobView": {
+        "get": extend_schema(summary=_("One photo's job"), responses={200: JobSerializer, **errors(401, 403, 404)})
+    },
+    "processing.api.RetryJobView": {
+        "post": extend_schema(
+            summary=_("Queue a failed job again"),
+            request=None,
+            responses={200: JobSerializer, **errors(400, 401, 403, 404)},
+        )
+    },
+    "processing.api.ClearCacheView": {
+        "post": extend_schema(
+            summary=_("Clear the cache"), request=None, responses={200: ErrorSerializer, **errors(401, 403)}
+        )
+    },
+    "processing.api.AwsMetricsView": {
+        "get": extend_schema(summary=_("Face-service usage"), responses={200: FREE_FORM, **errors(401, 403)})
+    },
+    "processing.api.AwsCostsView": {
+        "get": extend_schema(
+            summary=_("Estimated face-service costs"),
+            parameters=[OpenApiParameter("days", OpenApiTypes.INT, description=_("1 to 366, 30 by default."))],
+            responses={200: FREE_FORM, **errors(400, 401, 403)},
+        )
+    },
+}
+
+
+def _describe(target: str, operations: dict[str, Any]) -> None:
+    """Register an extension that documents the view class at dotted path `target`."""
+
+    def view_replacement(self: OpenApiViewExtension) -> type:
+        view: type = self.target
+        documented = type(view.__name__, (view,), {"__doc__": view.__doc__})
+        return extend_schema_view(**operations)(documented)
+
+    # Subclassing registers the extension; drf-spectacular imports `target` when it generates.
+    type(
+        f"Describe{target.rsplit('.', 1)[1]}",
+        (OpenApiViewExtension,),
+        {"target_class": target, "view_replacement": view_replacement},
+    )
+
+
+for _target, _operations in OPERATIONS.items():
+    _describe(_target, _operations)
+
+
+class SelfHostedSwaggerView(SpectacularSwaggerSplitView):
+    """Swagger UI from this site's static files, with its start-up script as a separate request."""
+
+    template_name = "api/docs.html"
+    title = "photoevent API"
+
+
+urlpatterns = [
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SelfHostedSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]
