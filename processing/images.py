@@ -12,11 +12,18 @@ import warnings
 from dataclasses import dataclass
 from typing import IO
 
+import pillow_heif
 from django.conf import settings
 from django.utils.translation import gettext as _
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from gallery.formats import ACCEPTED_FORMATS
+from gallery.formats import ACCEPTED_FORMATS, accepted_names
+
+# Pillow reads HEIC/HEIF (iPhone photos) through pillow-heif's opener, registered
+# once here: every image of uploads, the pipeline and selfies is opened by this module.
+# libheif applies the rotation stored in the file while decoding, so the EXIF
+# orientation pillow-heif leaves is already 1.
+pillow_heif.register_heif_opener()
 
 
 class InvalidImage(ValueError):
@@ -46,13 +53,18 @@ def inspect_image(fileobj: IO[bytes]) -> ImageInfo:
                 width, height = image.size
                 if image_format not in ACCEPTED_FORMATS:
                     raise InvalidImage(
-                        _("Unsupported image type %(format)s; send JPEG, PNG or WebP")
-                        % {"format": image_format or "unknown"}
+                        _("Unsupported image type %(format)s; send %(accepted)s")
+                        % {"format": image_format or "unknown", "accepted": accepted_names()}
                     )
                 _check_pixels(width, height)
-                # verify() checks PNG and WebP chunks but does not decode JPEG
-                # data; a whole JPEG ends with the end-of-image marker.
-                image.verify()
+                if image_format == "HEIF":
+                    # HEIF's verify() reads the boxes only; a cut file (missing
+                    # image data) shows when decoding.
+                    image.load()
+                else:
+                    # verify() checks PNG and WebP chunks but does not decode JPEG
+                    # data; a whole JPEG ends with the end-of-image marker.
+                    image.verify()
                 if image_format == "JPEG" and not _has_jpeg_end(fileobj):
                     raise InvalidImage(_("The image is damaged or truncated (it ends before the image does)"))
     except InvalidImage:
@@ -60,7 +72,9 @@ def inspect_image(fileobj: IO[bytes]) -> ImageInfo:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise InvalidImage(too_many_pixels(max_pixels)) from None
     except UnidentifiedImageError:
-        raise InvalidImage(_("The file is not an image (JPEG, PNG or WebP expected)")) from None
+        raise InvalidImage(
+            _("The file is not an image (%(accepted)s expected)") % {"accepted": accepted_names()}
+        ) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise InvalidImage(_("The image is damaged or truncated (%(reason)s)") % {"reason": exc}) from None
     finally:

@@ -3,7 +3,7 @@
 Each case sends one kind of bad (or awkward) input and expects a precise
 answer: the status and a piece of the message. After every case the server
 must still answer a normal request, and at the end a normal upload must still
-be processed. The photos that should be accepted (CMYK, EXIF-rotated, WebP,
+be processed. The photos that should be accepted (CMYK, EXIF-rotated, WebP, HEIC,
 odd filenames) must also come out of the queue done, and the EXIF-rotated one
 upright in its web rendition.
 
@@ -34,6 +34,7 @@ from PIL import Image
 
 from bench.harness import CACHE_DIR, Stack, auth, django_setup, make_user, out, verdict
 from bench.images import camera_jpeg, marker_png
+from testsupport.heic import heic_bytes
 from testsupport.markers import FAKE_BACKEND
 from testsupport.paths import FACES_DIR
 from testsupport.waiting import wait_for
@@ -110,8 +111,13 @@ def gif() -> bytes:
 
 
 def heic_like() -> bytes:
-    """The start of a HEIC file (ftyp heic box) followed by data Pillow cannot read."""
+    """The start of a HEIC file (ftyp heic box) followed by data no decoder can read."""
     return struct.pack(">I", 24) + b"ftypheic" + b"\x00\x00\x00\x00" + b"mif1heic" + bytes(4000)
+
+
+def heic_photo() -> bytes:
+    """An iPhone-like HEIC: a noisy 640x480 picture, so that its image data is most of the file."""
+    return heic_bytes(Image.effect_noise((640, 480), 64).convert("RGB"), quality=80)
 
 
 def no_face_selfie(backend: str) -> bytes:
@@ -208,6 +214,7 @@ def cases(ctx: Context, backend: str) -> list[Case]:
         return ""
 
     truncated = photo_jpeg(2)
+    heic_cut = heic_photo()
     return [
         Case("zero bytes", lambda: ctx.upload([("empty.jpg", b"")]), 400, "The file is empty"),
         Case(
@@ -226,7 +233,20 @@ def cases(ctx: Context, backend: str) -> list[Case]:
             "larger than",
         ),
         Case("GIF (unsupported type)", lambda: ctx.upload([("anim.gif", gif())]), 400, "Unsupported image type GIF"),
-        Case("HEIC", lambda: ctx.upload([("phone.heic", heic_like())]), 400, "JPEG, PNG or WebP"),
+        Case("HEIC header and zeros", lambda: ctx.upload([("phone.heic", heic_like())]), 400, "not an image"),
+        Case(
+            "truncated HEIC",
+            lambda: ctx.upload([("cut.heic", heic_cut[: len(heic_cut) * 9 // 10])]),
+            400,
+            "truncated",
+        ),
+        Case(
+            "HEIC (accepted, processed)",
+            lambda: ctx.upload([("IMG_0001.HEIC", heic_photo())]),
+            202,
+            "",
+            ctx.remember("heic"),
+        ),
         Case(
             "WebP (accepted)",
             lambda: ctx.upload([("photo.webp", webp())]),

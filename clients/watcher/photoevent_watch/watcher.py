@@ -49,9 +49,9 @@ from tqdm import tqdm
 
 logger = logging.getLogger("photoevent.watcher")
 
-# Extensions of files we try to send. The server takes JPEG, PNG and WebP; HEIC
-# and TIFF are included so that a phone or scanner folder gets a clear
-# rejection per file rather than silence. Raw formats are left out on purpose:
+# Extensions of files we try to send. The server takes JPEG, PNG, WebP and HEIC;
+# TIFF is included so that a scanner folder gets a clear rejection per file
+# rather than silence. Raw formats are left out on purpose:
 # cameras shooting RAW+JPEG would otherwise send every picture twice.
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".heic", ".heif", ".tif", ".tiff"})
 # What browsers, copy tools and editors call a file they are still writing.
