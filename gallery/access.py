@@ -2,7 +2,9 @@
 
 The policy (docs/SECURITY.md): an object the caller may not know about is a 404,
 so that ids do not leak; a known object the caller may not change is a 403.
-An event is known to its owner, its members and staff (`Event.can_view`); a
+An event is known to its owner, its co-photographers, its members and staff
+(`Event.can_view`); the owner and staff change it, co-photographers upload to
+it and follow it (`contributor_event`); a
 photo is known to whoever may see it (`can_see_photo`). Lookups raise Django's
 `Http404` and `PermissionDenied`: the pages render them as error pages, and the
 API's exception handler turns them into JSON 404 and 403.
@@ -17,12 +19,14 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 from django.utils.translation import gettext as _
 
 from gallery.caching import cached
 from gallery.models import (
+    CoPhotographer,
     CorrectionKind,
     Event,
     EventVisibility,
@@ -34,6 +38,7 @@ from gallery.models import (
     Photo,
     PhotoStatus,
     Selfie,
+    is_photographer,
     profile_for,
 )
 from processing.services import refresh_member_matches
@@ -63,6 +68,90 @@ def owned_event(user: AnyUser, event_id: int) -> Event:
     return event
 
 
+def _may_contribute(user: AnyUser, event: Event) -> bool:
+    return _may_change(user, event) or event.is_co_photographer(user)
+
+
+def contributor_event(user: AnyUser, event_id: int) -> Event:
+    """The event `user` may upload to and follow: its owner, a co-photographer, or staff.
+
+    Raises `Http404` if there is no such event or `user` may not know it exists,
+    `PermissionDenied` if `user` knows it (a member) but is none of these.
+    Read from the database, not the event cache, like `owned_event`.
+    """
+    event = Event.objects.filter(pk=event_id).first()
+    if event is None or not event.can_view(user):
+        raise Http404(_("Event not found"))
+    if not _may_contribute(user, event):
+        raise PermissionDenied(_("Only the event's photographers can do this"))
+    return event
+
+
+def is_event_owner(user: AnyUser, event: Event) -> bool:
+    """Whether `user` may change `event` (its settings, its co-photographers, deleting it)."""
+    return _may_change(user, event)
+
+
+class CannotAddPhotographer(ValueError):
+    """The username does not name a photographer who could be added; the message says why."""
+
+
+def co_photographers(event: Event) -> QuerySet[CoPhotographer]:
+    """The event's co-photographers with their users, in the order they were added."""
+    return CoPhotographer.objects.filter(event=event).select_related("user")
+
+
+def add_co_photographer(event: Event, username: str) -> tuple[CoPhotographer, bool]:
+    """Let the photographer named `username` upload to `event`; returns the row and whether it is new.
+
+    Raises `CannotAddPhotographer` for an unknown user, one who is not a
+    photographer, or the owner.
+    """
+    user = User.objects.filter(username__iexact=username.strip()).first()
+    if user is None or not is_photographer(user):
+        raise CannotAddPhotographer(_("No photographer with the username %(username)s") % {"username": username})
+    if user.pk == event.owner_id:
+        raise CannotAddPhotographer(_("The event's owner is already its photographer"))
+    try:
+        with transaction.atomic():
+            return CoPhotographer.objects.get_or_create(event=event, user=user)
+    except IntegrityError:
+        # The same request, twice at once: the other one added it.
+        return CoPhotographer.objects.get(event=event, user=user), False
+
+
+def remove_co_photographer(event: Event, username: str) -> bool:
+    """Take `username` off the event's co-photographers; False if they were not one. Their photos stay."""
+    deleted, _rows = CoPhotographer.objects.filter(event=event, user__username__iexact=username).delete()
+    return deleted > 0
+
+
+def uploads_per_photographer(event: Event) -> list[dict[str, Any]]:
+    """The event's photos per uploader, most first: ``{"username", "total", "done", "failed"}``.
+
+    Photos whose uploader's account is gone count under an empty username.
+    """
+    rows = (
+        Photo.objects.filter(event=event)
+        .values("uploaded_by__username")
+        .annotate(
+            total=Count("id"),
+            done=Count("id", filter=Q(status=PhotoStatus.DONE)),
+            failed=Count("id", filter=Q(status=PhotoStatus.FAILED)),
+        )
+        .order_by("-total", "uploaded_by__username")
+    )
+    return [
+        {
+            "username": row["uploaded_by__username"] or "",
+            "total": row["total"],
+            "done": row["done"],
+            "failed": row["failed"],
+        }
+        for row in rows
+    ]
+
+
 def member_event(user: AnyUser, event_id: int) -> Event:
     """The event whose photos `user` may see: owner, member or staff; `Http404` for anyone else."""
     event = Event.cached(event_id)
@@ -89,8 +178,8 @@ def is_member(user: AnyUser, event: Event) -> bool:
 
 
 def photographer_events(user: AnyUser) -> QuerySet[Event]:
-    """The events `user` owns, newest first."""
-    return Event.objects.filter(owner_id=user.pk)
+    """The events `user` owns or was added to as a co-photographer, newest first."""
+    return Event.objects.filter(Q(owner_id=user.pk) | Q(co_photographers__user_id=user.pk)).distinct()
 
 
 def join_event(user: User, event: Event) -> Membership:
@@ -179,7 +268,10 @@ def can_see_photo(user: AnyUser, photo: Photo) -> bool:
         return False
     if _may_change(user, event):
         return True
-    return photo.status == PhotoStatus.DONE and visible_photos(user, event).filter(pk=photo.pk).exists()
+    if photo.status == PhotoStatus.DONE and visible_photos(user, event).filter(pk=photo.pk).exists():
+        return True
+    # Last, so that guests' photo requests spend no query on it.
+    return event.is_co_photographer(user)
 
 
 def visible_photo(user: AnyUser, photo_id: int) -> Photo:

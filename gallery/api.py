@@ -34,7 +34,7 @@ from rest_framework.views import APIView
 
 from gallery import access
 from gallery.guests import clean_email, create_guest, join_target, notifications, set_notifications
-from gallery.models import Event, FaceGroup, PhotoStatus, is_photographer, profile_for, record_activity
+from gallery.models import CoPhotographer, Event, FaceGroup, PhotoStatus, is_photographer, profile_for, record_activity
 from gallery.ratelimits import (
     auth_rate_limit,
     join_rate_limit,
@@ -52,6 +52,7 @@ from processing.services import (
     NoFaceError,
     PeopleEditError,
     UnusableSelfie,
+    delete_event,
     enrol_selfie,
     event_quality_report,
     hide_face_group,
@@ -172,9 +173,50 @@ class PhotographerEventView(APIView):
     permission_classes = [IsAuthenticated, IsPhotographer]
 
     def get(self, request: Request, event_id: int) -> Response:
-        event = access.owned_event(request.user, event_id)
+        event = access.contributor_event(request.user, event_id)
         link = request.build_absolute_uri(reverse("gallery-join-link", args=[event.code]))
         return Response({**event_json(event), "code": event.code, "link": link, "photos": access.photo_counts(event)})
+
+    def delete(self, request: Request, event_id: int) -> Response:
+        """Delete the event with its photos, faces and files (owner only); the face backend forgets it after."""
+        delete_event(access.owned_event(request.user, event_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _co_photographer_json(row: CoPhotographer) -> dict[str, Any]:
+    return {"username": row.user.username, "added_at": row.added_at.isoformat()}
+
+
+class EventPhotographersView(APIView):
+    """The event's co-photographers: any of its photographers lists them, the owner adds one by username."""
+
+    permission_classes = [IsAuthenticated, IsPhotographer]
+
+    def get(self, request: Request, event_id: int) -> Response:
+        event = access.contributor_event(request.user, event_id)
+        rows = access.co_photographers(event)
+        return Response({"owner": event.owner.username, "results": [_co_photographer_json(r) for r in rows]})
+
+    def post(self, request: Request, event_id: int) -> Response:
+        event = access.owned_event(request.user, event_id)
+        username = _required_str(request.data, "username")
+        try:
+            row, created = access.add_co_photographer(event, username)
+        except access.CannotAddPhotographer as exc:
+            raise ValidationError({"detail": str(exc)}) from None
+        return Response(_co_photographer_json(row), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class EventPhotographerView(APIView):
+    """One co-photographer of the event; the owner removes them (their photos stay)."""
+
+    permission_classes = [IsAuthenticated, IsPhotographer]
+
+    def delete(self, request: Request, event_id: int, username: str) -> Response:
+        event = access.owned_event(request.user, event_id)
+        if not access.remove_co_photographer(event, username):
+            raise Http404(_("%(username)s is not a photographer of this event") % {"username": username})
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class EventQualityView(APIView):
@@ -212,7 +254,7 @@ class UploadPhotosView(APIView):
 
     @method_decorator(ratelimit(group="upload", key="user", rate=rate_for("upload"), method="POST", block=True))
     def post(self, request: Request, event_id: int) -> Response:
-        event = access.owned_event(request.user, event_id)
+        event = access.contributor_event(request.user, event_id)
         uploads = request.FILES.getlist("photos")
         if not uploads:
             raise ValidationError({"detail": _("Send one or more files in the multipart field 'photos'")})
@@ -240,7 +282,7 @@ class EventPhotosView(APIView):
     permission_classes = [IsAuthenticated, IsPhotographer]
 
     def get(self, request: Request, event_id: int) -> Response:
-        event = access.owned_event(request.user, event_id)
+        event = access.contributor_event(request.user, event_id)
         status_filter = request.query_params.get("status")
         if status_filter and status_filter not in PhotoStatus.values:
             raise ValidationError(

@@ -139,7 +139,13 @@ class Event(models.Model):
         is_member = self.memberships.filter(user_id=user.pk).exists()
         if is_member:
             cache.set(key, True, settings.CACHE_TTL_USER_DATA)
-        return is_member
+            return True
+        # Not cached: a removed co-photographer must lose the event at once.
+        return self.is_co_photographer(user)
+
+    def is_co_photographer(self, user: AbstractBaseUser | AnonymousUser) -> bool:
+        """Whether the owner added `user` to this event as a co-photographer."""
+        return user.is_authenticated and self.co_photographers.filter(user_id=user.pk).exists()
 
     def bump_version(self) -> None:
         Event.objects.filter(pk=self.pk).update(content_version=models.F("content_version") + 1)
@@ -166,6 +172,21 @@ class Membership(models.Model):
         self.last_seen_at = now or timezone.now()
         Membership.objects.filter(pk=self.pk).update(last_seen_at=self.last_seen_at)
         return previous
+
+
+class CoPhotographer(models.Model):
+    """A photographer the event's owner added: they upload and follow the event, not change it."""
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="co_photographers")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="co_photographed_events")
+    added_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["added_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["event", "user"], name="co_photographer_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} photographs {self.event_id}"
 
 
 class AttendeeProfile(models.Model):

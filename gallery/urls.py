@@ -53,6 +53,16 @@ urlpatterns = [
         name="gallery-studio-event-watermark",
     ),
     path("studio/events/<int:event_id>/delete/", studio.studio_event_delete, name="gallery-studio-event-delete"),
+    path(
+        "studio/events/<int:event_id>/photographers/",
+        studio.studio_event_photographers,
+        name="gallery-studio-event-photographers",
+    ),
+    path(
+        "studio/events/<int:event_id>/photographers/<str:username>/remove/",
+        studio.studio_event_photographer_remove,
+        name="gallery-studio-event-photographer-remove",
+    ),
     path("studio/photos/<int:photo_id>/delete/", studio.studio_photo_delete, name="gallery-studio-photo-delete"),
     path("media/photos/<int:photo_id>/faces/<int:face_id>", media.photo_face_file, name="gallery-photo-face"),
     path("media/photos/<int:photo_id>/<str:variant>", media.photo_file, name="gallery-photo-file"),

@@ -268,12 +268,17 @@ OPERATIONS: dict[str, dict[str, Any]] = {
     "gallery.api.PhotographerEventView": {
         "get": extend_schema(
             summary=_("An event's join code, link and photo counts"),
+            description=_("For the event's owner and co-photographers."),
             responses={200: PhotographerEventDetailSerializer, **errors(401, 403, 404)},
-        )
+        ),
+        "delete": extend_schema(
+            summary=_("Delete the event with its photos, faces and files (owner only)"),
+            responses={204: None, **errors(401, 403, 404, 503)},
+        ),
     },
     "gallery.api.UploadPhotosView": {
         "post": extend_schema(
-            summary=_("Upload photos to an event"),
+            summary=_("Upload photos to an event (its owner or a co-photographer)"),
             description=_(
                 "Multipart, one part named `photos` per file. Each file gets a verdict naming its `index`: "
                 "in `jobs` if it is now a photo of the event (or already was: `duplicate`), in `rejected` "
@@ -357,6 +362,28 @@ OPERATIONS: dict[str, dict[str, Any]] = {
                 200: paginated("AllPhotosPage", PhotoLinksSerializer(many=True), event=serializers.IntegerField()),
                 **errors(400, 401, 404),
             },
+        )
+    },
+    "gallery.api.EventPhotographersView": {
+        "get": extend_schema(
+            summary=_("The event's owner and co-photographers"),
+            responses={200: CoPhotographersSerializer, **errors(401, 403, 404)},
+        ),
+        "post": extend_schema(
+            summary=_("Add a co-photographer to the event (owner only)"),
+            description=_("Co-photographers may upload and see the event's photos and progress, not change it."),
+            request=UsernameSerializer,
+            responses={
+                201: CoPhotographerSerializer,
+                200: OpenApiResponse(CoPhotographerSerializer, description=_("Already a co-photographer.")),
+                **errors(400, 401, 403, 404),
+            },
+        ),
+    },
+    "gallery.api.EventPhotographerView": {
+        "delete": extend_schema(
+            summary=_("Remove a co-photographer from the event (owner only)"),
+            responses={204: None, **errors(401, 403, 404)},
         )
     },
     "processing.api.QueueStatsView": {

@@ -45,6 +45,16 @@ api_patterns = [
         gallery_api.EventPersonView.as_view(),
         name="api-photographer-event-person",
     ),
+    path(
+        "photographer/events/<int:event_id>/photographers",
+        gallery_api.EventPhotographersView.as_view(),
+        name="api-photographer-event-photographers",
+    ),
+    path(
+        "photographer/events/<int:event_id>/photographers/<str:username>",
+        gallery_api.EventPhotographerView.as_view(),
+        name="api-photographer-event-photographer",
+    ),
     path("events/join", gallery_api.JoinEventView.as_view(), name="api-events-join"),
     path("guests", gallery_api.GuestView.as_view(), name="api-guests"),
     path("auth/email-link", gallery_api.SignInLinkView.as_view(), name="api-auth-email-link"),

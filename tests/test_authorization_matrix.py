@@ -27,7 +27,7 @@ from django.db import transaction
 from django.urls import URLPattern
 from rest_framework.test import APIClient
 
-from gallery.models import Event, FaceGroup, Membership, Photo, PhotoStatus
+from gallery.models import CoPhotographer, Event, FaceGroup, Membership, Photo, PhotoStatus
 from photoevent.urls import api_patterns
 from tests.conftest import jpeg_upload, png_upload
 from tests.fakes import scene_png
@@ -42,12 +42,13 @@ UPDATE_ENV = "UPDATE_SECURITY_DOC"
 # What follows this line in SECURITY_MD is written by hand and kept as it is.
 HAND_WRITTEN = "<!-- Written by hand from here on: the matrix test keeps what follows. -->"
 
-ROLES = ["anonymous", "attendee", "other_attendee", "owner", "other_photographer", "staff"]
+ROLES = ["anonymous", "attendee", "other_attendee", "owner", "co_photographer", "other_photographer", "staff"]
 ROLE_TITLES = {
     "anonymous": "anonymous",
     "attendee": "attendee (member)",
     "other_attendee": "attendee of another event",
     "owner": "photographer (owner)",
+    "co_photographer": "co-photographer",
     "other_photographer": "other photographer",
     "staff": "staff",
 }
@@ -69,7 +70,7 @@ class Row:
     name: str
     method: str
     path: str
-    expected: tuple[int, int, int, int, int, int]
+    expected: tuple[int, int, int, int, int, int, int]
     request: Callable[[APIClient, World, str], Any]
     note: str = ""
     # "token" (Authorization: Token) or "session" (logged in, as the pages are).
@@ -112,94 +113,111 @@ def _group(world: World) -> int:
 
 
 A, E, P = "attendee", "event", "photographer"
-# anonymous, attendee, other_attendee, owner, other_photographer, staff
+# anonymous, attendee, other_attendee, owner, co_photographer, other_photographer, staff
 EXPECTED = [
-    Row("api-auth-token", "POST", "/api/auth/token", (200,) * 6, post_json(lambda w: "/api/auth/token", credentials),
+    Row("api-auth-token", "POST", "/api/auth/token", (200,) * 7, post_json(lambda w: "/api/auth/token", credentials),
         "credentials in the body; the caller's own token is ignored"),
-    Row("api-auth-register", "POST", "/api/auth/register", (201,) * 6,
+    Row("api-auth-register", "POST", "/api/auth/register", (201,) * 7,
         post_json(lambda w: "/api/auth/register", lambda w, r: {"username": f"new-{r}", "password": "Fresh-pass-987"}),
         "anyone may open an account"),
-    Row("api-photographer-events", "GET", "/api/photographer/events", (401, 403, 403, 200, 200, 403),
+    Row("api-photographer-events", "GET", "/api/photographer/events", (401, 403, 403, 200, 200, 200, 403),
         get(lambda w: "/api/photographer/events"), "each photographer sees only their own events"),
-    Row("api-photographer-events", "POST", "/api/photographer/events", (401, 403, 403, 201, 201, 403),
+    Row("api-photographer-events", "POST", "/api/photographer/events", (401, 403, 403, 201, 201, 201, 403),
         post_json(lambda w: "/api/photographer/events", lambda w, r: {"name": "New"})),
-    Row("api-photographer-event", "GET", "/api/photographer/events/{id}", (401, 403, 403, 200, 404, 403),
+    Row("api-photographer-event", "GET", "/api/photographer/events/{id}", (401, 403, 403, 200, 200, 404, 403),
         get(lambda w: f"/api/photographer/events/{w.event.pk}"),
         "non-photographers get 403 before the id is looked at; another photographer gets 404, as for an "
         "event that does not exist; a photographer who joined the event as a guest gets 403"),
     Row("api-photographer-upload", "POST", "/api/photographer/events/{id}/upload-photos",
-        (401, 403, 403, 202, 404, 403), upload),
+        (401, 403, 403, 202, 202, 404, 403), upload),
     Row("api-photographer-event-photos", "GET", "/api/photographer/events/{id}/photos",
-        (401, 403, 403, 200, 404, 403), get(lambda w: f"/api/photographer/events/{w.event.pk}/photos")),
+        (401, 403, 403, 200, 200, 404, 403), get(lambda w: f"/api/photographer/events/{w.event.pk}/photos")),
     Row("api-photographer-event-quality", "GET", "/api/photographer/events/{id}/quality",
-        (401, 403, 403, 200, 404, 403), get(lambda w: f"/api/photographer/events/{w.event.pk}/quality")),
+        (401, 403, 403, 200, 403, 404, 403), get(lambda w: f"/api/photographer/events/{w.event.pk}/quality")),
     Row("api-photographer-event-watermark", "GET", "/api/photographer/events/{id}/watermark",
-        (401, 403, 403, 200, 404, 403), get(lambda w: f"/api/photographer/events/{w.event.pk}/watermark")),
+        (401, 403, 403, 200, 403, 404, 403), get(lambda w: f"/api/photographer/events/{w.event.pk}/watermark")),
     Row("api-photographer-event-watermark", "PUT", "/api/photographer/events/{id}/watermark",
-        (401, 403, 403, 200, 404, 403),
+        (401, 403, 403, 200, 403, 404, 403),
         lambda client, world, role: client.put(
             f"/api/photographer/events/{world.event.pk}/watermark", {"guests_get_originals": True}, format="json"
         ),
         "only the owner changes the watermark; a change re-renders the event's photos on the queue"),
     Row("api-photographer-event-people", "GET", "/api/photographer/events/{id}/people",
-        (401, 403, 403, 200, 404, 403), get(lambda w: f"/api/photographer/events/{w.event.pk}/people")),
+        (401, 403, 403, 200, 403, 404, 403), get(lambda w: f"/api/photographer/events/{w.event.pk}/people")),
     Row("api-photographer-event-person", "GET", "/api/photographer/events/{id}/people/{group}",
-        (401, 403, 403, 200, 404, 403), get(lambda w: f"/api/photographer/events/{w.event.pk}/people/{_group(w)}")),
+        (401, 403, 403, 200, 403, 404, 403),
+        get(lambda w: f"/api/photographer/events/{w.event.pk}/people/{_group(w)}")),
     Row("api-photographer-event-person", "POST", "/api/photographer/events/{id}/people/{group}",
-        (401, 403, 403, 200, 404, 403),
+        (401, 403, 403, 200, 403, 404, 403),
         post_json(
             lambda w: f"/api/photographer/events/{w.event.pk}/people/{_group(w)}", lambda w, r: {"action": "show"}
         ),
         "merge, split, hide and show: only the owner"),
-    Row("api-events-join", "POST", "/api/events/join", (401, 200, 200, 200, 200, 200),
+    Row("api-photographer-event", "DELETE", "/api/photographer/events/{id}", (401, 403, 403, 204, 403, 404, 403),
+        lambda c, w, r: c.delete(f"/api/photographer/events/{w.event.pk}"),
+        "only the owner deletes the event or changes its settings; a co-photographer gets 403"),
+    Row("api-photographer-event-photographers", "GET", "/api/photographer/events/{id}/photographers",
+        (401, 403, 403, 200, 200, 404, 403), get(lambda w: f"/api/photographer/events/{w.event.pk}/photographers")),
+    Row("api-photographer-event-photographers", "POST", "/api/photographer/events/{id}/photographers",
+        (401, 403, 403, 201, 403, 404, 403),
+        post_json(lambda w: f"/api/photographer/events/{w.event.pk}/photographers",
+                  lambda w, r: {"username": w.users["other_photographer"].username}),
+        "the owner adds a photographer by username; co-photographers may upload and follow the event, "
+        "not add others"),
+    Row("api-photographer-event-photographer", "DELETE", "/api/photographer/events/{id}/photographers/{username}",
+        (401, 403, 403, 204, 403, 404, 403),
+        lambda c, w, r: c.delete(
+            f"/api/photographer/events/{w.event.pk}/photographers/{w.users['co_photographer'].username}"
+        )),
+    Row("api-events-join", "POST", "/api/events/join", (401, 200, 200, 200, 200, 200, 200),
         post_json(lambda w: "/api/events/join", lambda w, r: {"code": w.event.code}),
         "knowing the event code is the authorization"),
-    Row("api-guests", "POST", "/api/guests", (201,) * 6,
+    Row("api-guests", "POST", "/api/guests", (201,) * 7,
         post_json(lambda w: "/api/guests", lambda w, r: {"code": w.event.code}),
         "a new guest account without a password; knowing the event code is the authorization"),
-    Row("api-auth-email-link", "POST", "/api/auth/email-link", (202,) * 6,
+    Row("api-auth-email-link", "POST", "/api/auth/email-link", (202,) * 7,
         post_json(lambda w: "/api/auth/email-link", lambda w, r: {"email": f"{r}@example.com"}),
         "the same answer whether or not an account has the address"),
-    Row("api-me-selfie", "POST", "/api/me/selfie", (401, 200, 200, 200, 200, 200), selfie),
-    Row("api-me-selfie-challenge", "POST", "/api/me/selfie/challenge", (401, 200, 200, 200, 200, 200),
+    Row("api-me-selfie", "POST", "/api/me/selfie", (401, 200, 200, 200, 200, 200, 200), selfie),
+    Row("api-me-selfie-challenge", "POST", "/api/me/selfie/challenge", (401, 200, 200, 200, 200, 200, 200),
         lambda client, world, role: client.post("/api/me/selfie/challenge")),
-    Row("api-me-selfie-live", "POST", "/api/me/selfie/live", (401, 400, 400, 400, 400, 400), live_selfie,
+    Row("api-me-selfie-live", "POST", "/api/me/selfie/live", (401, 400, 400, 400, 400, 400, 400), live_selfie,
         "any account checks its own selfie; 400 here because one plain frame is no live face"),
-    Row("api-me-notifications", "GET", "/api/me/notifications", (401, 200, 200, 200, 200, 200),
+    Row("api-me-notifications", "GET", "/api/me/notifications", (401, 200, 200, 200, 200, 200, 200),
         get(lambda w: "/api/me/notifications"), "the caller's own settings only"),
-    Row("api-me-notifications", "PUT", "/api/me/notifications", (401, 200, 200, 200, 200, 200),
+    Row("api-me-notifications", "PUT", "/api/me/notifications", (401, 200, 200, 200, 200, 200, 200),
         lambda c, w, r: c.put("/api/me/notifications", {"email": f"{r}@example.com", "alerts": True}, format="json")),
-    Row("api-my-photos", "GET", "/api/my-photos?event={id}", (401, 200, 404, 200, 404, 200),
+    Row("api-my-photos", "GET", "/api/my-photos?event={id}", (401, 200, 404, 200, 200, 404, 200),
         get(lambda w: f"/api/my-photos?event={w.event.pk}"),
         "404 for whoever is neither member, owner nor staff, so that event ids do not leak"),
-    Row("api-all-photos", "GET", "/api/all-photos?event={id}", (401, 200, 404, 200, 404, 200),
+    Row("api-all-photos", "GET", "/api/all-photos?event={id}", (401, 200, 404, 200, 200, 404, 200),
         get(lambda w: f"/api/all-photos?event={w.event.pk}")),
-    Row("api-photo-not-me", "POST", "/api/photos/{id}/not-me", (401, 204, 404, 403, 404, 403),
+    Row("api-photo-not-me", "POST", "/api/photos/{id}/not-me", (401, 204, 404, 403, 403, 404, 403),
         lambda c, w, r: c.post(f"/api/photos/{w.done_photo.pk}/not-me"),
         "only the event's guests correct their matches: its photographer and staff see the photo, so 403"),
-    Row("api-photo-not-me", "DELETE", "/api/photos/{id}/not-me", (401, 204, 404, 403, 404, 403),
+    Row("api-photo-not-me", "DELETE", "/api/photos/{id}/not-me", (401, 204, 404, 403, 403, 404, 403),
         lambda c, w, r: c.delete(f"/api/photos/{w.done_photo.pk}/not-me")),
-    Row("api-photo-me", "POST", "/api/photos/{id}/me", (401, 400, 404, 403, 404, 403),
+    Row("api-photo-me", "POST", "/api/photos/{id}/me", (401, 400, 404, 403, 403, 404, 403),
         lambda c, w, r: c.post(f"/api/photos/{w.done_photo.pk}/me", {}, format="json"),
         "the photo has no face here, so the guest gets 400 with the faces to choose from"),
-    Row("api-admin-queue-stats", "GET", "/api/admin/queue/stats", (401, 403, 403, 403, 403, 200),
+    Row("api-admin-queue-stats", "GET", "/api/admin/queue/stats", (401, 403, 403, 403, 403, 403, 200),
         get(lambda w: "/api/admin/queue/stats")),
-    Row("api-admin-job", "GET", "/api/admin/queue/jobs/{job_id}", (401, 403, 403, 403, 403, 200),
+    Row("api-admin-job", "GET", "/api/admin/queue/jobs/{job_id}", (401, 403, 403, 403, 403, 403, 200),
         get(lambda w: f"/api/admin/queue/jobs/{w.done_photo.job_id}")),
-    Row("api-admin-job-retry", "POST", "/api/admin/queue/jobs/{job_id}/retry", (401, 403, 403, 403, 403, 200),
+    Row("api-admin-job-retry", "POST", "/api/admin/queue/jobs/{job_id}/retry", (401, 403, 403, 403, 403, 403, 200),
         lambda c, w, r: c.post(f"/api/admin/queue/jobs/{w.failed_photo.job_id}/retry"), "a failed job"),
-    Row("api-admin-cache-clear", "POST", "/api/admin/cache/clear", (401, 403, 403, 403, 403, 200),
+    Row("api-admin-cache-clear", "POST", "/api/admin/cache/clear", (401, 403, 403, 403, 403, 403, 200),
         lambda c, w, r: c.post("/api/admin/cache/clear")),
-    Row("api-admin-aws-metrics", "GET", "/api/admin/aws-metrics", (401, 403, 403, 403, 403, 200),
+    Row("api-admin-aws-metrics", "GET", "/api/admin/aws-metrics", (401, 403, 403, 403, 403, 403, 200),
         get(lambda w: "/api/admin/aws-metrics")),
-    Row("api-admin-aws-costs", "GET", "/api/admin/aws-metrics/costs", (401, 403, 403, 403, 403, 200),
+    Row("api-admin-aws-costs", "GET", "/api/admin/aws-metrics/costs", (401, 403, 403, 403, 403, 403, 200),
         get(lambda w: "/api/admin/aws-metrics/costs")),
-    Row("gallery-photo-file", "GET", "/media/photos/{id}/thumbnail (session)", (404, 200, 404, 200, 404, 200),
+    Row("gallery-photo-file", "GET", "/media/photos/{id}/thumbnail (session)", (404, 200, 404, 200, 200, 404, 200),
         get(lambda w: f"/media/photos/{w.done_photo.pk}/thumbnail"),
         "404, not 403, so that a stranger cannot tell which photo ids exist", auth="session"),
-    Row("gallery-photo-file", "GET", "/media/photos/{id}/original (session)", (404, 200, 404, 200, 404, 200),
+    Row("gallery-photo-file", "GET", "/media/photos/{id}/original (session)", (404, 200, 404, 200, 200, 404, 200),
         get(lambda w: f"/media/photos/{w.done_photo.pk}/original"), auth="session"),
-    Row("gallery-photo-file", "GET", "/media/photos/{id}/thumbnail (token)", (404, 200, 404, 200, 404, 200),
+    Row("gallery-photo-file", "GET", "/media/photos/{id}/thumbnail (token)", (404, 200, 404, 200, 200, 404, 200),
         get(lambda w: f"/media/photos/{w.done_photo.pk}/thumbnail"),
         "API clients open the `thumbnail_url`/`url`/`original_url` that my-photos and all-photos "
         "give them with the same `Authorization: Token`"),
@@ -238,10 +256,13 @@ def world(make_user, photographer, other_photographer, attendee, staff, event, m
     failed = Photo.objects.create(
         event=event, filename="failed.jpg", sha256="f" * 64, format="JPEG", status=PhotoStatus.FAILED, error="x"
     )
+    co_photographer = make_user("co-photographer", photographer=True)
+    CoPhotographer.objects.create(event=event, user=co_photographer)
     users = {
         "attendee": member,
         "other_attendee": outsider,
         "owner": photographer,
+        "co_photographer": co_photographer,
         "other_photographer": other_photographer,
         "staff": staff,
     }
@@ -283,7 +304,8 @@ def render(rows: list[Row]) -> str:
             "",
             "Callers: *anonymous* has no session or token; *attendee (member)* joined the event; *attendee of",
             "another event* joined a different event; *photographer (owner)* owns the event; *other photographer*",
-            "owns a different event; *staff* is `is_staff` and not a photographer. Requests use",
+            "owns a different event; *co-photographer* is a photographer the owner added to the event;",
+            "*staff* is `is_staff` and not a photographer. Requests use",
             "`Authorization: Token <key>` unless the row says *session* (logged in, as the pages are).",
             "`{id}` is the owner's event (or one of its processed photos), `{job_id}` one of its photos' jobs.",
             "",
@@ -292,12 +314,14 @@ def render(rows: list[Row]) -> str:
             "One rule for the API and the pages, applied by `gallery/access.py`:",
             "",
             "- **404** for an object the caller may not know about, exactly as for one that does not exist, so",
-            "  that ids do not leak. An event is known to its owner, its members and staff; a photo to those who",
-            "  may see it (an event member sees only the photos they are in when the event shows guests their",
-            "  own photos only).",
+            "  that ids do not leak. An event is known to its owner, its co-photographers, its members and staff;",
+            "  a photo to those who may see it (an event member sees only the photos they are in when the event",
+            "  shows guests their own photos only).",
             "- **403** for a known object the caller may not change: a guest of an event (even one who is a",
             "  photographer) asking for that event's photographer endpoints or studio pages, or to delete one",
-            "  of its photos. The photographer endpoints answer 403 to anyone who is not a photographer, and",
+            "  of its photos; a co-photographer asking to delete the event, change its settings or its",
+            "  photographers (they upload to it and follow its progress and photos, as the owner does).",
+            "  The photographer endpoints answer 403 to anyone who is not a photographer, and",
             "  the staff endpoints to anyone who is not staff, before any id is looked at, so these 403s say",
             "  nothing about which ids exist.",
             "- Joining by code (`POST /api/events/join`, `/e/<code>/`) is open to anyone who knows the code;",

@@ -40,6 +40,10 @@ class EventForm(forms.Form):
     date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label=gettext_lazy("Date"))
 
 
+class PhotographerForm(forms.Form):
+    username = forms.CharField(max_length=150, label=gettext_lazy("Photographer's username"))
+
+
 class VisibilityForm(forms.Form):
     visibility = forms.ChoiceField(
         choices=EventVisibility.choices, widget=forms.RadioSelect, label=gettext_lazy("What guests can browse")
@@ -55,7 +59,7 @@ def studio(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         event = Event.objects.create(owner=page_user(request), **form.cleaned_data)
         return redirect("gallery-studio-event", event_id=event.pk)
-    events = access.photographer_events(request.user)
+    events = access.photographer_events(request.user).select_related("owner")
     return render(request, "gallery/studio.html", {"form": form, "events": events})
 
 
@@ -65,21 +69,27 @@ def _join_url(request: HttpRequest, event: Event) -> str:
 
 @login_required
 def studio_event(request: HttpRequest, event_id: int) -> HttpResponse:
-    event = access.owned_event(request.user, event_id)
+    """The event for its photographers: share, progress, photos; settings for the owner only."""
+    event = access.contributor_event(request.user, event_id)
     failed = access.event_photos(event, PhotoStatus.FAILED)[:FAILED_SHOWN]
     page = Paginator(access.event_photos(event), PHOTOS_PER_PAGE).get_page(request.GET.get("page"))
+    is_owner = access.is_event_owner(request.user, event)
     return render(
         request,
         "gallery/studio_event.html",
         {
             "event": event,
+            "is_owner": is_owner,
             "counts": access.photo_counts(event),
             "failed": failed,
             "link": _join_url(request, event),
             "page": page,
-            "visibility_form": VisibilityForm(initial={"visibility": event.visibility}),
-            "watermark_form": WatermarkForm.for_event(event),
-            "people": access.event_people(event)[:PEOPLE_PREVIEW],
+            "per_photographer": access.uploads_per_photographer(event),
+            "co_photographers": access.co_photographers(event),
+            "photographer_form": PhotographerForm() if is_owner else None,
+            "visibility_form": VisibilityForm(initial={"visibility": event.visibility}) if is_owner else None,
+            "watermark_form": WatermarkForm.for_event(event) if is_owner else None,
+            "people": access.event_people(event)[:PEOPLE_PREVIEW] if is_owner else [],
         },
     )
 
@@ -150,9 +160,41 @@ def studio_event_watermark(request: HttpRequest, event_id: int) -> HttpResponse:
 
 
 @login_required
+@require_POST
+def studio_event_photographers(request: HttpRequest, event_id: int) -> HttpResponse:
+    """Add a co-photographer by username (owner only)."""
+    event = access.owned_event(request.user, event_id)
+    form = PhotographerForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Enter a photographer's username."))
+        return redirect("gallery-studio-event", event_id=event.pk)
+    try:
+        row, created = access.add_co_photographer(event, form.cleaned_data["username"])
+    except access.CannotAddPhotographer as exc:
+        messages.error(request, str(exc))
+    else:
+        if created:
+            messages.success(request, _("%(username)s can now upload to this event.") % {"username": row.user.username})
+        else:
+            messages.info(request, _("%(username)s was already a photographer here.") % {"username": row.user.username})
+    return redirect("gallery-studio-event", event_id=event.pk)
+
+
+@login_required
+@require_POST
+def studio_event_photographer_remove(request: HttpRequest, event_id: int, username: str) -> HttpResponse:
+    """Remove a co-photographer (owner only); the photos they sent stay."""
+    event = access.owned_event(request.user, event_id)
+    if not access.remove_co_photographer(event, username):
+        raise Http404(_("%(username)s is not a photographer of this event") % {"username": username})
+    messages.success(request, _("%(username)s can no longer upload to this event.") % {"username": username})
+    return redirect("gallery-studio-event", event_id=event.pk)
+
+
+@login_required
 def studio_event_qr(request: HttpRequest, event_id: int, kind: str) -> HttpResponse:
     """The join link's QR code as PNG or SVG; `?download=1` makes it a file to save."""
-    event = access.owned_event(request.user, event_id)
+    event = access.contributor_event(request.user, event_id)
     link = _join_url(request, event)
     if kind == "svg":
         title = _("QR code: join %(event)s") % {"event": event.name}
