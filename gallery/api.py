@@ -44,7 +44,7 @@ from gallery.ratelimits import (
     sign_in_link_rate_limit,
 )
 from gallery.tokens import issue_token
-from gallery.uploads import Accepted, QueueFull, Rejected, accept_uploads
+from gallery.uploads import QUEUE_FULL_RETRY_AFTER, Accepted, QueueFull, Rejected, accept_uploads
 from gallery.watermarks import WatermarkForm, watermark_json
 from processing.services import (
     MAX_LIVE_FRAMES,
@@ -66,8 +66,6 @@ from processing.services import (
     undo_not_me,
     verify_live_selfie,
 )
-
-QUEUE_FULL_RETRY_AFTER = 30
 
 
 class IsPhotographer(BasePermission):

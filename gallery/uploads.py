@@ -21,6 +21,10 @@ if TYPE_CHECKING:
     from django.core.files.uploadedfile import UploadedFile
 
 
+# Seconds a client is told (Retry-After) to wait when the queue is full.
+QUEUE_FULL_RETRY_AFTER = 30
+
+
 class QueueFull(Exception):
     """Accepting the files would put more photos in the queue than allowed."""
 

@@ -53,6 +53,7 @@ urlpatterns = [
         name="gallery-studio-event-watermark",
     ),
     path("studio/events/<int:event_id>/delete/", studio.studio_event_delete, name="gallery-studio-event-delete"),
+    path("studio/events/<int:event_id>/upload/", studio.studio_event_upload, name="gallery-studio-event-upload"),
     path(
         "studio/events/<int:event_id>/photographers/",
         studio.studio_event_photographers,

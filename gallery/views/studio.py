@@ -12,12 +12,16 @@ from django.urls import reverse
 from django.utils.http import content_disposition_header
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_http_methods, require_POST
+from django_ratelimit.decorators import ratelimit
 
 from gallery import access
+from gallery.formats import accept_attribute, accepted_names
 from gallery.models import Event, EventVisibility, PhotoStatus, is_photographer
 from gallery.qr import qr_png, qr_svg
+from gallery.ratelimits import rate_for
+from gallery.uploads import QUEUE_FULL_RETRY_AFTER, QueueFull, accept_uploads
 from gallery.views.common import BACKEND_DOWN, page_user
 from gallery.watermarks import WatermarkForm
 from processing.services import (
@@ -69,8 +73,29 @@ def _join_url(request: HttpRequest, event: Event) -> str:
 
 @login_required
 def studio_event(request: HttpRequest, event_id: int) -> HttpResponse:
-    """The event for its photographers: share, progress, photos; settings for the owner only."""
-    event = access.contributor_event(request.user, event_id)
+    """The event for its photographers: share, upload, progress, photos; settings for the owner only."""
+    return _event_page(request, access.contributor_event(request.user, event_id))
+
+
+def _upload_texts() -> dict[str, str]:
+    """The browser uploader's words, in the page's language (static/js/studio-upload.js fills the placeholders)."""
+    return {
+        "waiting": _("Waiting"),
+        "sending": _("Sending…"),
+        "accepted": _("Accepted"),
+        "duplicate": _("Already in the event"),
+        "rejected": _("Rejected: %(reason)s"),
+        "retry_in": _("Server busy, retrying in %(seconds)s s"),
+        "network_retry": _("Connection lost, retrying in %(seconds)s s"),
+        "failed": _("Not sent: %(reason)s"),
+        "network": _("the connection failed"),
+        "summary": _("%(done)s of %(total)s files answered: %(accepted)s accepted, %(rejected)s rejected"),
+        "finished": _("Upload finished. Refresh the page to see the photos."),
+        "leave": _("Photos are still being sent. Leave the page?"),
+    }
+
+
+def _event_page(request: HttpRequest, event: Event, status: int = 200) -> HttpResponse:
     failed = access.event_photos(event, PhotoStatus.FAILED)[:FAILED_SHOWN]
     page = Paginator(access.event_photos(event), PHOTOS_PER_PAGE).get_page(request.GET.get("page"))
     is_owner = access.is_event_owner(request.user, event)
@@ -90,7 +115,11 @@ def studio_event(request: HttpRequest, event_id: int) -> HttpResponse:
             "visibility_form": VisibilityForm(initial={"visibility": event.visibility}) if is_owner else None,
             "watermark_form": WatermarkForm.for_event(event) if is_owner else None,
             "people": access.event_people(event)[:PEOPLE_PREVIEW] if is_owner else [],
+            "accept": accept_attribute(),
+            "accepted_names": accepted_names(),
+            "upload_texts": _upload_texts(),
         },
+        status=status,
     )
 
 
@@ -157,6 +186,51 @@ def studio_event_watermark(request: HttpRequest, event_id: int) -> HttpResponse:
             return redirect("gallery-studio-event", event_id=event.pk)
         return render(request, "gallery/studio_watermark.html", {"event": event, "watermark_form": form}, status=400)
     return render(request, "gallery/studio_watermark.html", {"event": event, "watermark_form": form})
+
+
+@login_required
+@require_POST
+@ratelimit(group="upload", key="user", rate=rate_for("upload"), method="POST", block=True)
+def studio_event_upload(request: HttpRequest, event_id: int) -> HttpResponse:
+    """The upload form without JavaScript: the same checks and storage as the API's upload.
+
+    Answers with the event page and a message per refused file; 400 when no
+    file was acceptable, 503 when the queue is full.
+    """
+    event = access.contributor_event(request.user, event_id)
+    uploads = request.FILES.getlist("photos")
+    if not uploads:
+        messages.error(request, _("Choose one or more photos to send."))
+        return _event_page(request, event, status=400)
+    try:
+        accepted, rejected = accept_uploads(event, page_user(request), uploads)
+    except QueueFull:
+        messages.error(request, _("The processing queue is full. Send the photos again in a few minutes."))
+        response = _event_page(request, event, status=503)
+        response["Retry-After"] = str(QUEUE_FULL_RETRY_AFTER)
+        return response
+    new = sum(1 for a in accepted if not a.duplicate)
+    duplicates = len(accepted) - new
+    if new:
+        messages.success(
+            request,
+            ngettext("%(count)d photo received.", "%(count)d photos received.", new) % {"count": new},
+        )
+    if duplicates:
+        messages.info(
+            request,
+            ngettext(
+                "%(count)d photo was already in the event.", "%(count)d photos were already in the event.", duplicates
+            )
+            % {"count": duplicates},
+        )
+    for refused in sorted(rejected, key=lambda r: r.index):
+        messages.error(
+            request, _("%(filename)s refused: %(reason)s") % {"filename": refused.filename, "reason": refused.error}
+        )
+    if not accepted:
+        return _event_page(request, event, status=400)
+    return redirect("gallery-studio-event", event_id=event.pk)
 
 
 @login_required
