@@ -41,6 +41,12 @@ class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField(help_text=_("What went wrong, in the request's language."))
 
 
+class MessageSerializer(serializers.Serializer):
+    """A success that is only a sentence for a person."""
+
+    detail = serializers.CharField()
+
+
 _ERROR_MEANINGS = {
     400: _("The request is invalid; `detail` says why."),
     401: _("Not authenticated: send `Authorization: Token <key>` or a session cookie."),
@@ -163,6 +169,19 @@ class EventPhotoSerializer(serializers.Serializer):
 
 class JoinSerializer(serializers.Serializer):
     code = serializers.CharField()
+
+
+class GuestCreatedSerializer(TokenSerializer):
+    event = EventSerializer()
+
+
+class EmailSerializer(serializers.Serializer):
+    email = serializers.EmailField()
+
+
+class NotificationsSerializer(serializers.Serializer):
+    email = serializers.CharField(allow_blank=True, help_text=_("Where sign-in links and alerts go; empty for none."))
+    alerts = serializers.BooleanField(help_text=_("Whether to email the guest when new photos of them arrive."))
 
 
 class SelfieUploadSerializer(serializers.Serializer):
@@ -309,6 +328,34 @@ OPERATIONS: dict[str, dict[str, Any]] = {
             responses={200: inline_serializer("Joined", {"event": EventSerializer()}), **errors(400, 401, 404)},
         )
     },
+    "gallery.api.GuestView": {
+        "post": extend_schema(
+            summary=_("Join an event as a guest without a password: a new account and its token"),
+            request=JoinSerializer,
+            responses={201: GuestCreatedSerializer, **errors(400, 404, 429)},
+            auth=[],
+        )
+    },
+    "gallery.api.SignInLinkView": {
+        "post": extend_schema(
+            summary=_("Email a sign-in link to the account with this address, if there is one"),
+            description=_("The same 202 answer whether or not an account has the address."),
+            request=EmailSerializer,
+            responses={202: MessageSerializer, **errors(400, 429)},
+            auth=[],
+        )
+    },
+    "gallery.api.NotificationsView": {
+        "get": extend_schema(
+            summary=_("The caller's email address and photo alerts"),
+            responses={200: NotificationsSerializer, **errors(401)},
+        ),
+        "put": extend_schema(
+            summary=_("Set the caller's email address and photo alerts"),
+            request=NotificationsSerializer,
+            responses={200: NotificationsSerializer, **errors(400, 401)},
+        ),
+    },
     "gallery.api.SelfieView": {
         "post": extend_schema(
             summary=_("Send a selfie, the reference face for my photos"),
@@ -401,7 +448,7 @@ OPERATIONS: dict[str, dict[str, Any]] = {
     },
     "processing.api.ClearCacheView": {
         "post": extend_schema(
-            summary=_("Clear the cache"), request=None, responses={200: ErrorSerializer, **errors(401, 403)}
+            summary=_("Clear the cache"), request=None, responses={200: MessageSerializer, **errors(401, 403)}
         )
     },
     "processing.api.AwsMetricsView": {
