@@ -91,3 +91,10 @@ def test_a_heic_selfie_is_enrolled(client_for, attendee, fake_backend):
     selfie = Selfie.objects.get(user=attendee)
     with selfie.image.open("rb") as stored, Image.open(stored) as image:
         assert image.format == "JPEG"
+
+
+def test_a_heic_cut_between_its_boxes_is_refused() -> None:
+    data = noisy_heic()
+    image_data_at = data.index(b"mdat") - 4
+    with pytest.raises(InvalidImage, match="truncated"):
+        inspect_image(io.BytesIO(data[:image_data_at]))
