@@ -234,6 +234,20 @@ class JobSerializer(serializers.Serializer):
     failed_at = serializers.DateTimeField(allow_null=True)
 
 
+class QualityReportSerializer(serializers.Serializer):
+    event = serializers.IntegerField()
+    faces_found = serializers.IntegerField()
+    faces_matched = serializers.IntegerField()
+    faces_unclaimed = serializers.IntegerField()
+    unclaimed_groups = serializers.IntegerField()
+    faces_unusable = serializers.IntegerField()
+    faces_weak = serializers.IntegerField()
+    matches = serializers.IntegerField()
+    weak_matches = serializers.IntegerField()
+    guests_with_selfie = serializers.IntegerField()
+    weak_similarity = serializers.FloatField()
+
+
 class UsernameSerializer(serializers.Serializer):
     username = serializers.CharField()
 
@@ -319,6 +333,12 @@ OPERATIONS: dict[str, dict[str, Any]] = {
                 OpenApiParameter("status", OpenApiTypes.STR, enum=["queued", "processing", "done", "failed"]),
             ],
             responses={200: paginated("EventPhotoPage", EventPhotoSerializer(many=True)), **errors(400, 401, 403, 404)},
+        )
+    },
+    "gallery.api.EventQualityView": {
+        "get": extend_schema(
+            summary=_("How well the event's faces could be matched"),
+            responses={200: QualityReportSerializer, **errors(401, 403, 404)},
         )
     },
     "gallery.api.JoinEventView": {

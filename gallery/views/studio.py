@@ -78,15 +78,19 @@ def studio_event(request: HttpRequest, event_id: int) -> HttpResponse:
 
 
 def _upload_texts() -> dict[str, str]:
-    """The browser uploader's words, in the page's language (static/js/studio-upload.js fills the placeholders)."""
+    """The browser uploader's words, in the page's language, as `data-` attributes of the page.
+
+    static/js/studio-upload.js reads them and fills the placeholders; keys are
+    lower-case words, as `dataset` gives them back.
+    """
     return {
         "waiting": _("Waiting"),
         "sending": _("Sending…"),
         "accepted": _("Accepted"),
         "duplicate": _("Already in the event"),
         "rejected": _("Rejected: %(reason)s"),
-        "retry_in": _("Server busy, retrying in %(seconds)s s"),
-        "network_retry": _("Connection lost, retrying in %(seconds)s s"),
+        "retryin": _("Server busy, retrying in %(seconds)s s"),
+        "networkretry": _("Connection lost, retrying in %(seconds)s s"),
         "failed": _("Not sent: %(reason)s"),
         "network": _("the connection failed"),
         "summary": _("%(done)s of %(total)s files answered: %(accepted)s accepted, %(rejected)s rejected"),

@@ -16,7 +16,7 @@
   if (!form || !window.FormData || !window.XMLHttpRequest) {
     return;
   }
-  const texts = JSON.parse(document.getElementById("upload-texts").textContent);
+  const texts = document.getElementById("upload-texts").dataset;
   const apiUrl = form.dataset.apiUrl;
   const csrfToken = form.querySelector("input[name=csrfmiddlewaretoken]").value;
   const input = document.getElementById("upload-input");
@@ -150,7 +150,7 @@
     const body = parseBody(xhr);
     if (xhr.status === 429 || xhr.status === 503) {
       const seconds = Number.parseInt(xhr.getResponseHeader("Retry-After") || "", 10);
-      later(batch, Number.isFinite(seconds) && seconds > 0 ? seconds : DEFAULT_RETRY_SECONDS, texts.retry_in);
+      later(batch, Number.isFinite(seconds) && seconds > 0 ? seconds : DEFAULT_RETRY_SECONDS, texts.retryin);
       return;
     }
     if (Array.isArray(body.jobs) || Array.isArray(body.rejected)) {
@@ -189,7 +189,7 @@
     }
     if (retried.length) {
       const tries = Math.max(...retried.map((item) => item.connectionTries));
-      later(retried, Math.min(30, 2 ** tries), texts.network_retry);
+      later(retried, Math.min(30, 2 ** tries), texts.networkretry);
     }
   }
 

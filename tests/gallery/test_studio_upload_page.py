@@ -23,7 +23,7 @@ def test_the_event_page_has_a_plain_multiple_file_form(page_client, photographer
     assert 'enctype="multipart/form-data"' in html
     assert 'name="photos" multiple' in html and "image/heic" in html
     assert f'data-api-url="/api/photographer/events/{event.pk}/upload-photos"' in html
-    assert 'id="upload-texts" type="application/json"' in html
+    assert 'id="upload-texts" hidden data-waiting="Waiting"' in html
     assert "<script>" not in html and "style=" not in html
 
 

@@ -250,6 +250,21 @@ PAGES = [
         lambda w: reverse("gallery-face-crop", args=[w.photo.faces.values_list("pk", flat=True).first() or 0]),
     ),
     Page("gallery-studio-event-delete", "photographer", _event("gallery-studio-event-delete")),
+    # The upload form without JavaScript: no file is a 400 page.
+    Page("gallery-studio-event-upload", "photographer", _event("gallery-studio-event-upload"), "post"),
+    Page(
+        "gallery-studio-event-photographers",
+        "photographer",
+        _event("gallery-studio-event-photographers"),
+        "post",
+        lambda w: {"username": "nobody"},
+    ),
+    Page(
+        "gallery-studio-event-photographer-remove",
+        "photographer",
+        lambda w: reverse("gallery-studio-event-photographer-remove", args=[w.event.pk, "nobody"]),
+        "post",
+    ),
     Page("gallery-studio-photo-delete", "photographer", _photo("gallery-studio-photo-delete")),
     Page("gallery-photo-file", "guest", lambda w: reverse("gallery-photo-file", args=[w.photo.pk, "thumbnail"])),
     # Error pages.

@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("gallery", "0006_guest_alerts"),
+        ("gallery", "0009_face_groups"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
