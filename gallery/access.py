@@ -178,7 +178,12 @@ def is_member(user: AnyUser, event: Event) -> bool:
 
 
 def photographer_events(user: AnyUser) -> QuerySet[Event]:
-    """The events `user` owns or was added to as a co-photographer, newest first."""
+    """The events `user` owns, newest first."""
+    return Event.objects.filter(owner_id=user.pk)
+
+
+def studio_events(user: AnyUser) -> QuerySet[Event]:
+    """The events `user` photographs: those they own and those they were added to, newest first."""
     return Event.objects.filter(Q(owner_id=user.pk) | Q(co_photographers__user_id=user.pk)).distinct()
 
 

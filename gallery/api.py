@@ -151,7 +151,7 @@ class PhotographerEventsView(APIView):
     permission_classes = [IsAuthenticated, IsPhotographer]
 
     def get(self, request: Request) -> Response:
-        events = access.photographer_events(current_user(request))
+        events = access.studio_events(current_user(request))
         return Response({"results": [{**event_json(e), "code": e.code} for e in events]})
 
     def post(self, request: Request) -> Response:

@@ -63,7 +63,7 @@ def studio(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         event = Event.objects.create(owner=page_user(request), **form.cleaned_data)
         return redirect("gallery-studio-event", event_id=event.pk)
-    events = access.photographer_events(request.user).select_related("owner")
+    events = access.studio_events(request.user).select_related("owner")
     return render(request, "gallery/studio.html", {"form": form, "events": events})
 
 

@@ -115,3 +115,8 @@ def test_the_owner_manages_photographers_from_the_studio_page(page_client, photo
     assert "No photographer with the username nobody" in refused.content.decode()
     client.post(f"/studio/events/{event.pk}/photographers/other-photographer/remove/")
     assert not CoPhotographer.objects.filter(event=event).exists()
+
+
+def test_a_co_photographer_who_owns_no_event_may_delete_their_account(page_client, co_photographer):
+    page = page_client(co_photographer).get("/me/delete-account/")
+    assert page.context["owns_events"] is False
