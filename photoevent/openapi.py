@@ -248,6 +248,63 @@ class QualityReportSerializer(serializers.Serializer):
     weak_similarity = serializers.FloatField()
 
 
+POSITIONS = ["top-left", "top-right", "center", "bottom-left", "bottom-right"]
+
+
+class WatermarkSerializer(serializers.Serializer):
+    text = serializers.CharField(allow_blank=True)
+    has_logo = serializers.BooleanField()
+    position = serializers.ChoiceField(choices=POSITIONS)
+    opacity = serializers.FloatField(help_text=_("0.05 to 1"))
+    size = serializers.FloatField(help_text=_("The mark's width as a fraction of the photo's, 0.02 to 1"))
+    guests_get_originals = serializers.BooleanField()
+    active = serializers.BooleanField()
+    version = serializers.IntegerField()
+
+
+class WatermarkSavedSerializer(WatermarkSerializer):
+    rerendering = serializers.BooleanField(help_text=_("The event's photos are being rendered again on the queue."))
+
+
+class WatermarkChangeSerializer(serializers.Serializer):
+    text = serializers.CharField(required=False, allow_blank=True)
+    logo = serializers.FileField(required=False, help_text=_("A PNG logo (multipart only)."))
+    clear_logo = serializers.BooleanField(required=False)
+    position = serializers.ChoiceField(choices=POSITIONS, required=False)
+    opacity = serializers.FloatField(required=False)
+    size = serializers.FloatField(required=False)
+    guests_get_originals = serializers.BooleanField(required=False)
+
+
+class WatermarkRefusedSerializer(ErrorSerializer):
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+
+
+class PersonSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    photo_count = serializers.IntegerField()
+    face_count = serializers.IntegerField()
+    face_crop_url = serializers.URLField(allow_null=True)
+    enrolled = serializers.BooleanField(help_text=_("A guest's selfie is in this group."))
+    hidden = serializers.BooleanField(help_text=_("Never matched to a guest."))
+
+
+class PersonFaceSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    photo_id = serializers.IntegerField()
+    face_crop_url = serializers.URLField()
+
+
+class PersonDetailSerializer(PersonSerializer):
+    faces = PersonFaceSerializer(many=True)
+
+
+class PersonEditSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=["merge", "split", "hide", "show"])
+    group = serializers.IntegerField(required=False, help_text=_("merge: the group whose faces join this one"))
+    face = serializers.IntegerField(required=False, help_text=_("split: the face to move out"))
+
+
 class UsernameSerializer(serializers.Serializer):
     username = serializers.CharField()
 
@@ -340,6 +397,42 @@ OPERATIONS: dict[str, dict[str, Any]] = {
             summary=_("How well the event's faces could be matched"),
             responses={200: QualityReportSerializer, **errors(401, 403, 404)},
         )
+    },
+    "gallery.api.EventWatermarkView": {
+        "get": extend_schema(
+            summary=_("The event's watermark (owner only)"),
+            responses={200: WatermarkSerializer, **errors(401, 403, 404)},
+        ),
+        "put": extend_schema(
+            summary=_("Change the event's watermark (owner only); fields left out keep their value"),
+            request={"application/json": WatermarkChangeSerializer, "multipart/form-data": WatermarkChangeSerializer},
+            responses={
+                200: WatermarkSavedSerializer,
+                400: OpenApiResponse(
+                    WatermarkRefusedSerializer, description=_("A field is invalid; `errors` per field.")
+                ),
+                **errors(401, 403, 404),
+            },
+        ),
+    },
+    "gallery.api.EventPeopleView": {
+        "get": extend_schema(
+            summary=_("The event's people: face groups, largest first (owner only)"),
+            operation_id="photographer_events_people_list",
+            parameters=[PAGE],
+            responses={200: paginated("PeoplePage", PersonSerializer(many=True)), **errors(401, 403, 404)},
+        )
+    },
+    "gallery.api.EventPersonView": {
+        "get": extend_schema(
+            summary=_("One face group with its faces (owner only)"),
+            responses={200: PersonDetailSerializer, **errors(401, 403, 404)},
+        ),
+        "post": extend_schema(
+            summary=_("Merge, split, hide or show a face group (owner only)"),
+            request=PersonEditSerializer,
+            responses={200: PersonSerializer, **errors(400, 401, 403, 404)},
+        ),
     },
     "gallery.api.JoinEventView": {
         "post": extend_schema(

@@ -121,7 +121,7 @@ EXPECTED = [
         post_json(lambda w: "/api/auth/register", lambda w, r: {"username": f"new-{r}", "password": "Fresh-pass-987"}),
         "anyone may open an account"),
     Row("api-photographer-events", "GET", "/api/photographer/events", (401, 403, 403, 200, 200, 200, 403),
-        get(lambda w: "/api/photographer/events"), "each photographer sees only their own events"),
+        get(lambda w: "/api/photographer/events"), "each photographer sees the events they own or were added to as a co-photographer"),
     Row("api-photographer-events", "POST", "/api/photographer/events", (401, 403, 403, 201, 201, 201, 403),
         post_json(lambda w: "/api/photographer/events", lambda w, r: {"name": "New"})),
     Row("api-photographer-event", "GET", "/api/photographer/events/{id}", (401, 403, 403, 200, 200, 404, 403),
