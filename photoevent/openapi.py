@@ -305,6 +305,26 @@ class PersonEditSerializer(serializers.Serializer):
     face = serializers.IntegerField(required=False, help_text=_("split: the face to move out"))
 
 
+class FaceBoxSerializer(serializers.Serializer):
+    left = serializers.FloatField()
+    top = serializers.FloatField()
+    width = serializers.FloatField()
+    height = serializers.FloatField()
+
+
+class PhotoFaceSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    box = FaceBoxSerializer(help_text=_("As fractions of the photo's width and height."))
+
+
+class ThatsMeSerializer(serializers.Serializer):
+    face_id = serializers.IntegerField(required=False, help_text=_("May be left out when the photo has one face."))
+
+
+class FaceChoiceSerializer(ErrorSerializer):
+    faces = PhotoFaceSerializer(many=True, required=False, help_text=_("The faces to choose from."))
+
+
 class UsernameSerializer(serializers.Serializer):
     username = serializers.CharField()
 
@@ -544,6 +564,28 @@ OPERATIONS: dict[str, dict[str, Any]] = {
         "delete": extend_schema(
             summary=_("Remove a co-photographer from the event (owner only)"),
             responses={204: None, **errors(401, 403, 404)},
+        )
+    },
+    "gallery.api.PhotoNotMeView": {
+        "post": extend_schema(
+            summary=_("Not me: the photo leaves my photos for good"),
+            request=None,
+            responses={204: None, **errors(401, 403, 404)},
+        ),
+        "delete": extend_schema(
+            summary=_("Undo a not me"),
+            responses={204: None, **errors(401, 403, 404)},
+        ),
+    },
+    "gallery.api.PhotoMeView": {
+        "post": extend_schema(
+            summary=_("That's me: this face in the photo is mine"),
+            request=ThatsMeSerializer,
+            responses={
+                204: None,
+                400: OpenApiResponse(FaceChoiceSerializer, description=_("Say which face, from `faces`.")),
+                **errors(401, 403, 404),
+            },
         )
     },
     "processing.api.QueueStatsView": {

@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("gallery", "0009_face_groups"),
+        ("gallery", "0010_match_correction"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
