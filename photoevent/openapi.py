@@ -276,8 +276,14 @@ class WatermarkChangeSerializer(serializers.Serializer):
     guests_get_originals = serializers.BooleanField(required=False)
 
 
-class WatermarkRefusedSerializer(ErrorSerializer):
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+# Not a class: a serializer's own `errors` attribute would hide the field.
+WATERMARK_REFUSED = inline_serializer(
+    "WatermarkRefused",
+    {
+        "detail": serializers.CharField(),
+        "errors": serializers.DictField(child=serializers.ListField(child=serializers.CharField())),
+    },
+)
 
 
 class PersonSerializer(serializers.Serializer):
@@ -428,9 +434,7 @@ OPERATIONS: dict[str, dict[str, Any]] = {
             request={"application/json": WatermarkChangeSerializer, "multipart/form-data": WatermarkChangeSerializer},
             responses={
                 200: WatermarkSavedSerializer,
-                400: OpenApiResponse(
-                    WatermarkRefusedSerializer, description=_("A field is invalid; `errors` per field.")
-                ),
+                400: OpenApiResponse(WATERMARK_REFUSED, description=_("A field is invalid; `errors` per field.")),
                 **errors(401, 403, 404),
             },
         ),

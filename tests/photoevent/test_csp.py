@@ -255,7 +255,7 @@ PAGES = [
     Page(
         "gallery-face-crop",
         "photographer",
-        lambda w: reverse("gallery-face-crop", args=[w.photo.faces.order_by("pk").first().pk]),
+        lambda w: reverse("gallery-face-crop", args=[w.photo.faces.order_by("pk")[0].pk]),
     ),
     # The upload form without JavaScript: no file is a 400 page.
     Page("gallery-studio-event-upload", "photographer", _event("gallery-studio-event-upload"), "post"),
