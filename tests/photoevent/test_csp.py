@@ -250,13 +250,6 @@ PAGES = [
         lambda w: reverse("gallery-face-crop", args=[w.photo.faces.values_list("pk", flat=True).first() or 0]),
     ),
     Page("gallery-studio-event-delete", "photographer", _event("gallery-studio-event-delete")),
-    Page("gallery-studio-event-watermark", "photographer", _event("gallery-studio-event-watermark")),
-    Page("gallery-studio-event-people", "photographer", _event("gallery-studio-event-people")),
-    Page(
-        "gallery-face-crop",
-        "photographer",
-        lambda w: reverse("gallery-face-crop", args=[w.photo.faces.order_by("pk")[0].pk]),
-    ),
     # The upload form without JavaScript: no file is a 400 page.
     Page("gallery-studio-event-upload", "photographer", _event("gallery-studio-event-upload"), "post"),
     Page(
