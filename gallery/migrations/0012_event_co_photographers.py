@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("gallery", "0010_match_correction"),
+        ("gallery", "0011_photo_archive_zips"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
