@@ -67,6 +67,8 @@ urlpatterns = [
     path("admin/monitoring/", processing_views.monitoring, name="admin-monitoring"),
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),
+    # Django's set_language view (POST), used by the language switcher in the page footer.
+    path("i18n/", include("django.conf.urls.i18n")),
     path("", include("gallery.urls")),
 ]
 
