@@ -47,7 +47,7 @@ def inspect_image(fileobj: IO[bytes]) -> ImageInfo:
                 if image_format not in ACCEPTED_FORMATS:
                     raise InvalidImage(
                         _("Unsupported image type %(format)s; send JPEG, PNG or WebP")
-                        % {"format": image_format or "unknown"}
+                        % {"format": image_format or _("unknown")}
                     )
                 _check_pixels(width, height)
                 # verify() checks PNG and WebP chunks but does not decode JPEG
