@@ -26,6 +26,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import translation
 
+from gallery.checks import check_message_catalogues
 from gallery.models import Event, Photo
 from photoevent import settings as project_settings
 from tests.conftest import png_upload
@@ -367,3 +368,11 @@ def test_language_code_from_the_environment(monkeypatch):
     assert runpy.run_path(project_settings.__file__)["LANGUAGE_CODE"] == "en"
     monkeypatch.delenv("LANGUAGE_CODE")
     assert runpy.run_path(project_settings.__file__)["LANGUAGE_CODE"] == "fr"
+
+
+def test_a_missing_compiled_catalogue_is_a_system_check_warning(settings, tmp_path):
+    assert check_message_catalogues(None) == []
+    shutil.copytree(LOCALE, tmp_path / "locale", ignore=shutil.ignore_patterns("*.mo"))
+    settings.LOCALE_PATHS = [tmp_path / "locale"]
+    warnings = check_message_catalogues(None)
+    assert [m.id for m in warnings] == ["gallery.W010"] and "fr message catalogue" in warnings[0].msg
