@@ -27,7 +27,7 @@ from django.urls import reverse
 from django.utils import translation
 
 from gallery.checks import check_message_catalogues
-from gallery.models import Event, Photo
+from gallery.models import Event, EventVisibility, Photo
 from photoevent import settings as project_settings
 from tests.conftest import png_upload
 from tests.fakes import scene_png
@@ -114,7 +114,7 @@ def test_catalogues_hold_every_string_of_the_code(tmp_path):
 
 
 class ReadableText(HTMLParser):
-    """The text a visitor reads on a page: its text nodes and the values of READ_ATTRIBUTES."""
+    """The text a visitor reads on a page: text nodes, READ_ATTRIBUTES, submit values, sentences in data-*."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -126,7 +126,9 @@ class ReadableText(HTMLParser):
             self._skip += 1
         shown_value = tag == "input" and dict(attrs).get("type") in ("submit", "button")
         for name, value in attrs:
-            if value and (name in READ_ATTRIBUTES or (shown_value and name == "value")):
+            # Scripts show the sentences that pages hand them in data-* attributes.
+            sentence_for_script = name.startswith("data-") and " " in (value or "")
+            if value and (name in READ_ATTRIBUTES or (shown_value and name == "value") or sentence_for_script):
                 self.parts.append(value)
 
     def handle_endtag(self, tag: str) -> None:
@@ -176,6 +178,7 @@ class World:
     event: Event
     photo: Photo
     leaver: Client
+    own_event: Event
 
 
 def logged_in(user: Any) -> Client:
@@ -206,7 +209,10 @@ def world(
     guest.get("/")  # shows, and so drops, the selfie's message, written in the language of that request
     leaver = make_user("leaver")
     event.memberships.create(user=leaver)
-    return World(Client(), guest, logged_in(photographer), event, photo, logged_in(leaver))
+    # An own-photos-only event asks for a live selfie before it shows the guest's photos.
+    own_event = Event.objects.create(owner=photographer, name="Gala", visibility=EventVisibility.OWN)
+    own_event.memberships.create(user=member)
+    return World(Client(), guest, logged_in(photographer), event, photo, logged_in(leaver), own_event)
 
 
 def pages(world: World) -> list[tuple[str, Client, str, int, str]]:
@@ -224,6 +230,27 @@ def pages(world: World) -> list[tuple[str, Client, str, int, str]]:
         ("my photos", world.guest, my_photos, 200, "Use another selfie"),
         ("my photos, no selfie", world.leaver, my_photos, 200, "Take a selfie to find the photos you are in."),
         ("all photos", world.guest, reverse("gallery-all-photos", args=[event.pk]), 200, "All photos"),
+        (
+            "my photos, live selfie needed",
+            world.guest,
+            reverse("gallery-my-photos", args=[world.own_event.pk]),
+            200,
+            "Verify with your camera",
+        ),
+        (
+            "all photos, live selfie needed",
+            world.guest,
+            reverse("gallery-all-photos", args=[world.own_event.pk]),
+            200,
+            "Verify with your camera",
+        ),
+        (
+            "live selfie",
+            world.guest,
+            f"{reverse('gallery-live-selfie')}?next={reverse('gallery-my-photos', args=[world.own_event.pk])}",
+            200,
+            "Start the camera",
+        ),
         ("photo", world.guest, reverse("gallery-photo", args=[photo.pk]), 200, "Download original"),
         ("face data", world.guest, reverse("gallery-face-data"), 200, "Delete my face data"),
         ("delete account", world.guest, reverse("gallery-delete-account"), 200, "Your password, to confirm"),
@@ -302,8 +329,15 @@ def test_every_page_is_in_english(world):
 
 
 def test_the_check_finds_english_left_on_a_page():
-    assert left_untranslated("<p>Retrouvez vos photos</p><p>Take a selfie</p>", "en", "fr") == ["Take a selfie"]
-    assert left_untranslated('<img alt="Photo de vous n° 3">', "en", "fr") == []
+    def english(page):
+        return left_untranslated(readable_text(page), "en", "fr")
+
+    assert english("<p>Retrouvez vos photos</p><p>Take a selfie</p>") == ["Take a selfie"]
+    assert english('<img alt="Photo 3 of you">') == ["of you"]
+    assert english('<div data-failed="Something went wrong. Try again." data-next="/events/1/">') == [
+        "Something went wrong. Try again"
+    ]
+    assert english('<img alt="Photo de vous n° 3"><a href="/events/1/">Mes photos</a>') == []
 
 
 def test_dates_follow_the_language(world):
