@@ -335,7 +335,8 @@ def test_the_check_finds_english_left_on_a_page():
     assert english("<p>Retrouvez vos photos</p><p>Take a selfie</p>") == ["Take a selfie"]
     assert english('<img alt="Photo 3 of you">') == ["of you"]
     assert english('<div data-failed="Something went wrong. Try again." data-next="/events/1/">') == [
-        "Something went wrong. Try again"
+        "Something went wrong. Try again",
+        "Try again",
     ]
     assert english('<img alt="Photo de vous n° 3"><a href="/events/1/">Mes photos</a>') == []
 
