@@ -223,7 +223,7 @@ def pages(world: World) -> list[tuple[str, Client, str, int, str]]:
     return [
         ("home", world.anonymous, "/", 200, "Find your event photos"),
         ("home with events", world.guest, "/", 200, "Your events"),
-        ("join", world.anonymous, join, 200, "I have an account"),
+        ("join", world.anonymous, join, 200, "Wedding"),
         ("unknown code", world.anonymous, reverse("gallery-join-link", args=["NOPE2345"]), 404, "Enter a code"),
         ("consent", world.guest, f"{reverse('gallery-consent')}?next={my_photos}", 200, "Before your selfie"),
         ("selfie", world.guest, f"{reverse('gallery-selfie')}?next={my_photos}", 200, "Take a selfie"),
@@ -366,7 +366,7 @@ def test_footer_switcher_persists_the_choice(world):
 
     # The browser still asks for French; the choice wins, on every page, until changed.
     assert "Find your event photos" in client.get("/", HTTP_ACCEPT_LANGUAGE="fr").content.decode()
-    assert "I have an account" in client.get(join, HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert '<html lang="en">' in client.get(join, HTTP_ACCEPT_LANGUAGE="fr").content.decode()
     client.post(reverse("set_language"), {"language": "fr", "next": "/"})
     assert "Retrouvez vos photos" in client.get("/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
 
