@@ -26,8 +26,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import translation
 
+from gallery.alerts import digest_message, unsubscribe_url
 from gallery.checks import check_message_catalogues
-from gallery.models import Event, EventVisibility, Photo
+from gallery.models import AlertDelivery, Event, EventVisibility, Photo
 from photoevent import settings as project_settings
 from tests.conftest import png_upload
 from tests.fakes import scene_png
@@ -179,6 +180,7 @@ class World:
     photo: Photo
     leaver: Client
     own_event: Event
+    guest_id: int
 
 
 def logged_in(user: Any) -> Client:
@@ -212,7 +214,7 @@ def world(
     # An own-photos-only event asks for a live selfie before it shows the guest's photos.
     own_event = Event.objects.create(owner=photographer, name="Gala", visibility=EventVisibility.OWN)
     own_event.memberships.create(user=member)
-    return World(Client(), guest, logged_in(photographer), event, photo, logged_in(leaver), own_event)
+    return World(Client(), guest, logged_in(photographer), event, photo, logged_in(leaver), own_event, member.pk)
 
 
 def pages(world: World) -> list[tuple[str, Client, str, int, str]]:
@@ -277,6 +279,24 @@ def pages(world: World) -> list[tuple[str, Client, str, int, str]]:
             "Delete the event",
         ),
         ("login", world.anonymous, f"{reverse('login')}?next={join}", 200, "Log in"),
+        ("account", world.guest, reverse("gallery-account"), 200, "Email and alerts"),
+        ("email me a link", world.anonymous, f"{reverse('gallery-email-link')}?next={join}", 200, "Send me the link"),
+        ("sign in with a link", world.anonymous, f"{reverse('gallery-sign-in-link')}?sesame=x", 200, "Sign in"),
+        (
+            "sign-in link used up",
+            world.anonymous,
+            reverse("gallery-sign-in-link"),
+            200,
+            "This link does not work any more: links work once and only for a few minutes.",
+        ),
+        ("unsubscribe", world.anonymous, unsubscribe_url(world.guest_id), 200, "Unsubscribe"),
+        (
+            "unsubscribe, bad link",
+            world.anonymous,
+            reverse("gallery-unsubscribe", args=["nonsense"]),
+            400,
+            "This unsubscribe link is not valid. Copy the whole link from the email.",
+        ),
         ("sign-up", world.anonymous, f"{reverse('signup')}?next={join}", 200, "Password again"),
         ("403", world.guest, reverse("gallery-studio-event", args=[event.pk]), 403, "Not allowed"),
         ("404", world.anonymous, "/no-such-page/", 404, "We could not find that page. Check the link or the code."),
@@ -312,6 +332,15 @@ def render_all(world: World, language: str) -> dict[str, str]:
     page = response.content.decode()
     assert translated("Your face data is deleted", language) in page
     rendered["deleted"] = page
+    # Pages that answer a form: the link sent, the alerts stopped.
+    sent = world.anonymous.post(
+        reverse("gallery-email-link"), {"email": "nobody@example.com"}, HTTP_ACCEPT_LANGUAGE=language
+    )
+    assert translated("Check your email", language) in html.unescape(sent.content.decode())
+    rendered["sign-in link sent"] = sent.content.decode()
+    stopped = world.anonymous.post(unsubscribe_url(world.guest_id), HTTP_ACCEPT_LANGUAGE=language)
+    assert translated("Emails about new photos", language) in html.unescape(stopped.content.decode())
+    rendered["unsubscribed"] = stopped.content.decode()
     return rendered
 
 
@@ -346,6 +375,37 @@ def test_dates_follow_the_language(world):
     english = world.guest.get("/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "20 juin 2026" in french
     assert "June 20, 2026" in english
+
+
+# --- emails ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_emails_are_in_the_language_the_guest_used(
+    world, member, mailoutbox, language, django_capture_on_commit_callbacks
+):
+    other = "en" if language == "fr" else "fr"
+    with django_capture_on_commit_callbacks(execute=True):
+        saved = world.guest.post(
+            reverse("gallery-account"),
+            {"action": "notifications", "email": "guest@example.com", "alerts": "on"},
+            HTTP_ACCEPT_LANGUAGE=language,
+        )
+    assert saved.status_code == 302
+    delivery = AlertDelivery.objects.create(
+        user=member, email="guest@example.com", photo_count=2, events={str(world.event.pk): 2}
+    )
+    digest = digest_message(delivery)
+    with django_capture_on_commit_callbacks(execute=True):
+        world.anonymous.post(
+            reverse("gallery-email-link"), {"email": "guest@example.com"}, HTTP_ACCEPT_LANGUAGE=language
+        )
+    assert len(mailoutbox) == 1, "the sign-in email was not sent"
+    for message in (digest, mailoutbox[0]):
+        text = re.sub(r"https?://\S+", "", f"{message.subject}\n{message.body}")  # links are no text
+        assert not left_untranslated(text, other, language), text
+    assert translated("See them:", language) in digest.body
+    assert translated("Hello,", language) in mailoutbox[0].body
 
 
 # --- choosing the language -----------------------------------------------------------------------
