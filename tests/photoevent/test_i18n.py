@@ -21,6 +21,7 @@ from typing import Any
 
 import polib
 import pytest
+from django.contrib.auth.models import User
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 from django.urls import reverse
@@ -33,6 +34,12 @@ from photoevent import settings as project_settings
 from tests.conftest import png_upload
 from tests.fakes import scene_png
 from tests.gallery.conftest import selfie_file
+from tests.gallery.test_guest_flow_browser import (  # noqa: F401 (fixtures of the phone test)
+    SCREENSHOTS,
+    browser_page,
+    live_server_url,
+    processed_event,
+)
 from testsupport.paths import REPO
 
 pytestmark = pytest.mark.django_db
@@ -479,3 +486,55 @@ def test_a_missing_compiled_catalogue_is_a_system_check_warning(settings, tmp_pa
     settings.LOCALE_PATHS = [tmp_path / "locale"]
     warnings = check_message_catalogues(None)
     assert [m.id for m in warnings] == ["gallery.W010"] and "fr message catalogue" in warnings[0].msg
+
+
+# --- a phone in French ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_guest_evening_in_french_on_a_phone(live_server_url, processed_event, browser_page):  # noqa: F811
+    """QR link → event page → consent → selfie → my photos in Chromium asking for French, each page checked."""
+    from playwright.sync_api import expect
+
+    page, event = browser_page, processed_event
+    page.set_extra_http_headers({"Accept-Language": "fr-FR,fr;q=0.9"})
+
+    def check(name: str) -> None:
+        assert page.evaluate("document.documentElement.lang") == "fr", name
+        text = readable_text(page.content())
+        for username in User.objects.values_list("username", flat=True):  # names are data: "guest-…"
+            text = text.replace(username, "")
+        english = left_untranslated(text, "en", "fr")
+        assert not english, f"English left on the {name} page: {english}"
+        assert page.locator("input[type=password]").count() == 0, f"a password field on the {name} page"
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"fr-{name}.png"), full_page=True)
+
+    def fr(message: str) -> str:
+        french = translated(message, "fr")
+        assert french != message, f"no French for {message!r}"
+        return french
+
+    page.goto(f"{live_server_url}/e/{event.code}/")
+    check("01-event-page")
+    page.get_by_role("button", name=fr("Find my photos")).click()
+    expect(page.get_by_role("heading", name=fr("Before your selfie"))).to_be_visible()
+    check("02-consent")
+    page.get_by_label(fr("I agree that photoevent stores a face template from my selfie to find my photos.")).check()
+    page.get_by_role("button", name=fr("I agree, continue")).click()
+    expect(page.get_by_role("heading", name=fr("Take a selfie"))).to_be_visible()
+    check("03-selfie")
+    page.get_by_label(fr("Your selfie")).set_input_files(
+        {"name": "moi.png", "mimeType": "image/png", "buffer": scene_png([0])}
+    )
+    page.get_by_role("button", name=fr("Find my photos")).click()
+    expect(page.get_by_text("C'est fait : vous apparaissez sur 2 photos.")).to_be_visible()
+    expect(page.locator("ul.grid img")).to_have_count(2)
+    check("04-my-photos")
+    page.locator("ul.grid img").first.click()
+    expect(page.get_by_role("link", name=fr("Download original"))).to_be_visible()
+    check("05-photo")
+    # The footer's switcher: English from here on, although the browser still asks for French.
+    page.get_by_role("button", name="English").click()
+    expect(page.get_by_role("link", name="Download original")).to_be_visible()
+    assert page.evaluate("document.documentElement.lang") == "en"
