@@ -236,7 +236,9 @@ def pages(world: World) -> list[tuple[str, Client, str, int, str]]:
         ("unknown code", world.anonymous, reverse("gallery-join-link", args=["NOPE2345"]), 404, "Enter a code"),
         ("consent", world.guest, f"{reverse('gallery-consent')}?next={my_photos}", 200, "Before your selfie"),
         ("selfie", world.guest, f"{reverse('gallery-selfie')}?next={my_photos}", 200, "Take a selfie"),
-        ("my photos", world.guest, my_photos, 200, "Use another selfie"),
+        ("my photos", world.guest, my_photos, 200, "My photos"),
+        ("hidden photos", world.guest, reverse("gallery-hidden-photos", args=[event.pk]), 200, "Hidden photos"),
+        ("studio people", world.photographer, reverse("gallery-studio-event-people", args=[event.pk]), 200, "People"),
         ("my photos, no selfie", world.leaver, my_photos, 200, "Take a selfie to find the photos you are in."),
         ("all photos", world.guest, reverse("gallery-all-photos", args=[event.pk]), 200, "All photos"),
         (
