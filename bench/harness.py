@@ -99,6 +99,8 @@ class Stack:
             "PYTHONUNBUFFERED": "1",
             "LOG_LEVEL": "INFO",
             "DJANGO_SETTINGS_MODULE": "photoevent.settings",
+            # The benchmarks and drills read the English texts of the answers.
+            "LANGUAGE_CODE": "en",
         }
         for name in ("DATABASE_URL", "SQLITE_PATH", "MEDIA_ROOT", "REDIS_URL", "Q_BROKER", "STATIC_ROOT"):
             os.environ.pop(name, None)

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils.formats import number_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
@@ -111,7 +112,7 @@ class PhotoAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("Duration"))
     def duration(self, photo: Photo) -> str:
-        return f"{photo.processing_ms / 1000:.1f} s" if photo.processing_ms is not None else "-"
+        return f"{number_format(photo.processing_ms / 1000, 1)} s" if photo.processing_ms is not None else "-"
 
     @admin.display(description=_("Error"))
     def short_error(self, photo: Photo) -> str:

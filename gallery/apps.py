@@ -1,10 +1,11 @@
 from django.apps import AppConfig
 from django.core import checks as django_checks
+from django.utils.translation import gettext_lazy as _
 
 
 class GalleryConfig(AppConfig):
     name = "gallery"
-    verbose_name = "Gallery"
+    verbose_name = _("Gallery")
 
     def ready(self) -> None:
         from gallery import checks, signals  # noqa: F401

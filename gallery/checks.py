@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -58,3 +59,29 @@ def check_email_backend(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
             )
         ]
     return []
+
+
+@register()
+def check_message_catalogues(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    """Without its compiled catalogue, a language's pages silently fall back to English."""
+    messages: list[CheckMessage] = []
+    for code, _name in settings.LANGUAGES:
+        if code == "en":  # the language of the code itself
+            continue
+        compiled = [Path(folder) / code / "LC_MESSAGES" / "django.mo" for folder in settings.LOCALE_PATHS]
+        stale = [mo for mo in compiled if not _compiled_and_current(mo)]
+        if stale:
+            messages.append(
+                Warning(
+                    f"The {code} message catalogue is not compiled or older than its .po file ({stale[0]}); "
+                    "its pages would show English.",
+                    hint="Run bash scripts/messages compile (it needs GNU gettext's msgfmt).",
+                    id="gallery.W010",
+                )
+            )
+    return messages
+
+
+def _compiled_and_current(mo: Path) -> bool:
+    po = mo.with_suffix(".po")
+    return mo.exists() and (not po.exists() or mo.stat().st_mtime >= po.stat().st_mtime)

@@ -45,8 +45,8 @@ def is_photographer(user: AbstractBaseUser | AnonymousUser) -> bool:
 
 
 class EventVisibility(models.TextChoices):
-    ALL = "all", "Guests see all photos"
-    OWN = "own", "Guests see only their own photos"
+    ALL = "all", gettext_lazy("Guests see all photos")
+    OWN = "own", gettext_lazy("Guests see only their own photos")
 
 
 class WatermarkPosition(models.TextChoices):
@@ -268,10 +268,10 @@ class Selfie(models.Model):
 
 
 class PhotoStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    PROCESSING = "processing", "Processing"
-    DONE = "done", "Done"
-    FAILED = "failed", "Failed"
+    QUEUED = "queued", gettext_lazy("Queued")
+    PROCESSING = "processing", gettext_lazy("Processing")
+    DONE = "done", gettext_lazy("Done")
+    FAILED = "failed", gettext_lazy("Failed")
 
 
 def _photo_path(instance: Photo, filename: str) -> str:
@@ -293,7 +293,7 @@ class Photo(models.Model):
     watermarked = models.FileField(max_length=255, blank=True)
     # The event's watermark_version the web and watermarked renditions were made with.
     watermark_version = models.PositiveIntegerField(default=0)
-    filename = models.CharField(max_length=255, help_text="The client's file name, for display only.")
+    filename = models.CharField(max_length=255, help_text=gettext_lazy("The client's file name, for display only."))
     sha256 = models.CharField(max_length=64)
     format = models.CharField(max_length=8)
     size_bytes = models.PositiveBigIntegerField(default=0)

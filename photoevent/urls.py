@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.i18n import JavaScriptCatalog
 
 from gallery import api as gallery_api
 from photoevent import openapi
@@ -79,6 +80,10 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     *openapi.urlpatterns,
     path("api/", include(api_patterns)),
+    # Django's set_language view (POST), used by the language switcher in the page footer.
+    path("i18n/", include("django.conf.urls.i18n")),
+    # gettext() for JavaScript: the djangojs catalogue of the active language.
+    path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("", include("gallery.urls")),
 ]
 

@@ -1,11 +1,12 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 from processing.images import apply_pixel_limit
 
 
 class ProcessingConfig(AppConfig):
     name = "processing"
-    verbose_name = "Processing"
+    verbose_name = _("Processing")
 
     def ready(self) -> None:
         """Register the system checks and make MAX_IMAGE_PIXELS Pillow's limit in every process."""

@@ -54,7 +54,7 @@ def inspect_image(fileobj: IO[bytes]) -> ImageInfo:
                 if image_format not in ACCEPTED_FORMATS:
                     raise InvalidImage(
                         _("Unsupported image type %(format)s; send %(accepted)s")
-                        % {"format": image_format or "unknown", "accepted": accepted_names()}
+                        % {"format": image_format or _("unknown"), "accepted": accepted_names()}
                     )
                 _check_pixels(width, height)
                 # verify() checks PNG and WebP chunks but does not decode JPEG or

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 # Upper bounds (ms) of the latency histogram buckets; a last bucket takes the rest.
 # Enough resolution for a p50/p95 estimate from aggregated rows.
@@ -60,8 +61,8 @@ class FaceServiceUsage(models.Model):
     latency_b11 = models.PositiveBigIntegerField(default=0)
 
     class Meta:
-        verbose_name = "face service usage"
-        verbose_name_plural = "face service usage"
+        verbose_name = _("face service usage")
+        verbose_name_plural = _("face service usage")
         ordering = ["-day", "event_id", "backend", "operation"]
         constraints = [
             models.UniqueConstraint(fields=["day", "event_id", "backend", "operation"], name="face_usage_unique_key")
@@ -83,7 +84,7 @@ class RekognitionSelfieFace(models.Model):
 
     selfie = models.ForeignKey("gallery.Selfie", on_delete=models.CASCADE, related_name="rekognition_faces")
     event = models.ForeignKey("gallery.Event", on_delete=models.CASCADE, related_name="rekognition_selfie_faces")
-    face_id = models.CharField(max_length=64, blank=True, help_text="Empty: Rekognition found no indexable face.")
+    face_id = models.CharField(max_length=64, blank=True, help_text=_("Empty: Rekognition found no indexable face."))
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -20,6 +20,7 @@ from django.core.cache import cache
 from django.core.files.storage import default_storage
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import ngettext
 from django_q.models import Schedule
 from django_q.tasks import async_task, schedule
 
@@ -195,7 +196,9 @@ def retry_or_fail(photo: Photo, claim: uuid.UUID, reason: str) -> str:
         return "skipped"
     photo.attempts = attempts
     if photo.attempts >= settings.PHOTO_QUEUE_MAX_RETRIES:
-        fail_photo(photo, claim, f"{reason} (gave up after {photo.attempts} attempts)")
+        # Stored on the photo and shown in the studio, in the default language (no request here).
+        gave_up = ngettext("gave up after %(count)d attempt", "gave up after %(count)d attempts", photo.attempts)
+        fail_photo(photo, claim, f"{reason} ({gave_up % {'count': photo.attempts}})")
         return "failed"
     due = timezone.now() + timedelta(seconds=retry_delay(photo.attempts))
     requeued = Photo.objects.filter(pk=photo.pk, claim=claim, status=PhotoStatus.PROCESSING).update(

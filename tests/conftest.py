@@ -3,6 +3,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import override_settings
 from django_q.brokers import get_broker
 from django_q.conf import Conf
 from PIL import Image
@@ -26,6 +28,15 @@ from testsupport.processes import Proc
 from testsupport.users import create_user
 
 PASSWORD = "Pass-word-1234"
+
+# The suite checks English texts; tests/photoevent/test_i18n.py asks for French
+# itself. pytest-django has loaded the settings before any conftest, so the
+# variable is for the servers and clusters the tests start (they inherit the
+# environment), and override_settings pins the loaded settings for the whole
+# run: its setting_changed signal also drops the default translation that
+# django.setup() has already built for the environment's language.
+os.environ["LANGUAGE_CODE"] = "en"
+override_settings(LANGUAGE_CODE="en").enable()
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -79,7 +79,8 @@ def new_page(browser: Any) -> tuple[Any, Refusals]:
 def log_in(page: Any, url: str, username: str) -> None:
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)
-    page.locator("input[type=submit], button[type=submit]").last.click()
+    # The login form's own button, not the footer's language buttons.
+    page.locator("form:not(.languages) input[type=submit], form:not(.languages) button[type=submit]").last.click()
     page.wait_for_load_state()
     assert "login" not in page.url, f"still on {page.url} after logging in at {url}"
 
