@@ -69,4 +69,5 @@ urlpatterns = [
     path("media/photos/<int:photo_id>/<str:variant>", media.photo_file, name="gallery-photo-file"),
     path("media/faces/<int:face_id>/crop.jpg", media.face_crop, name="gallery-face-crop"),
     path("studio/events/<int:event_id>/people/", studio.studio_event_people, name="gallery-studio-event-people"),
+    path("studio/events/<int:event_id>/quality/", studio.studio_event_quality, name="gallery-studio-event-quality"),
 ]

@@ -29,6 +29,7 @@ from processing.services import (
     PeopleEditError,
     delete_event,
     delete_photo,
+    event_quality_report,
     hide_face_group,
     merge_face_groups,
     set_watermark,
@@ -129,6 +130,17 @@ def _event_page(request: HttpRequest, event: Event, status: int = 200) -> HttpRe
 
 PEOPLE_PREVIEW = 12
 PEOPLE_PER_PAGE = 48
+
+
+@login_required
+def studio_event_quality(request: HttpRequest, event_id: int) -> HttpResponse:
+    """How well the event's faces could be matched: the honest numbers, for the owner.
+
+    A page of its own, not a panel of the event page: the report reads every
+    face of the event, which the event page, opened often, should not pay for.
+    """
+    event = access.owned_event(request.user, event_id)
+    return render(request, "gallery/studio_quality.html", {"event": event, "report": event_quality_report(event)})
 
 
 @login_required

@@ -244,6 +244,7 @@ PAGES = [
     ),
     Page("gallery-studio-event-watermark", "photographer", _event("gallery-studio-event-watermark")),
     Page("gallery-studio-event-people", "photographer", _event("gallery-studio-event-people")),
+    Page("gallery-studio-event-quality", "photographer", _event("gallery-studio-event-quality")),
     Page(
         "gallery-face-crop",
         "photographer",

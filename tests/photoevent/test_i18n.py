@@ -239,6 +239,13 @@ def pages(world: World) -> list[tuple[str, Client, str, int, str]]:
         ("my photos", world.guest, my_photos, 200, "My photos"),
         ("hidden photos", world.guest, reverse("gallery-hidden-photos", args=[event.pk]), 200, "Hidden photos"),
         ("studio people", world.photographer, reverse("gallery-studio-event-people", args=[event.pk]), 200, "People"),
+        (
+            "studio quality",
+            world.photographer,
+            reverse("gallery-studio-event-quality", args=[event.pk]),
+            200,
+            "Matching quality",
+        ),
         ("my photos, no selfie", world.leaver, my_photos, 200, "Take a selfie to find the photos you are in."),
         ("all photos", world.guest, reverse("gallery-all-photos", args=[event.pk]), 200, "All photos"),
         (
