@@ -250,13 +250,11 @@ def upload_photos(url: str, token: str, files: Sequence[tuple[str, bytes]], batc
 def make_user(username: str, *, photographer: bool = False, staff: bool = False, consent: bool = True) -> Any:
     """A user (through the ORM) with an API token; returns (user, token)."""
     # Models import only after django_setup(), which a bench calls at run time.
-    from rest_framework.authtoken.models import Token
-
+    from gallery.tokens import issue_token
     from testsupport.users import create_user
 
     user = create_user(username, PASSWORD, photographer=photographer, staff=staff, consent=consent)
-    token, _ = Token.objects.get_or_create(user=user)
-    return user, token.key
+    return user, issue_token(user)
 
 
 def settled(event_id: int | None = None) -> bool:

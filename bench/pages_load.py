@@ -110,9 +110,9 @@ def populate(clients: int) -> tuple[Any, Any, list[str]]:
     """The event, its owner and the attendees' tokens (bulk, through the ORM)."""
     from django.contrib.auth.models import Group, User
     from django.utils import timezone
-    from rest_framework.authtoken.models import Token
 
     from gallery.models import PHOTOGRAPHERS_GROUP, AttendeeProfile, Event, Face, Match, Membership, Photo, PhotoStatus
+    from gallery.tokens import issue_token
 
     owner = User.objects.create_user("bench-photographer", password=None)
     owner.groups.add(Group.objects.get_or_create(name=PHOTOGRAPHERS_GROUP)[0])
@@ -152,7 +152,7 @@ def populate(clients: int) -> tuple[Any, Any, list[str]]:
         for i, u in enumerate(users)
         for k in range(MATCHES_PER_ATTENDEE)
     )
-    tokens = [Token.objects.create(user=u).key for u in users]
+    tokens = [issue_token(u) for u in users]
     return event, owner, tokens
 
 

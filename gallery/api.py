@@ -12,9 +12,9 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import authenticate, get_user_model
+from django.contrib.auth import authenticate
+from django.contrib.auth import logout as end_session
 from django.contrib.auth.models import User
-from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.urls import get_script_prefix, reverse
@@ -24,7 +24,6 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django_ratelimit.decorators import ratelimit
 from rest_framework import status
-from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
@@ -33,8 +32,19 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from gallery import access
+from gallery.accounts import RegisterForm
 from gallery.guests import clean_email, create_guest, join_target, notifications, set_notifications
-from gallery.models import CoPhotographer, Event, FaceGroup, PhotoStatus, is_photographer, profile_for, record_activity
+from gallery.models import (
+    ApiToken,
+    AttendeeProfile,
+    CoPhotographer,
+    Event,
+    FaceGroup,
+    PhotoStatus,
+    is_photographer,
+    profile_for,
+    record_activity,
+)
 from gallery.ratelimits import (
     auth_rate_limit,
     join_rate_limit,
@@ -43,18 +53,21 @@ from gallery.ratelimits import (
     selfie_rate_limit,
     sign_in_link_rate_limit,
 )
-from gallery.tokens import issue_token
+from gallery.tokens import issue_token, revoke_all_tokens, revoke_token
 from gallery.uploads import QUEUE_FULL_RETRY_AFTER, Accepted, QueueFull, Rejected, accept_uploads
 from gallery.watermarks import WatermarkForm, watermark_json
 from processing.services import (
     MAX_LIVE_FRAMES,
+    BackendError,
     InvalidImage,
     NoFaceError,
     PeopleEditError,
     UnusableSelfie,
+    delete_account,
     delete_event,
     enrol_selfie,
     event_quality_report,
+    forget_attendee,
     hide_face_group,
     issue_challenge,
     mark_me,
@@ -98,6 +111,8 @@ def _required_str(data: Any, key: str) -> str:
 
 
 class TokenView(APIView):
+    """Log in: a new token for the right username and password (django-axes locks out repeated failures)."""
+
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
 
@@ -108,35 +123,84 @@ class TokenView(APIView):
         user = authenticate(request._request, username=username, password=password)
         if user is None:
             raise ValidationError({"detail": _("Invalid username or password")})
-        token, _created = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key})
+        return Response({"token": issue_token(user)})
 
 
 class RegisterView(APIView):
+    """Open an account with the sign-up page's rules (gallery.accounts) and get its first token."""
+
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
 
     @method_decorator(auth_rate_limit())
     def post(self, request: Request) -> Response:
-        username = _required_str(request.data, "username").strip()
+        username = _required_str(request.data, "username")
         password = _required_str(request.data, "password")
         email = _data(request).get("email") or ""
         if not isinstance(email, str):
             raise ValidationError({"detail": _("'email' must be a string")})
-        user_model = get_user_model()
-        if len(username) > 150:
-            raise ValidationError({"detail": _("Username is too long (150 characters at most)")})
-        if user_model.objects.filter(username__iexact=username).exists():
-            raise ValidationError({"detail": _("That username is taken")})
-        candidate = user_model(username=username, email=email)
-        try:
-            validate_password(password, candidate)
-        except DjangoValidationError as exc:
-            raise ValidationError({"detail": " ".join(exc.messages)}) from None
-        user = user_model.objects.create_user(username=username, email=email, password=password)
+        form = RegisterForm({"username": username, "email": email, "password1": password, "password2": password})
+        if not form.is_valid():
+            raise ValidationError({"detail": " ".join(str(m) for errors in form.errors.values() for m in errors)})
+        user = form.save()
         profile_for(user)
-        token = Token.objects.create(user=user)
-        return Response({"token": token.key}, status=status.HTTP_201_CREATED)
+        return Response({"token": issue_token(user)}, status=status.HTTP_201_CREATED)
+
+
+class LogoutView(APIView):
+    """End the token this request carries (or the session, for a browser)."""
+
+    def post(self, request: Request) -> Response:
+        if isinstance(request.auth, ApiToken):
+            revoke_token(request.auth)
+        else:
+            end_session(request._request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LogoutAllView(APIView):
+    """End every token of the caller's account, this one included."""
+
+    def post(self, request: Request) -> Response:
+        revoke_all_tokens(current_user(request))
+        if not isinstance(request.auth, ApiToken):
+            end_session(request._request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class FaceDataView(APIView):
+    """`DELETE`: the face data page's button: every selfie and match goes, and consent is withdrawn."""
+
+    def delete(self, request: Request) -> Response:
+        forgotten = forget_attendee(current_user(request))
+        return Response({"deleted": forgotten.__dict__})
+
+
+class AccountView(APIView):
+    """`DELETE`: the delete-account page: face data first, then the account, its tokens and all it owns.
+
+    An account with a usable password confirms with it (`{"password": ...}`);
+    a photographer deletes their events first, as on the page.
+    """
+
+    def delete(self, request: Request) -> Response:
+        user = current_user(request)
+        if user.has_usable_password():
+            password = _data(request).get("password")
+            if not isinstance(password, str) or not password:
+                raise ValidationError({"detail": _("Confirm with your password in 'password'")})
+            if not user.check_password(password):
+                raise ValidationError({"detail": _("That is not your password.")})
+        if access.photographer_events(user).exists():
+            return Response(
+                {"detail": _("Delete your events first: an account that owns events cannot be deleted")},
+                status=status.HTTP_409_CONFLICT,
+            )
+        memberships = access.memberships_count(user)
+        forgotten = delete_account(user)
+        if not isinstance(request.auth, ApiToken):
+            end_session(request._request)
+        return Response({"deleted": {"account": user.get_username(), "memberships": memberships, **forgotten.__dict__}})
 
 
 def event_json(event: Event) -> dict[str, Any]:
@@ -526,20 +590,26 @@ class SelfieView(APIView):
         user = current_user(request)
         profile = profile_for(user)
         record_activity(user, profile)
+        # An API client that uploads a selfie is asking for face matching; the
+        # consent text is part of the API documentation. It is given before the
+        # enrolment, which matches only consenting attendees, and taken back
+        # if the selfie is refused: consent is kept only with an accepted selfie.
+        consented_now = None
         if not profile.has_consented:
-            # An API client that uploads a selfie is asking for face matching;
-            # the consent text is part of the API documentation.
-            profile.face_consent_at = timezone.now()
+            consented_now = timezone.now()
+            profile.face_consent_at = consented_now
             profile.save(update_fields=["face_consent_at"])
         try:
             _selfie, faces_found = enrol_selfie(user, upload)
-        except InvalidImage as exc:
-            raise ValidationError({"detail": str(exc)}) from None
-        except UnusableSelfie as exc:
-            # The message says what to fix (closer, steadier, better light).
-            raise ValidationError({"detail": str(exc)}) from None
-        except NoFaceError:
-            raise ValidationError({"detail": _("No face found in the selfie")}) from None
+        except (InvalidImage, NoFaceError, BackendError) as exc:
+            if consented_now is not None:
+                AttendeeProfile.objects.filter(user=user, face_consent_at=consented_now).update(face_consent_at=None)
+            if isinstance(exc, InvalidImage | UnusableSelfie):
+                # An unusable selfie's message says what to fix (closer, steadier, better light).
+                raise ValidationError({"detail": str(exc)}) from None
+            if isinstance(exc, NoFaceError):
+                raise ValidationError({"detail": _("No face found in the selfie")}) from None
+            raise
         return Response({"faces_found": faces_found})
 
 

@@ -13,6 +13,7 @@ from django.core.cache import cache
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
+from knox.models import AbstractAuthToken
 
 from gallery.caching import forget_on_commit
 from gallery.formats import extension_for
@@ -554,3 +555,17 @@ def archive_key(file_names: list[str]) -> str:
     """
     text = "\n".join(sorted(set(file_names)))
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+class ApiToken(AbstractAuthToken):
+    """An API token, stored as django-rest-knox stores it: a digest, never the token itself.
+
+    `password_fingerprint` ties the token to the password it was issued under
+    (gallery.tokens): like Django's session auth hash, a password change by any
+    path ends every token issued before it.
+    """
+
+    password_fingerprint = models.CharField(max_length=64)
+
+    def __str__(self) -> str:
+        return f"API token of user {self.user_id}, expires {self.expiry}"

@@ -14,11 +14,19 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
-from rest_framework.authtoken.models import Token
 
-from gallery.authentication import token_cache_key
 from gallery.caching import forget_on_commit
-from gallery.models import Event, Membership, Photo, PhotoArchive, Selfie, forget_cached_events, membership_cache_key
+from gallery.models import (
+    ApiToken,
+    Event,
+    Membership,
+    Photo,
+    PhotoArchive,
+    Selfie,
+    forget_cached_events,
+    membership_cache_key,
+)
+from gallery.tokens import token_cache_key
 
 
 def _delete_files_on_commit(*files: Any) -> None:
@@ -51,17 +59,18 @@ def delete_archive_file(sender: type[PhotoArchive], instance: PhotoArchive, **kw
     _delete_files_on_commit(instance.file)
 
 
-@receiver(post_save, sender=Token)
-@receiver(post_delete, sender=Token)
-def forget_cached_token(sender: type[Token], instance: Token, **kwargs: Any) -> None:
-    forget_on_commit(token_cache_key(instance.key))
+@receiver(post_save, sender=ApiToken)
+@receiver(post_delete, sender=ApiToken)
+def forget_cached_token(sender: type[ApiToken], instance: ApiToken, **kwargs: Any) -> None:
+    forget_on_commit(token_cache_key(instance.digest))
 
 
 @receiver(post_save, sender=settings.AUTH_USER_MODEL)
 def forget_cached_tokens_of_user(sender: Any, instance: Any, created: bool = False, **kwargs: Any) -> None:
+    # The cached user carries its password hash and active flag, which the token check reads.
     if not created:
-        keys = Token.objects.filter(user_id=instance.pk).values_list("key", flat=True)
-        forget_on_commit(*(token_cache_key(key) for key in keys))
+        digests = ApiToken.objects.filter(user_id=instance.pk).values_list("digest", flat=True)
+        forget_on_commit(*(token_cache_key(digest) for digest in digests))
 
 
 @receiver(post_delete, sender=Membership)

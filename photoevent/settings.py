@@ -11,6 +11,7 @@ prepare_data_dir() does that, called by the entry points before first use.
 
 from __future__ import annotations
 
+import datetime
 import os
 from pathlib import Path
 from typing import Any
@@ -51,11 +52,12 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "anymail",
     # OpenAPI schema; the sidecar serves Swagger UI's files from this site, not a CDN.
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "knox",
+    "axes",
     "gallery",
     # Before django_q: its qcluster command wraps django-q2's with queue recovery.
     "processing",
@@ -63,6 +65,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that an oversized body to a login or sign-up endpoint is
+    # refused before anything reads (and spools) it.
+    "photoevent.logins.SmallLoginBodyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -75,6 +80,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: turns a locked-out login into its answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "photoevent.urls"
@@ -485,16 +492,46 @@ SPECTACULAR_SETTINGS = {
 
 # --- Auth -----------------------------------------------------------------
 
+# django-axes sees every call to authenticate(): the pages' login, the admin's,
+# the API's token endpoint and any future one. It locks out an address, and
+# separately a username, after LOGIN_FAILURE_LIMIT failed logins, for
+# LOGIN_LOCKOUT_MINUTES; during a lockout even the right password is refused.
+AUTHENTICATION_BACKENDS = [
+    # First, as django-axes requires: refuses a locked-out login before any check.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+    # The single-use sign-in links sent by email (django-sesame).
+    "sesame.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10, minimum=1)
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_CLIENT_IP_CALLABLE = "photoevent.client_ip.client_ip"
+AXES_LOCKOUT_CALLABLE = "photoevent.logins.lockout_response"
+# Failed attempts are kept (the admin lists them, `manage.py axes_reset`
+# clears them); the log of every successful login is personal data we do not need.
+AXES_DISABLE_ACCESS_LOG = True
+# Request bodies of the login and sign-up endpoints, refused above this size
+# from Content-Length before they are read.
+LOGIN_MAX_BODY_BYTES = env_int("LOGIN_MAX_BODY_BYTES", 16 * 1024, minimum=1024)
+
+# API tokens (django-rest-knox, gallery.tokens): stored as digests, ended by a
+# password change, logout or account deletion. A photographer's folder watcher
+# keeps one token through several events, so the default lasts a month.
+API_TOKEN_TTL_DAYS = env_int("API_TOKEN_TTL_DAYS", 30, minimum=1)
+KNOX_TOKEN_MODEL = "gallery.ApiToken"
+REST_KNOX = {
+    "TOKEN_MODEL": KNOX_TOKEN_MODEL,
+    "TOKEN_TTL": datetime.timedelta(days=API_TOKEN_TTL_DAYS),
+    "AUTH_HEADER_PREFIX": "Token",
+    "AUTO_REFRESH": False,
+}
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
-]
-AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
-    # The single-use sign-in links sent by email (django-sesame).
-    "sesame.backends.ModelBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "gallery-home"

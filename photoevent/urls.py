@@ -10,6 +10,8 @@ from processing import views as processing_views
 api_patterns = [
     path("auth/token", gallery_api.TokenView.as_view(), name="api-auth-token"),
     path("auth/register", gallery_api.RegisterView.as_view(), name="api-auth-register"),
+    path("auth/logout", gallery_api.LogoutView.as_view(), name="api-auth-logout"),
+    path("auth/logout-all", gallery_api.LogoutAllView.as_view(), name="api-auth-logout-all"),
     path("photographer/events", gallery_api.PhotographerEventsView.as_view(), name="api-photographer-events"),
     path(
         "photographer/events/<int:event_id>",
@@ -60,6 +62,8 @@ api_patterns = [
     path("guests", gallery_api.GuestView.as_view(), name="api-guests"),
     path("auth/email-link", gallery_api.SignInLinkView.as_view(), name="api-auth-email-link"),
     path("me/notifications", gallery_api.NotificationsView.as_view(), name="api-me-notifications"),
+    path("me", gallery_api.AccountView.as_view(), name="api-me"),
+    path("me/face-data", gallery_api.FaceDataView.as_view(), name="api-me-face-data"),
     path("me/selfie", gallery_api.SelfieView.as_view(), name="api-me-selfie"),
     path("me/selfie/challenge", gallery_api.SelfieChallengeView.as_view(), name="api-me-selfie-challenge"),
     path("me/selfie/live", gallery_api.LiveSelfieView.as_view(), name="api-me-selfie-live"),
@@ -87,4 +91,6 @@ urlpatterns = [
     path("", include("gallery.urls")),
 ]
 
+handler400 = "photoevent.api_errors.bad_request"
 handler403 = "photoevent.errors.permission_denied"
+handler404 = "photoevent.api_errors.not_found"

@@ -15,10 +15,10 @@ from django.test import override_settings
 from django_q.brokers import get_broker
 from django_q.conf import Conf
 from PIL import Image
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from gallery.models import Event, Membership
+from gallery.tokens import issue_token
 from photoevent.datadir import prepare_data_dir
 from processing import backends
 from tests.cluster import running_processes, start_qcluster, start_runserver
@@ -126,8 +126,7 @@ def faces_dir() -> Path:
 
 def _token_client(user: User) -> APIClient:
     client = APIClient()
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {issue_token(user)}")
     return client
 
 

@@ -102,6 +102,10 @@ def live_selfie(client: APIClient, world: World, role: str) -> Any:
     return client.post("/api/me/selfie/live", {"nonce": challenge.get("nonce", "x"), "frames": frames})
 
 
+def delete_account(client: APIClient, world: World, role: str) -> Any:
+    return client.delete("/api/me", {"password": "Pass-word-1234"}, format="json")
+
+
 def credentials(world: World, role: str) -> dict[str, str]:
     user = world.users["attendee" if role == "anonymous" else role]
     return {"username": user.username, "password": "Pass-word-1234"}
@@ -120,6 +124,15 @@ EXPECTED = [
     Row("api-auth-register", "POST", "/api/auth/register", (201,) * 7,
         post_json(lambda w: "/api/auth/register", lambda w, r: {"username": f"new-{r}", "password": "Fresh-pass-987"}),
         "anyone may open an account"),
+    Row("api-auth-logout", "POST", "/api/auth/logout", (401, 204, 204, 204, 204, 204, 204),
+        lambda c, w, r: c.post("/api/auth/logout"), "ends the token the request carries"),
+    Row("api-auth-logout-all", "POST", "/api/auth/logout-all", (401, 204, 204, 204, 204, 204, 204),
+        lambda c, w, r: c.post("/api/auth/logout-all"), "ends every token of the caller's account"),
+    Row("api-me", "DELETE", "/api/me", (401, 200, 200, 409, 200, 409, 200), delete_account,
+        "the caller's own account, confirmed with its password; a photographer who owns events deletes "
+        "them first (409)"),
+    Row("api-me-face-data", "DELETE", "/api/me/face-data", (401, 200, 200, 200, 200, 200, 200),
+        lambda c, w, r: c.delete("/api/me/face-data"), "the caller's own selfies, matches and consent"),
     Row("api-photographer-events", "GET", "/api/photographer/events", (401, 403, 403, 200, 200, 200, 403),
         get(lambda w: "/api/photographer/events"),
         "each photographer sees the events they own or were added to as a co-photographer"),

@@ -8,7 +8,6 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import UserCreationForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -17,6 +16,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from gallery import access
+from gallery.accounts import SignupForm
 from gallery.models import profile_for
 from gallery.views.common import BACKEND_DOWN, event_from_url, next_url, page_user
 from processing.services import BackendError, forget_attendee
@@ -27,11 +27,6 @@ if TYPE_CHECKING:
 
 # The session key that carries what was deleted to the confirmation page.
 DELETED_KEY = "face-data-deleted"
-
-
-class SignupForm(UserCreationForm):
-    class Meta(UserCreationForm.Meta):
-        fields = ("username",)
 
 
 @require_http_methods(["GET", "POST"])
@@ -73,6 +68,8 @@ def face_data(request: HttpRequest) -> HttpResponse:
 
 
 class DeleteAccountForm(forms.Form):
+    """The password, as confirmation; an account without a usable password has none to give."""
+
     password = forms.CharField(label=gettext_lazy("Your password, to confirm"), widget=forms.PasswordInput)
 
     def __init__(self, user: User, *args: Any, **kwargs: Any) -> None:

@@ -50,7 +50,7 @@ def test_migrate_then_createphotographer_on_a_new_data_dir_leaves_only_private_f
     assert migrated.returncode == 0, migrated.stderr
     created = manage(data_dir, "createphotographer", "alice", "--password", "Pass-word-1234")
     assert created.returncode == 0, created.stderr
-    assert len(created.stdout.strip()) == 40, "prints the API token"
+    assert len(created.stdout.strip()) == 64, "prints the API token"
     files = [path for path in data_dir.rglob("*") if path.is_file()]
     assert {"secret_key", "db.sqlite3"} <= {path.name for path in files}
     loose = {

@@ -7,9 +7,9 @@ from collections import Counter
 import pytest
 import requests
 from django.db import connection
-from rest_framework.authtoken.models import Token
 
 from gallery.models import Photo, PhotoStatus
+from gallery.tokens import issue_token
 from tests.fakes import scene_png
 from testsupport.waiting import wait_for_drain
 
@@ -24,7 +24,7 @@ def test_uploads_and_two_workers_never_hit_a_locked_database(start_cluster, star
     limits = {"PHOTO_QUEUE_MAX_SIZE": "100000", "RATE_LIMIT_UPLOAD": "100000/m", "RATE_LIMIT_MY_PHOTOS": "100000/m"}
     cluster = start_cluster(PHOTO_QUEUE_WORKERS="2", PHOTO_QUEUE_BATCH_SIZE="2", **limits)
     server = start_server(**limits)
-    token = Token.objects.create(user=photographer).key
+    token = issue_token(photographer)
     statuses: Counter[int] = Counter()
     deadline = time.monotonic() + DURATION_S
     counter = iter(range(10**6))

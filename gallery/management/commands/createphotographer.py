@@ -5,13 +5,13 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from rest_framework.authtoken.models import Token
 
 from gallery.models import PHOTOGRAPHERS_GROUP
+from gallery.tokens import issue_token
 
 
 class Command(BaseCommand):
-    help = "Create a photographer account (or add an existing user to photographers) and print its API token."
+    help = "Create a photographer account (or add an existing user to photographers) and print a new API token."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("username")
@@ -29,9 +29,10 @@ class Command(BaseCommand):
                 username=username, email=options["email"], password=options["password"]
             )
         elif options["password"]:
+            # A new password ends the tokens issued under the old one (gallery.tokens).
             user.set_password(options["password"])
             user.save(update_fields=["password"])
         group, _ = Group.objects.get_or_create(name=PHOTOGRAPHERS_GROUP)
         user.groups.add(group)
-        token, _ = Token.objects.get_or_create(user=user)
-        self.stdout.write(token.key)
+        # Tokens are stored as digests only, so each run issues a new one.
+        self.stdout.write(issue_token(user))
