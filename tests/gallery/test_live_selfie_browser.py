@@ -201,11 +201,12 @@ def test_without_a_camera_the_page_offers_the_event_qr_code(
 
 def test_the_live_selfie_api_on_a_live_server(server_url: str, own_photos_event: Event, faces_dir: Path) -> None:
     import requests
-    from rest_framework.authtoken.models import Token
 
-    token, _ = Token.objects.get_or_create(user=User.objects.get(username="guest"))
+    from gallery.tokens import issue_token
+
+    token = issue_token(User.objects.get(username="guest"))
     session = requests.Session()
-    session.headers["Authorization"] = f"Token {token.key}"
+    session.headers["Authorization"] = f"Token {token}"
     mine = session.get(f"{server_url}/api/my-photos", params={"event": own_photos_event.pk}, timeout=30).json()
     assert (mine["photos"], mine["live_selfie_required"]) == ([], True)
 
