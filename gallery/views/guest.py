@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login, update_session_auth_hash
+from django.contrib.auth import authenticate, login, update_session_auth_hash
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm
 from django.http import HttpRequest, HttpResponse
@@ -17,7 +17,6 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
-from sesame.utils import get_user as user_from_sign_in_token
 
 from gallery.alerts import user_id_from_unsubscribe_token
 from gallery.guests import clean_email, guest_session_seconds, is_guest, notifications, set_notifications, stop_alerts
@@ -109,8 +108,10 @@ def sign_in_with_link(request: HttpRequest) -> HttpResponse:
     token = request.POST.get("sesame") or request.GET.get("sesame") or ""
     target = next_url(request, reverse("gallery-home"))
     if request.method == "POST":
-        # Single use: logging in updates last_login, which the token signs.
-        user = user_from_sign_in_token(token, update_last_login=False) if token else None
+        # Single use: logging in updates last_login, which the token signs. Through
+        # authenticate() with the request (what sesame's get_user() does without
+        # one), so that django-axes counts failed links like failed logins.
+        user = authenticate(request, sesame=token) if token else None
         if user is not None:
             login(request, user)
             if is_guest(user):
