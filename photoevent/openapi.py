@@ -366,6 +366,41 @@ OPERATIONS: dict[str, dict[str, Any]] = {
             auth=[],
         )
     },
+    "gallery.api.LogoutView": {
+        "post": extend_schema(
+            summary=_("End the API token this request carries (or the session)"),
+            request=None,
+            responses={204: OpenApiResponse(description=_("The token no longer works.")), **errors(401)},
+        )
+    },
+    "gallery.api.LogoutAllView": {
+        "post": extend_schema(
+            summary=_("End every API token of my account"),
+            request=None,
+            responses={
+                204: OpenApiResponse(description=_("None of the account's tokens works any more.")),
+                **errors(401),
+            },
+        )
+    },
+    "gallery.api.FaceDataView": {
+        "delete": extend_schema(
+            summary=_("Delete my face data (selfies, matches) and withdraw consent"),
+            request=None,
+            responses={200: FREE_FORM, **errors(401, 503)},
+        )
+    },
+    "gallery.api.AccountView": {
+        "delete": extend_schema(
+            summary=_("Delete my account with its face data and tokens"),
+            request=inline_serializer("AccountDeletion", {"password": serializers.CharField(required=False)}),
+            responses={
+                200: FREE_FORM,
+                409: OpenApiResponse(ErrorSerializer, description=_("The account still owns events.")),
+                **errors(400, 401, 503),
+            },
+        )
+    },
     "gallery.api.PhotographerEventsView": {
         "get": extend_schema(
             summary=_("The photographer's events"),
