@@ -12,6 +12,7 @@ from gallery.models import Photo, PhotoStatus, Selfie
 from processing.services import InvalidImage, inspect_image
 from tests.fakes import scene_png
 from testsupport.heic import heic_bytes
+from testsupport.media import media_answer
 
 pytestmark = pytest.mark.django_db
 
@@ -66,9 +67,9 @@ def test_the_original_is_served_as_heic(client_for, photographer, event, fake_ba
         format="multipart",
     )
     photo_id = response.json()["jobs"][0]["photo_id"]
-    original = client_for(photographer).get(f"/media/photos/{photo_id}/original")
-    assert original.status_code == 200
-    assert original["Content-Type"] == "image/heic"
+    original = media_answer(client_for(photographer).get(f"/media/photos/{photo_id}/original"))
+    assert original.status == 200
+    assert original.headers["content-type"] == "image/heic"
 
 
 def test_a_truncated_heic_upload_is_400(client_for, photographer, event):
