@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 import random
 from typing import Any
 
@@ -20,7 +19,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
 from gallery.models import Face, Match, Membership, Photo, PhotoStatus, Selfie
-from processing import backends, pipeline, services, tasks
+from processing import pipeline, services, tasks
 from processing.backends import rekognition
 from processing.backends.base import (
     DetectedFace,
@@ -32,29 +31,9 @@ from processing.backends.base import (
 from processing.backends.rekognition import MAX_IMAGE_BYTES, encode_image, pixel_box, translate_error
 from processing.checks import check_rekognition
 from processing.models import FaceServiceUsage, RekognitionSelfieFace
-from tests.processing.aws_stubs import RekognitionStub, box, face_id
+from tests.processing.aws_stubs import box, face_id
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def fast_settings(settings: Any, tmp_path: Any) -> None:
-    settings.AWS_RETRY_BASE_DELAY = 0.0
-    settings.FACE_LIMIT_LOCK_DIR = tmp_path / "locks"
-    settings.REDIS_URL = ""
-
-
-@pytest.fixture
-def aws(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    stub = RekognitionStub(settings, monkeypatch)
-    # The process-wide client and the FACE_BACKEND choice, as in production.
-    monkeypatch.setattr(rekognition, "_client", stub.client)
-    monkeypatch.setattr(rekognition, "_client_pid", os.getpid())
-    settings.FACE_BACKEND = "rekognition"
-    backends.get_backend.cache_clear()
-    stub.backend = backends.get_backend()  # type: ignore[assignment]
-    yield stub
-    backends.get_backend.cache_clear()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_aws_settings")]
 
 
 def jpeg(size: tuple[int, int] = (800, 600), colour: tuple[int, int, int] = (90, 120, 150)) -> bytes:

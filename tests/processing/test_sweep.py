@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from typing import Any
 
@@ -11,34 +10,14 @@ from django.utils import timezone
 
 from gallery.models import Event, Face, Photo
 from processing import backends, sweep
-from processing.backends import rekognition
 from processing.costs import usage_summary
 from processing.metrics import ORPHAN_SWEEP
 from processing.models import FaceServiceUsage, RekognitionSelfieFace
 from processing.queue_startup import SCHEDULES
-from tests.processing.aws_stubs import RekognitionStub, face_id
+from tests.processing.aws_stubs import face_id
 from tests.processing.test_rekognition_backend import make_selfie
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def fast_settings(settings: Any, tmp_path: Any) -> None:
-    settings.AWS_RETRY_BASE_DELAY = 0.0
-    settings.FACE_LIMIT_LOCK_DIR = tmp_path / "locks"
-    settings.REDIS_URL = ""
-
-
-@pytest.fixture
-def aws(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    stub = RekognitionStub(settings, monkeypatch)
-    monkeypatch.setattr(rekognition, "_client", stub.client)
-    monkeypatch.setattr(rekognition, "_client_pid", os.getpid())
-    settings.FACE_BACKEND = "rekognition"
-    backends.get_backend.cache_clear()
-    stub.backend = backends.get_backend()  # type: ignore[assignment]
-    yield stub
-    backends.get_backend.cache_clear()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_aws_settings")]
 
 
 def stored_face(event: Event, external_id: str) -> Face:
