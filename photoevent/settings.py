@@ -520,6 +520,10 @@ LOGIN_MAX_BODY_BYTES = env_int("LOGIN_MAX_BODY_BYTES", 16 * 1024, minimum=1024)
 # keeps one token through several events, so the default lasts a month.
 API_TOKEN_TTL_DAYS = env_int("API_TOKEN_TTL_DAYS", 30, minimum=1)
 KNOX_TOKEN_MODEL = "gallery.ApiToken"
+# knox's own migrations create its default token table even though the model
+# is swapped for gallery.ApiToken; without them no such table exists, so no
+# stray table keeps a foreign key to the users.
+MIGRATION_MODULES = {"knox": None}
 REST_KNOX = {
     "TOKEN_MODEL": KNOX_TOKEN_MODEL,
     "TOKEN_TTL": datetime.timedelta(days=API_TOKEN_TTL_DAYS),

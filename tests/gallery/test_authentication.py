@@ -183,7 +183,8 @@ def test_plain_tokens_of_the_old_table_move_to_digests_and_keep_working(attendee
     old_key = "0123456789abcdef0123456789abcdef01234567"
     with connection.cursor() as cursor:
         cursor.execute(
-            'CREATE TABLE authtoken_token ("key" varchar(40) PRIMARY KEY, user_id integer, created datetime)'
+            # The table as Django REST framework created it; a timestamp type both databases know.
+            'CREATE TABLE authtoken_token ("key" varchar(40) PRIMARY KEY, user_id integer, created timestamp)'
         )
         cursor.execute("INSERT INTO authtoken_token VALUES (%s, %s, %s)", [old_key, attendee.pk, timezone.now()])
     with connection.schema_editor() as schema_editor:
