@@ -102,8 +102,8 @@ def _rebuild_disk_cache(error: Exception) -> None:
 
     location = Path(settings.CACHES["default"]["LOCATION"])
     warnings.warn(f"the embedded test cache at {location} was malformed ({error}); rebuilt", stacklevel=2)
-    caches["default"]._cache.close()  # diskcache's own connections; the backend's close() keeps them
-    delattr(caches._connections, "default")  # the next use builds a new cache, tables included
+    caches["default"]._cache.close()  # type: ignore[attr-defined]  # diskcache's own connections; the backend's close() keeps them
+    delattr(caches._connections, "default")  # type: ignore[attr-defined]  # the next use builds a new cache, tables included
     shutil.rmtree(location, ignore_errors=True)
 
 
