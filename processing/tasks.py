@@ -56,16 +56,22 @@ def waiting_count() -> int:
 
 
 def batch_sizes(count: int, batch_size: int, workers: int) -> list[int]:
-    """Split `count` photos into batches of at most `batch_size`, over at least `workers` batches.
+    """Split `count` photos into batches of at most `batch_size`, shrinking towards the end.
 
-    Five photos with three workers go as 2, 2 and 1, so that every worker
-    starts at once instead of one doing all five; large uploads keep full batches.
+    Each batch takes its share of what is left (remaining / workers, at most
+    `batch_size`: guided self-scheduling), so a large upload goes in full
+    batches and its last batches are small enough for the workers to finish
+    together instead of one working through a full batch while the others
+    wait; a small upload starts every worker at once (five photos with three
+    workers go as 2, 1, 1, 1).
     """
-    if count <= 0:
-        return []
-    batches = max(-(-count // batch_size), min(count, workers))
-    base, extra = divmod(count, batches)
-    return [base + 1] * extra + [base] * (batches - extra)
+    sizes: list[int] = []
+    remaining = count
+    while remaining > 0:
+        size = min(batch_size, -(-remaining // max(workers, 1)))
+        sizes.append(size)
+        remaining -= size
+    return sizes
 
 
 def enqueue_photos(photo_ids: Sequence[int]) -> None:

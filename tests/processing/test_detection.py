@@ -54,6 +54,13 @@ def test_the_fine_pass_is_for_photos_with_no_face_small_faces_or_a_crowd() -> No
     assert not needs_fine_pass(boxes(150, 104, 88))
 
 
+def test_a_face_cut_by_the_frame_is_not_taken_for_a_small_face() -> None:
+    cut = Box(0, 0, 40, 120, 1.0, None, detected_width=120)
+
+    assert not needs_fine_pass([cut, *boxes(150)])
+    assert needs_fine_pass([Box(0, 0, 40, 120, 1.0, None, detected_width=75), *boxes(150)])
+
+
 def test_a_photo_of_large_faces_pays_one_pass_at_upsample_0() -> None:
     detector = RecordingDetector({0: [150, 104], 1: [150, 104, 50]})
 
@@ -123,15 +130,15 @@ def test_a_selfie_face_must_be_large_and_sharp(size: int, blur: float, problem: 
 @pytest.mark.parametrize(
     ("count", "batch", "workers", "sizes"),
     [
-        (5, 5, 3, [2, 2, 1]),
+        (5, 5, 3, [2, 1, 1, 1]),
         (5, 5, 1, [5]),
         (1, 5, 3, [1]),
-        (30, 5, 2, [5] * 6),
-        (12, 5, 2, [4, 4, 4]),
+        (30, 5, 2, [5, 5, 5, 5, 5, 3, 1, 1]),
+        (12, 5, 2, [5, 4, 2, 1]),
         (0, 5, 2, []),
     ],
 )
-def test_uploads_are_spread_over_the_workers_in_batches_of_at_most_the_batch_size(
+def test_uploads_go_in_batches_of_at_most_the_batch_size_that_shrink_towards_the_end(
     count: int, batch: int, workers: int, sizes: list[int]
 ) -> None:
     assert batch_sizes(count, batch, workers) == sizes

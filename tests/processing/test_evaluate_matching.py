@@ -3,6 +3,7 @@
 import io
 import json
 
+import numpy as np
 import pytest
 from django.core.management import call_command
 
@@ -11,7 +12,7 @@ from gallery.models import Event, Face, Match, Photo
 pytestmark = pytest.mark.django_db
 
 
-def test_scores_shared_faces_and_cleans_up(faces_dir, event, settings):
+def test_scores_shared_faces_and_cleans_up(faces_dir, event, settings, tmp_path):
     settings.FACE_SELFIE_JITTERS = 1
     out = io.StringIO()
     call_command("evaluate_matching", str(faces_dir), "--threshold", "0.55", "--threshold", "0.6", "--json", stdout=out)
@@ -32,8 +33,18 @@ def test_scores_shared_faces_and_cleans_up(faces_dir, event, settings):
 
     # Selfies first, photos arriving one by one: the pipeline stores the same answer.
     out = io.StringIO()
-    call_command("evaluate_matching", str(faces_dir), "--live", "--json", stdout=out)
+    dump = tmp_path / "event.npz"
+    call_command("evaluate_matching", str(faces_dir), "--live", "--json", "--dump", str(dump), stdout=out)
     live = json.loads(out.getvalue())
+    # The dump holds what the matching read, for bench/tune_matching.py to replay.
+    data = np.load(dump)
+    faces = len(data["face_ids"])
+    assert faces == live["quality"]["faces_found"] and data["vectors"].shape == (faces, 128)
+    assert len(data["photo_ids"]) == len(data["qualities"]) == faces
+    selfies = {key.removeprefix("selfie:") for key in data.files if key.startswith("selfie:")}
+    assert selfies == report_identities(faces_dir)
+    meta = json.loads(str(data["meta"]))
+    assert len(meta["photo_names"]) == 48 and set(meta["truth"]) == selfies
     assert live["mode"] == "live"
     assert live["results"][0]["misses"] == default["misses"]
     assert live["results"][0]["false_matches"] == default["false_matches"]

@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -20,9 +21,11 @@ from django_q.models import Schedule
 from gallery.models import AttendeeProfile, Event, Membership, Photo
 from gallery.uploads import accept_uploads
 from processing import services
+from processing.backends.local import event_faces
 from processing.evaluation import evaluate, load_dataset
 from processing.pipeline import enrol_selfie, refresh_event_matches, refresh_member_matches
 from processing.quality import event_quality_report
+from processing.references import event_references
 from processing.tasks import run_photo
 
 
@@ -43,6 +46,12 @@ class Command(BaseCommand):
             "(after the event-wide pass that runs while photos arrive), as during a live event.",
         )
         parser.add_argument("--json", action="store_true", help="Print one JSON document.")
+        parser.add_argument(
+            "--dump",
+            type=Path,
+            help="Also write the event's faces, the selfies and the truth to this .npz file, for "
+            "bench/tune_matching.py to replay the matching without detecting again.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         root: Path = options["directory"]
@@ -106,6 +115,8 @@ class Command(BaseCommand):
                 result = evaluate(dataset.truth, found, dataset.face_sizes)
                 result["threshold"] = threshold if threshold is not None else settings.FACE_MATCH_THRESHOLD
                 results.append(result)
+            if options["dump"]:
+                dump_event(options["dump"], event, users, names, dataset.truth)
             report = {
                 "directory": str(root),
                 "event_photos": len(dataset.event_photos),
@@ -171,3 +182,28 @@ class Command(BaseCommand):
                 self.stdout.write(f"    miss: {identity} not found in {name}")
             for identity, name in result["false_matches"]:
                 self.stdout.write(f"    false match: {identity} in {name}")
+
+
+def dump_event(
+    path: Path, event: Event, users: dict[str, Any], names: dict[int, str], truth: dict[str, set[str]]
+) -> None:
+    """Write what the matching read (faces, selfies) and the truth to `path` (numpy .npz, JSON for the rest)."""
+    faces = event_faces(event)
+    selfies = {
+        identity: reference.matrix()
+        for identity, user in users.items()
+        for reference in event_references(event, [user.pk])
+    }
+    meta = {
+        "photo_names": {str(pk): name for pk, name in names.items()},
+        "truth": {identity: sorted(photos) for identity, photos in truth.items()},
+    }
+    arrays: dict[str, np.ndarray] = {
+        "face_ids": faces.face_ids,
+        "photo_ids": faces.photo_ids,
+        "vectors": faces.vectors,
+        "qualities": faces.qualities,
+        "meta": np.array(json.dumps(meta)),
+    }
+    arrays.update({f"selfie:{identity}": matrix for identity, matrix in selfies.items()})
+    np.savez_compressed(path, allow_pickle=False, **arrays)
