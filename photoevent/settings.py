@@ -347,14 +347,14 @@ if FACE_BACKEND not in ("local", "rekognition") and "." not in FACE_BACKEND:
 # the bare model: every face within FACE_MATCH_THRESHOLD of a selfie.
 FACE_MATCH_STRATEGY = env_choice("FACE_MATCH_STRATEGY", "event", ("event", "threshold"))
 # Mean distance at which a lone face or selfie joins a person's group ...
-FACE_MATCH_THRESHOLD = env_float("FACE_MATCH_THRESHOLD", 0.60, minimum=0.0)
+FACE_MATCH_THRESHOLD = env_float("FACE_MATCH_THRESHOLD", 0.58, minimum=0.0)
 # ... shrinking towards this as both groups grow (many pairs, a steadier mean).
 FACE_MATCH_GROUP_THRESHOLD = env_float("FACE_MATCH_GROUP_THRESHOLD", 0.48, minimum=0.0)
 # Faces further than this from every selfie of an attendee are never theirs.
 FACE_MATCH_RADIUS = env_float("FACE_MATCH_RADIUS", 0.65, minimum=0.0)
 # A group of faces without a selfie joins the attendee whose selfie is within
 # this mean distance, when every other attendee's selfie is MARGIN further.
-FACE_MATCH_PIECE_THRESHOLD = env_float("FACE_MATCH_PIECE_THRESHOLD", 0.57, minimum=0.0)
+FACE_MATCH_PIECE_THRESHOLD = env_float("FACE_MATCH_PIECE_THRESHOLD", 0.53, minimum=0.0)
 FACE_MATCH_PIECE_MARGIN = env_float("FACE_MATCH_PIECE_MARGIN", 0.10, minimum=0.0)
 # Descriptor resampling passes for selfies: slower enrolment, steadier reference.
 FACE_SELFIE_JITTERS = env_int("FACE_SELFIE_JITTERS", 10, minimum=1)

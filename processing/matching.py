@@ -61,10 +61,10 @@ DESCRIPTOR_SIZE = 128
 
 @dataclass(frozen=True)
 class MatchThresholds:
-    single: float = 0.60
+    single: float = 0.58
     group: float = 0.48
     radius: float = 0.65
-    attach: float = 0.57
+    attach: float = 0.53
     margin: float = 0.10
     # How much closer than `single` a weak face must be to join a group.
     weak_margin: float = 0.05

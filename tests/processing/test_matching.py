@@ -10,7 +10,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from processing.matching import DESCRIPTOR_SIZE, match_arrivals, match_event, match_threshold, unclaimed_groups
+from processing.matching import (
+    DESCRIPTOR_SIZE,
+    MatchThresholds,
+    match_arrivals,
+    match_event,
+    match_threshold,
+    unclaimed_groups,
+)
 
 
 def axis(index: int, length: float = 1.0) -> np.ndarray:
@@ -32,13 +39,14 @@ def distance(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def test_faces_that_agree_with_each_other_rescue_a_face_the_selfie_alone_misses() -> None:
-    selfie = axis(0, 0.5)
+    single = MatchThresholds().single
+    selfie = axis(0, 0.47)
     own = [axis(k, 0.3) for k in range(1, 7)]
     profile = axis(7, 0.4)  # further from the selfie, close to the other five
-    assert 0.60 < distance(selfie, profile) < 0.65
+    assert single < distance(selfie, profile) < MatchThresholds().radius
     ids, vectors, photos = scene([(k, v) for k, v in enumerate([*own, profile], start=1)])
 
-    assert 7 not in match_threshold(ids, vectors, {1: selfie[None]}, 0.60)[1]
+    assert 7 not in match_threshold(ids, vectors, {1: selfie[None]}, single)[1]
     assert set(match_event(ids, vectors, photos, {1: selfie[None]})[1]) == set(range(1, 8))
 
 
@@ -150,9 +158,9 @@ def test_a_weak_face_joins_only_on_stronger_evidence_and_an_unusable_one_never()
 def test_weak_faces_of_a_look_alike_do_not_form_a_group_that_takes_the_selfie() -> None:
     selfie = axis(0, 0.3)
     own = [axis(0, 0.3) + axis(k, 0.3) for k in range(20, 23)]
-    # Close to each other, each 0.56 from the selfie: as clear faces they make
+    # Close to each other, each 0.51 from the selfie: as clear faces they make
     # a group that joins it, the way a look-alike's photos pull a group over.
-    stranger = [axis(0, 0.3) + axis(1, 0.55) + axis(k, 0.1) for k in range(10, 14)]
+    stranger = [axis(0, 0.3) + axis(1, 0.5) + axis(k, 0.1) for k in range(10, 14)]
     ids, vectors, photos = scene([(k, v) for k, v in enumerate(own + stranger, start=1)])
     refs = {1: selfie[None]}
     strong = match_event(ids, vectors, photos, refs)[1]
