@@ -347,7 +347,7 @@ if FACE_BACKEND not in ("local", "rekognition") and "." not in FACE_BACKEND:
 # the bare model: every face within FACE_MATCH_THRESHOLD of a selfie.
 FACE_MATCH_STRATEGY = env_choice("FACE_MATCH_STRATEGY", "event", ("event", "threshold"))
 # Mean distance at which a lone face or selfie joins a person's group ...
-FACE_MATCH_THRESHOLD = env_float("FACE_MATCH_THRESHOLD", 0.58, minimum=0.0)
+FACE_MATCH_THRESHOLD = env_float("FACE_MATCH_THRESHOLD", 0.59, minimum=0.0)
 # ... shrinking towards this as both groups grow (many pairs, a steadier mean).
 FACE_MATCH_GROUP_THRESHOLD = env_float("FACE_MATCH_GROUP_THRESHOLD", 0.48, minimum=0.0)
 # Faces further than this from every selfie of an attendee are never theirs.

@@ -61,7 +61,7 @@ DESCRIPTOR_SIZE = 128
 
 @dataclass(frozen=True)
 class MatchThresholds:
-    single: float = 0.58
+    single: float = 0.59
     group: float = 0.48
     radius: float = 0.65
     attach: float = 0.53
