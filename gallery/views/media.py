@@ -30,7 +30,7 @@ def photo_file(request: HttpRequest, photo_id: int, variant: str) -> HttpRespons
     if variant not in VARIANTS:
         raise Http404(_("Unknown rendition"))
     user = media_user(request)
-    photo = access.visible_photo(user, photo_id)
+    photo = access.downloadable_photo(user, photo_id)
     if variant == "original":
         # Guests of a watermarked event get the watermarked copy instead.
         download = full_size_download(user, photo)

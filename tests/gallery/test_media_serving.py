@@ -13,7 +13,8 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.urls import reverse
 
-from gallery.models import Event, Membership, Photo
+from gallery import access
+from gallery.models import Event, EventVisibility, Membership, Photo, PhotoStatus
 from processing.services import delete_event
 from tests.gallery.conftest import selfie_file
 from testsupport.media import media_answer
@@ -70,6 +71,42 @@ def test_no_access_is_a_404_before_any_file_is_named(page_client, attendee, even
     assert answer.status_code == 404
     assert "X-Accel-Redirect" not in answer
     assert "Location" not in answer
+
+
+def test_a_guest_download_reads_the_photo_row_and_nothing_else(
+    client_for, member, event_photos, settings, django_assert_num_queries
+):
+    """Each download starts with this check: the token, the event and the membership come from the cache."""
+    settings.MEDIA_ACCEL = "nginx"
+    guest = client_for(member)
+    photo = event_photos["p1.png"]
+    assert guest.get(_file_url(photo, "web")).status_code == 200
+    with django_assert_num_queries(1):
+        answer = guest.get(_file_url(photo, "web"))
+    assert answer["X-Accel-Redirect"] == f"/protected-media/{photo.web.name}"
+
+
+def test_a_download_follows_changes_of_access_at_once(client_for, member, event, event_photos, settings):
+    settings.MEDIA_ACCEL = "nginx"
+    guest = client_for(member)
+    # The attendee is person 0: not in p1.
+    photo = event_photos["p1.png"]
+    url = _file_url(photo, "web")
+    assert guest.get(url).status_code == 200
+    access.set_visibility(event, EventVisibility.OWN)
+    assert guest.get(url).status_code == 404
+    access.set_visibility(event, EventVisibility.ALL)
+    assert guest.get(url).status_code == 200
+    # Back on the queue (reprocessed): not served meanwhile, though no cache was told.
+    Photo.objects.filter(pk=photo.pk).update(status=PhotoStatus.PROCESSING)
+    assert guest.get(url).status_code == 404
+    Photo.objects.filter(pk=photo.pk).update(status=PhotoStatus.DONE)
+    assert guest.get(url).status_code == 200
+    Membership.objects.filter(user=member, event=event).delete()
+    answer = guest.get(url)
+    assert answer.status_code == 404
+    assert "X-Accel-Redirect" not in answer
+    assert guest.get(reverse("gallery-photo-file", args=[photo.pk + 1000, "web"])).status_code == 404
 
 
 @on_s3
