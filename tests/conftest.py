@@ -53,6 +53,23 @@ def fast_password_hashing(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def steady_rate_limit_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """django-ratelimit counts in fixed windows of the wall clock (staggered per key).
+
+    A test's few requests must not straddle the end of one, or a limit of 2/m
+    lets a third request through. Its clock stands still for the test in this
+    process; servers the tests start keep their own.
+    """
+    import time
+    from types import SimpleNamespace
+
+    import django_ratelimit.core
+
+    now = time.time()
+    monkeypatch.setattr(django_ratelimit.core, "time", SimpleNamespace(time=lambda: now))
+
+
 @pytest.fixture(autouse=True, scope="session")
 def s3_bucket() -> None:
     """With STORAGE_BACKEND=s3 (the S3 leg of CI, on moto's server), the bucket the storage writes to."""
