@@ -12,8 +12,8 @@ decides.
 
 For event photos the detector runs on the grey image: HOG takes, at each
 pixel, the gradient of the colour channel that changes most, and on event
-photos the grey gradient finds the same faces (within one face in a hundred
-on the composite events) in about 80 % of the time. Landmarks and descriptors
+photos the grey gradient finds nearly the same faces for less work (one channel
+instead of three). Landmarks and descriptors
 still read the colour image.
 
 Quality: a face's descriptor is only as good as the pixels it came from. A

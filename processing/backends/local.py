@@ -92,8 +92,8 @@ def detect_faces(
 
     With `adaptive`, `upsample` is the most the detector may use, on photos
     where a first pass at 0 suggests small faces (processing.detection).
-    With `grey`, the detector reads the grey image, in about 80 % of the time
-    (event photos); selfies keep colour, where a blurred face is still found
+    With `grey`, the detector reads the grey image, which is cheaper (event
+    photos); selfies keep colour, where a blurred face is still found
     and the guest is told it is blurry rather than that no face was seen.
     The call holds a slot of the machine-wide CPU guard (LOCAL_FACE_CONCURRENCY)
     and is recorded in the face-service metrics like a Rekognition call.
