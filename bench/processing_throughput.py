@@ -20,7 +20,8 @@ Prints photos/s for each (and per process), the ratio queue / bare loop (goal
 >= 0.9), and faces described per second: the queue's upsampled pass finds
 faces the bare loop cannot see, and each costs a descriptor.
 
-Then the latency of a small upload (--burst photos, 5 by default): the time
+Then the web-size copy's JPEG encoding with and without `optimize` (the
+pipeline leaves it off there), and the latency of a small upload (--burst photos, 5 by default): the time
 from the enqueue to the last photo done, as one batch (what enqueue_photos did
 before) and spread over the idle workers (what it does now), alternately.
 
@@ -69,7 +70,7 @@ def _loop(index: int, workers: int, renditions: bool, barrier: Any, results: Any
         image = open_upright(io.BytesIO(data), settings.PHOTO_ANALYSIS_MAX_SIDE)
         if renditions:
             jpeg_bytes(image, settings.PHOTO_THUMBNAIL_MAX_SIDE, 80)
-            jpeg_bytes(image, settings.PHOTO_WEB_MAX_SIDE)
+            jpeg_bytes(image, settings.PHOTO_WEB_MAX_SIDE, optimize=False)
         array = np.asarray(image)
         for rect in m.detector(array, 0):
             m.encoder.compute_face_descriptor(array, m.shape_predictor(array, rect), 1)
@@ -150,6 +151,29 @@ def burst_run(event: Any, owner: Any, photos: list[tuple[str, bytes]], timeout: 
     wait_for(lambda: settled(event.pk), timeout, "the burst to finish", interval=0.1)
     last = Photo.objects.filter(pk__in=ids).aggregate(last=Max("finished_at"))["last"]
     return float((last - started).total_seconds())
+
+
+def web_encoding(photos: list[tuple[str, bytes]]) -> None:
+    """Encoding time and size of the web-size copy with and without `optimize`, alternately, in this process."""
+    from django.conf import settings
+
+    from processing.images import jpeg_bytes, open_upright
+
+    images = [open_upright(io.BytesIO(data), settings.PHOTO_ANALYSIS_MAX_SIDE) for _, data in photos]
+    seconds = {True: 0.0, False: 0.0}
+    sizes = {True: 0, False: 0}
+    for _ in range(2):
+        for optimize in (True, False):
+            started = time.perf_counter()
+            sizes[optimize] = sum(len(jpeg_bytes(i, settings.PHOTO_WEB_MAX_SIDE, optimize=optimize)) for i in images)
+            seconds[optimize] += time.perf_counter() - started
+    runs = 2 * len(images)
+    on, off = seconds[True] / runs * 1000, seconds[False] / runs * 1000
+    out(
+        f"web-size JPEG: optimize on {on:.1f} ms, {sizes[True] // len(images) // 1024} KiB; "
+        f"off {off:.1f} ms, {sizes[False] // len(images) // 1024} KiB (time ratio on/off {on / off:.2f}, "
+        f"size ratio {sizes[True] / sizes[False]:.3f})"
+    )
 
 
 def run_line(round_no: int, label: str, wall: float, photos: int, faces: int) -> str:
@@ -254,6 +278,7 @@ def main() -> int:
         f"seed promise ~{SEED_SECONDS_PER_PHOTO:.0f} s per photo: the queue takes "
         f"{sum(queue_ms) / len(queue_ms) / 1000:.2f} s per photo per worker, {1 / q:.2f} s per photo overall"
     )
+    web_encoding(_PHOTOS)
     if burst_rounds:
         one, spread_median = statistics.median(latency[False]), statistics.median(latency[True])
         out(

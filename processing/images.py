@@ -210,11 +210,15 @@ def _draft_size(image: Image.Image, max_side: int) -> tuple[int, int]:
     return (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
 
 
-def jpeg_bytes(image: Image.Image, max_side: int, quality: int = 85) -> bytes:
+def jpeg_bytes(image: Image.Image, max_side: int, quality: int = 85, *, optimize: bool = True) -> bytes:
     """A JPEG copy of `image` whose longest side is at most `max_side`.
 
     Baseline rather than progressive: progressive encoding costs twice the
-    time of the whole rendition step for files about 3 % smaller.
+    time of the whole rendition step for files about 3 % smaller. `optimize`
+    (Huffman tables fitted to the image) is worth it for thumbnails, which a
+    gallery page loads by the dozen; on a web-size copy it more than doubles
+    the encoding time for a file about 2 % smaller (bench/processing_throughput.py
+    prints both), so the pipeline turns it off there.
     """
     copy = image.copy()
     # reducing_gap=1: shrink by whole factors with a box filter (an area
@@ -222,5 +226,5 @@ def jpeg_bytes(image: Image.Image, max_side: int, quality: int = 85) -> bytes:
     # 2, with no visible difference at thumbnail size.
     copy.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=1.0)
     buffer = io.BytesIO()
-    copy.save(buffer, "JPEG", quality=quality, optimize=True)
+    copy.save(buffer, "JPEG", quality=quality, optimize=optimize)
     return buffer.getvalue()

@@ -62,7 +62,7 @@ DESCRIPTOR_SIZE = 128
 @dataclass(frozen=True)
 class MatchThresholds:
     single: float = 0.59
-    group: float = 0.48
+    group: float = 0.49
     radius: float = 0.65
     attach: float = 0.53
     margin: float = 0.10

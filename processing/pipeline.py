@@ -144,7 +144,6 @@ def process_photo(photo: Photo, claim: uuid.UUID, backend: FaceBackend | None = 
     current = Event.objects.filter(pk=photo.event_id).values_list("watermark_version", flat=True).first()
     if current is not None and current != watermark_version:
         rerender_photo(photo.pk)
-    photo.refresh_from_db()
 
 
 @dataclass(frozen=True)
@@ -164,7 +163,8 @@ def _write_marked_renditions(photo: Photo, image: Image.Image, mark: Watermark |
     """
     web = image.copy()
     web.thumbnail((settings.PHOTO_WEB_MAX_SIDE, settings.PHOTO_WEB_MAX_SIDE), Image.Resampling.LANCZOS)
-    web_name = _save_rendition(photo, "web", jpeg_bytes(apply_watermark(web, mark), settings.PHOTO_WEB_MAX_SIDE))
+    web_jpeg = jpeg_bytes(apply_watermark(web, mark), settings.PHOTO_WEB_MAX_SIDE, optimize=False)
+    web_name = _save_rendition(photo, "web", web_jpeg)
     if mark is None:
         name = _rendition_name(photo, "watermarked")
         if default_storage.exists(name):

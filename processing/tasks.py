@@ -11,7 +11,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -74,10 +74,36 @@ def batch_sizes(count: int, batch_size: int, workers: int) -> list[int]:
     return sizes
 
 
+def analysis_pixels(width: int, height: int, max_side: int) -> int:
+    """Pixels of a photo once reduced to the analysis size, what its detection costs.
+
+    Unknown dimensions count as the largest.
+    """
+    if width <= 0 or height <= 0:
+        return max_side * max_side
+    scale = min(1.0, max_side / max(width, height))
+    return round(width * scale) * round(height * scale)
+
+
+def largest_first(photo_ids: Sequence[int], sizes: Mapping[int, tuple[int, int]]) -> list[int]:
+    """The photos in decreasing order of analysis pixels, upload order among equals.
+
+    Longest-processing-time-first: the last batches then hold the quickest
+    photos, so the workers run out of work at about the same time instead of
+    one finishing a large group photo while the others wait.
+    """
+    max_side = settings.PHOTO_ANALYSIS_MAX_SIDE
+    cost = {pk: analysis_pixels(width, height, max_side) for pk, (width, height) in sizes.items()}
+    order = {pk: position for position, pk in enumerate(photo_ids)}
+    return sorted(photo_ids, key=lambda pk: (-cost.get(pk, max_side * max_side), order[pk]))
+
+
 def enqueue_photos(photo_ids: Sequence[int]) -> None:
-    """Put photos on the queue in batches of at most PHOTO_QUEUE_BATCH_SIZE, spread over the workers."""
-    ids = list(photo_ids)
-    Photo.objects.filter(pk__in=ids).update(dispatched_at=timezone.now())
+    """Put photos on the queue in batches of at most PHOTO_QUEUE_BATCH_SIZE, spread over the workers, largest first."""
+    photos = Photo.objects.filter(pk__in=list(photo_ids))
+    sizes = {pk: (width, height) for pk, width, height in photos.values_list("pk", "width", "height")}
+    ids = largest_first(list(photo_ids), sizes)
+    photos.update(dispatched_at=timezone.now())
     start = 0
     for size in batch_sizes(len(ids), settings.PHOTO_QUEUE_BATCH_SIZE, settings.PHOTO_QUEUE_WORKERS):
         batch = ids[start : start + size]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from django.test import override_settings
 from PIL import Image, ImageDraw, ImageFilter
 
 from processing.detection import Box, face_quality, find_boxes, needs_fine_pass, selfie_problem, sharpness
-from processing.tasks import batch_sizes
+from processing.tasks import analysis_pixels, batch_sizes, largest_first
 
 
 class Rect:
@@ -52,6 +53,17 @@ def test_the_fine_pass_is_for_photos_with_no_face_small_faces_or_a_crowd() -> No
     assert needs_fine_pass(boxes(200, 73))
     assert needs_fine_pass(boxes(*[120] * 8))
     assert not needs_fine_pass(boxes(150, 104, 88))
+
+
+def test_a_borderline_small_find_in_a_close_up_does_not_pay_for_the_fine_pass() -> None:
+    borderline = Box(0, 0, 73, 73, 0.03, None)
+    clear = Box(0, 0, 73, 73, 0.9, None)
+
+    assert not needs_fine_pass([borderline, *boxes(450, 530)])
+    assert needs_fine_pass([clear, *boxes(450, 530)])
+    # Without a close-up face, a borderline small find is the first of a distant group.
+    assert needs_fine_pass([borderline, *boxes(150)])
+    assert needs_fine_pass([borderline])
 
 
 def test_a_face_cut_by_the_frame_is_not_taken_for_a_small_face() -> None:
@@ -142,3 +154,18 @@ def test_uploads_go_in_batches_of_at_most_the_batch_size_that_shrink_towards_the
     count: int, batch: int, workers: int, sizes: list[int]
 ) -> None:
     assert batch_sizes(count, batch, workers) == sizes
+
+
+def test_a_photo_costs_its_pixels_at_analysis_size() -> None:
+    assert analysis_pixels(6000, 4000, 1600) == 1600 * 1067
+    assert analysis_pixels(800, 600, 1600) == 800 * 600
+    # Dimensions not read yet: assume the most, so the photo is not left for last.
+    assert analysis_pixels(0, 0, 1600) == 1600 * 1600
+
+
+@override_settings(PHOTO_ANALYSIS_MAX_SIDE=1600)
+def test_the_largest_photos_are_queued_first_and_equals_keep_upload_order() -> None:
+    sizes = {1: (640, 480), 2: (6000, 4000), 3: (3000, 2000), 4: (640, 480), 5: (1200, 900)}
+
+    # 2 and 3 both reduce to 1600 x 1067.
+    assert largest_first([1, 2, 3, 4, 5, 6], sizes) == [6, 2, 3, 5, 1, 4]
