@@ -169,3 +169,62 @@ def test_the_largest_photos_are_queued_first_and_equals_keep_upload_order() -> N
 
     # 2 and 3 both reduce to 1600 x 1067.
     assert largest_first([1, 2, 3, 4, 5, 6], sizes) == [6, 2, 3, 5, 1, 4]
+
+
+class Rect4(Rect):
+    """A dlib-like rectangle built from its corners, as the near-miss look builds them."""
+
+    def __init__(self, left: int, top: int, right: int, bottom: int) -> None:
+        self._box = (left, top, right, bottom)
+
+
+class SceneDetector:
+    """Sees fixed faces of the whole image, in whatever crop of it it is given.
+
+    Each face: (left, top, size, score at upsample 0 or None, found at upsample 1).
+    """
+
+    def __init__(self, image: np.ndarray, faces: list[tuple[int, int, int, float | None, bool]]) -> None:
+        self.image, self.faces = image, faces
+        self.looks: list[tuple[int, tuple[int, ...]]] = []
+
+    def run(self, array: np.ndarray, upsample: int, threshold: float) -> tuple[list[Rect4], list[float], list[int]]:
+        self.looks.append((upsample, array.shape[:2]))
+        offset = array.__array_interface__["data"][0] - self.image.__array_interface__["data"][0]
+        top, left = offset // self.image.strides[0], offset % self.image.strides[0] // self.image.strides[1]
+        height, width = array.shape[:2]
+        rects, scores = [], []
+        for x, y, size, first_score, fine in self.faces:
+            score = first_score if upsample == 0 else (1.0 if fine else None)
+            inside = left <= x and x + size <= left + width and top <= y and y + size <= top + height
+            if score is not None and score >= threshold and inside:
+                rects.append(Rect4(x - left, y - top, x - left + size, y - top + size))
+                scores.append(score)
+        return rects, scores, [0] * len(rects)
+
+
+def test_a_near_miss_gets_an_upsampled_look_at_its_surroundings_only() -> None:
+    image = np.zeros((1000, 3000), np.uint8)
+    # A clear large face, and a small one the first pass only nearly sees.
+    detector = SceneDetector(image, [(100, 100, 150, 1.0, True), (1500, 500, 74, -0.3, True)])
+
+    found, _ = find_boxes(detector, image, 1)
+
+    assert sorted((b.left, b.top) for b in found) == [(100, 100), (1500, 500)]
+    assert found[1].rect.left() == 1500  # in the whole image's pixels, for the landmark model
+    (first, _), (upsample, crop) = detector.looks
+    assert (first, upsample) == (0, 1)
+    assert crop[0] * crop[1] < image.size / 10
+
+
+def test_a_near_miss_with_nothing_closer_adds_no_face_and_a_crowd_of_them_gets_the_whole_photo() -> None:
+    image = np.zeros((1000, 3000), np.uint8)
+    nothing = SceneDetector(image, [(100, 100, 150, 1.0, True), (1500, 500, 74, -0.3, False)])
+
+    assert [(b.left, b.top) for b in find_boxes(nothing, image, 1)[0]] == [(100, 100)]
+
+    misses = [(300 * i + 400, 600, 74, -0.2, True) for i in range(5)]
+    crowd = SceneDetector(image, [(100, 100, 150, 1.0, True), *misses])
+
+    assert len(find_boxes(crowd, image, 1)[0]) == 6
+    assert crowd.looks[1] == (1, image.shape)
