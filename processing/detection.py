@@ -166,23 +166,15 @@ def look_closer(detector: Any, array: np.ndarray, near_misses: list[Box], found:
         right, bottom = min(centre_x + half, width), min(centre_y + half, height)
         for box in _run(detector, array[top:bottom, left:right], upsample):
             moved = _moved(box, left, top, width, height)
-            if not _overlaps_any(moved, found + new):
+            if moved is not None and not _overlaps_any(moved, found + new):
                 new.append(moved)
     return new
 
 
-def _moved(box: Box, dx: int, dy: int, width: int, height: int) -> Box:
-    """A box found in a crop, in the whole image's pixels."""
+def _moved(box: Box, dx: int, dy: int, width: int, height: int) -> Box | None:
+    """A box found in a crop, in the whole image's pixels (`width` x `height`)."""
     rect = type(box.rect)(box.rect.left() + dx, box.rect.top() + dy, box.rect.right() + dx, box.rect.bottom() + dy)
-    return Box(
-        max(box.left + dx, 0),
-        max(box.top + dy, 0),
-        min(box.right + dx, width - 1),
-        min(box.bottom + dy, height - 1),
-        box.score,
-        rect,
-        box.detected_width,
-    )
+    return _box(rect, box.score, width, height)
 
 
 def _overlaps_any(box: Box, others: list[Box]) -> bool:
@@ -200,13 +192,17 @@ def _overlaps_any(box: Box, others: list[Box]) -> bool:
 def _run(detector: Any, array: np.ndarray, upsample: int, threshold: float = 0.0) -> list[Box]:
     rects, scores, _ = detector.run(array, upsample, threshold)
     height, width = array.shape[:2]
-    boxes = []
-    for rect, score in zip(rects, scores, strict=True):
-        left, top = max(rect.left(), 0), max(rect.top(), 0)
-        right, bottom = min(rect.right(), width - 1), min(rect.bottom(), height - 1)
-        if right > left and bottom > top:
-            boxes.append(Box(left, top, right, bottom, float(score), rect, rect.right() - rect.left()))
-    return boxes
+    boxes = (_box(rect, float(score), width, height) for rect, score in zip(rects, scores, strict=True))
+    return [box for box in boxes if box is not None]
+
+
+def _box(rect: Any, score: float, width: int, height: int) -> Box | None:
+    """A detector rectangle clipped to a `width` x `height` image; None if nothing of it is inside."""
+    left, top = max(rect.left(), 0), max(rect.top(), 0)
+    right, bottom = min(rect.right(), width - 1), min(rect.bottom(), height - 1)
+    if right > left and bottom > top:
+        return Box(left, top, right, bottom, score, rect, rect.right() - rect.left())
+    return None
 
 
 def sharpness(array: np.ndarray, box: Box) -> float:

@@ -204,10 +204,15 @@ def _check_full_decode(image: Image.Image, max_pixels: int) -> None:
         )
 
 
+def fitted_size(width: int, height: int, max_side: int) -> tuple[int, int]:
+    """The size of a `width` x `height` image reduced so its longest side is at most `max_side` (never enlarged)."""
+    scale = min(1.0, max_side / max(width, height, 1))
+    return (max(1, round(width * scale)), max(1, round(height * scale)))
+
+
 def _draft_size(image: Image.Image, max_side: int) -> tuple[int, int]:
     # draft() picks the smallest decoder scale that is still at least this size.
-    scale = max_side / max(image.size)
-    return (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return fitted_size(image.width, image.height, max_side)
 
 
 def jpeg_bytes(image: Image.Image, max_side: int, quality: int = 85, *, optimize: bool = True) -> bytes:

@@ -29,7 +29,7 @@ from processing.backends import get_backend
 from processing.backends.base import BackendError, PermanentBackendError
 from processing.backoff import backoff_delay
 from processing.broker import PROCESS_PHOTOS, queued_photo_ids_in_broker
-from processing.images import InvalidImage
+from processing.images import InvalidImage, fitted_size
 from processing.people import regroup_event
 from processing.pipeline import (
     LostClaim,
@@ -81,8 +81,8 @@ def analysis_pixels(width: int, height: int, max_side: int) -> int:
     """
     if width <= 0 or height <= 0:
         return max_side * max_side
-    scale = min(1.0, max_side / max(width, height))
-    return round(width * scale) * round(height * scale)
+    fitted_width, fitted_height = fitted_size(width, height, max_side)
+    return fitted_width * fitted_height
 
 
 def largest_first(photo_ids: Sequence[int], sizes: Mapping[int, tuple[int, int]]) -> list[int]:
@@ -90,12 +90,12 @@ def largest_first(photo_ids: Sequence[int], sizes: Mapping[int, tuple[int, int]]
 
     Longest-processing-time-first: the last batches then hold the quickest
     photos, so the workers run out of work at about the same time instead of
-    one finishing a large group photo while the others wait.
+    one finishing a large group photo while the others wait. A photo missing
+    from `sizes` counts as the largest.
     """
     max_side = settings.PHOTO_ANALYSIS_MAX_SIDE
-    cost = {pk: analysis_pixels(width, height, max_side) for pk, (width, height) in sizes.items()}
     order = {pk: position for position, pk in enumerate(photo_ids)}
-    return sorted(photo_ids, key=lambda pk: (-cost.get(pk, max_side * max_side), order[pk]))
+    return sorted(photo_ids, key=lambda pk: (-analysis_pixels(*sizes.get(pk, (0, 0)), max_side), order[pk]))
 
 
 def enqueue_photos(photo_ids: Sequence[int]) -> None:
