@@ -161,9 +161,13 @@ def _write_marked_renditions(photo: Photo, image: Image.Image, mark: Watermark |
 
     Without a watermark there is no watermarked copy: its name is "" and an old one is deleted.
     """
-    web = image.copy()
-    web.thumbnail((settings.PHOTO_WEB_MAX_SIDE, settings.PHOTO_WEB_MAX_SIDE), Image.Resampling.LANCZOS)
-    web_jpeg = jpeg_bytes(apply_watermark(web, mark), settings.PHOTO_WEB_MAX_SIDE, optimize=False)
+    web = image
+    if mark is not None:
+        # The mark is drawn at the web copy's own size; jpeg_bytes resizes an unmarked copy itself.
+        web = image.copy()
+        web.thumbnail((settings.PHOTO_WEB_MAX_SIDE, settings.PHOTO_WEB_MAX_SIDE), Image.Resampling.LANCZOS)
+        web = apply_watermark(web, mark)
+    web_jpeg = jpeg_bytes(web, settings.PHOTO_WEB_MAX_SIDE, optimize=False)
     web_name = _save_rendition(photo, "web", web_jpeg)
     if mark is None:
         name = _rendition_name(photo, "watermarked")
@@ -240,7 +244,9 @@ def _finish(
                 raise PhotoGone(f"photo {photo.pk} was deleted while it was processed")
             raise LostClaim(f"photo {photo.pk} was claimed by another worker")
         stale_faces = list(Face.objects.filter(photo_id=photo.pk))
-        Face.objects.filter(photo_id=photo.pk).delete()
+        if stale_faces:
+            # A first run has nothing to replace, and the delete's cascade would look for it again.
+            Face.objects.filter(photo_id=photo.pk).delete()
         faces = _store_faces(photo, image, result.faces)
         reattach_corrections(photo, faces)
         # The photographer's edits of the people live on the faces: the new ones take them over.

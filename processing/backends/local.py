@@ -87,6 +87,7 @@ def detect_faces(
     jitters: int = 1,
     adaptive: bool = False,
     grey: bool = False,
+    grey_array: np.ndarray | None = None,
 ) -> list[DetectedFace]:
     """Detect and describe every face in an RGB uint8 array.
 
@@ -95,21 +96,28 @@ def detect_faces(
     With `grey`, the detector reads the grey image, which is cheaper (event
     photos); selfies keep colour, where a blurred face is still found
     and the guest is told it is blurry rather than that no face was seen.
+    `grey_array` is the image's grey version when the caller has it already.
     The call holds a slot of the machine-wide CPU guard (LOCAL_FACE_CONCURRENCY)
     and is recorded in the face-service metrics like a Rekognition call.
     """
     with face_call("local", operation, event_id, images=1) as call:
-        faces = _detect_faces(array, upsample, jitters, adaptive, grey)
+        faces = _detect_faces(array, upsample, jitters, adaptive, grey, grey_array)
         call.faces_indexed = len(faces)
     return faces
 
 
 def _detect_faces(
-    array: np.ndarray, upsample: int, jitters: int = 1, adaptive: bool = False, grey: bool = False
+    array: np.ndarray,
+    upsample: int,
+    jitters: int = 1,
+    adaptive: bool = False,
+    grey: bool = False,
+    grey_array: np.ndarray | None = None,
 ) -> list[DetectedFace]:
     m = models()
     # Sharpness reads grey (processing.detection); the descriptor always reads colour.
-    grey_array = np.asarray(Image.fromarray(array).convert("L"))
+    if grey_array is None:
+        grey_array = np.asarray(Image.fromarray(array).convert("L"))
     boxes, _ = find_boxes(m.detector, grey_array if grey else array, upsample, adaptive=adaptive)
     faces = []
     min_size = settings.FACE_MIN_SIZE
@@ -164,9 +172,19 @@ class LocalBackend(FaceBackend):
     name = "local"
 
     def index_photo(self, photo: Photo, image: Image.Image) -> IndexResult:
-        array = np.asarray(image.convert("RGB"))
+        # open_upright hands over RGB already: no converted copy for the array.
+        array = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
+        grey_array = np.asarray(image.convert("L"))
         upsample = settings.FACE_DETECT_UPSAMPLE
-        faces = detect_faces(array, upsample, event_id=photo.event_id, operation="IndexPhoto", adaptive=True, grey=True)
+        faces = detect_faces(
+            array,
+            upsample,
+            event_id=photo.event_id,
+            operation="IndexPhoto",
+            adaptive=True,
+            grey=True,
+            grey_array=grey_array,
+        )
         if not faces and max(image.size) <= PORTRAIT_MAX_SIDE:
             # A small image with no face found is usually a tight portrait crop.
             faces = _detect_padded(array, upsample, event_id=photo.event_id, operation="IndexPhoto", grey=True)
