@@ -215,8 +215,25 @@ def _draft_size(image: Image.Image, max_side: int) -> tuple[int, int]:
     return fitted_size(image.width, image.height, max_side)
 
 
+def fit_within(image: Image.Image, max_side: int) -> Image.Image:
+    """`image` reduced so its longest side is at most `max_side`; `image` itself when it fits.
+
+    Shrinks by the whole factor with a box filter (an area average), the same
+    factor on both axes, then bicubic for what remains (less than 2x, where it
+    looks the same as Lanczos for less work), if anything. Pillow's own
+    reducing_gap picks a factor per axis, which leaves a filter pass over the
+    larger image for the rounding of the other.
+    """
+    if max(image.size) <= max_side:
+        return image
+    size = fitted_size(image.width, image.height, max_side)
+    factor = max(image.size) // max_side
+    fitted = image.reduce(factor) if factor >= 2 else image
+    return fitted if fitted.size == size else fitted.resize(size, Image.Resampling.BICUBIC)
+
+
 def jpeg_bytes(image: Image.Image, max_side: int, quality: int = 85, *, optimize: bool = True) -> bytes:
-    """A JPEG copy of `image` whose longest side is at most `max_side`.
+    """A JPEG copy of `image` whose longest side is at most `max_side` (`image` is left as it is).
 
     Baseline rather than progressive: progressive encoding costs twice the
     time of the whole rendition step for files about 3 % smaller. `optimize`
@@ -225,18 +242,6 @@ def jpeg_bytes(image: Image.Image, max_side: int, quality: int = 85, *, optimize
     the encoding time for a file about 2 % smaller (bench/processing_throughput.py
     prints both), so the pipeline turns it off there.
     """
-    fitted = image
-    if max(image.size) > max_side:
-        size = fitted_size(image.width, image.height, max_side)
-        # Shrink by the whole factor with a box filter (an area average), the
-        # same factor on both axes, then bicubic for what remains (less than
-        # 2x, where it looks the same as Lanczos for less work), if anything.
-        # Pillow's own reducing_gap picks a factor per axis, which leaves a
-        # filter pass over the larger image for the rounding of the other.
-        factor = max(image.size) // max_side
-        fitted = image.reduce(factor) if factor >= 2 else image
-        if fitted.size != size:
-            fitted = fitted.resize(size, Image.Resampling.BICUBIC)
     buffer = io.BytesIO()
-    fitted.save(buffer, "JPEG", quality=quality, optimize=optimize)
+    fit_within(image, max_side).save(buffer, "JPEG", quality=quality, optimize=optimize)
     return buffer.getvalue()

@@ -69,7 +69,7 @@ from processing.alerts import schedule_match_alerts
 from processing.backends import get_backend
 from processing.backends.base import DetectedFace, FaceBackend, FaceMatch, IndexResult, NewFaceMatch
 from processing.corrections import enforce_corrections, reattach_corrections
-from processing.images import jpeg_bytes, open_upright
+from processing.images import fit_within, jpeg_bytes, open_upright
 from processing.people import carry_over_groups
 from processing.references import event_references
 from processing.watermark import Watermark, apply_watermark, event_watermark
@@ -161,12 +161,8 @@ def _write_marked_renditions(photo: Photo, image: Image.Image, mark: Watermark |
 
     Without a watermark there is no watermarked copy: its name is "" and an old one is deleted.
     """
-    web = image
-    if mark is not None:
-        # The mark is drawn at the web copy's own size; jpeg_bytes resizes an unmarked copy itself.
-        web = image.copy()
-        web.thumbnail((settings.PHOTO_WEB_MAX_SIDE, settings.PHOTO_WEB_MAX_SIDE), Image.Resampling.LANCZOS)
-        web = apply_watermark(web, mark)
+    # The mark is drawn at the web copy's own size (a new image; the analysis image stays clean).
+    web = apply_watermark(fit_within(image, settings.PHOTO_WEB_MAX_SIDE), mark)
     web_jpeg = jpeg_bytes(web, settings.PHOTO_WEB_MAX_SIDE, optimize=False)
     web_name = _save_rendition(photo, "web", web_jpeg)
     if mark is None:
