@@ -6,10 +6,13 @@ the flags that keep it from reaching out to the network on start.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from testsupport.paths import REPO
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -23,6 +26,10 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 PHONE = {"width": 390, "height": 844}
+SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
+# Chromium sometimes refuses a full-page capture while the page is still being
+# laid out after a navigation ("Unable to capture screenshot"); a moment later it works.
+SCREENSHOT_ATTEMPTS = 3
 
 
 def require_chromium() -> None:
@@ -34,3 +41,25 @@ def require_chromium() -> None:
 def launch_chromium(playwright: Any, *extra_args: str) -> Any:
     """A headless Chromium browser; `extra_args` add to the usual flags (a fake camera, say)."""
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, *extra_args], headless=True)
+
+
+def screenshot(page: Any, name: str) -> Path:
+    """Save a full-page screenshot of `page` as test-artifacts/screenshots/`name`.png; returns its path.
+
+    The screenshot is a record for people, not a check: it waits for the page
+    to have loaded and tries again when Chromium refuses a capture mid-layout.
+    """
+    from playwright.sync_api import Error
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.wait_for_load_state("load")
+    for attempt in range(1, SCREENSHOT_ATTEMPTS + 1):
+        try:
+            page.screenshot(path=str(path), full_page=True)
+            return path
+        except Error as exc:
+            if "Unable to capture screenshot" not in str(exc) or attempt == SCREENSHOT_ATTEMPTS:
+                raise
+            time.sleep(0.2 * attempt)
+    return path

@@ -24,19 +24,12 @@ from tests.conftest import png_upload
 from tests.correction_scenes import FIRST, SCENE_BACKEND, scene_file
 from tests.fakes import scene_png
 from tests.gallery.test_guest_flow_browser import assert_fits_the_phone
-from testsupport.browser import PHONE, launch_chromium, require_chromium
-from testsupport.paths import REPO
+from testsupport.browser import PHONE, launch_chromium, require_chromium, screenshot
 from testsupport.processes import Proc
 
 pytestmark = pytest.mark.slow
 
-ARTIFACTS = REPO / "artifacts" / "corrections"
 GUEST_PASSWORD = "Evening-pass-2024"
-
-
-def shot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 @pytest.fixture
@@ -100,14 +93,14 @@ def test_not_me_thats_me_and_stepping_through_photos(
     page.wait_for_url(mine_url)
     assert my_photo_ids(page) == {ids[n] for n in ("a1.png", "a2.png", "a3.png", "x1.png", "x2.png")}
     assert_fits_the_phone(page)
-    shot(page, "01-my-photos")
+    screenshot(page, "corrections-01-my-photos")
 
     # "Not me" on the stranger: he goes, with his look-alike.
     page.locator(f"form[action='/photos/{ids['x1.png']}/not-me/'] button").click()
     page.wait_for_url(mine_url)
     expect(page.locator(f"ul.grid a[href^='/photos/{ids['x1.png']}/']")).to_have_count(0)
     assert my_photo_ids(page) == {ids[n] for n in ("a1.png", "a2.png", "a3.png")}
-    shot(page, "02-after-not-me")
+    screenshot(page, "corrections-02-after-not-me")
 
     # Processed again (new faces), the photo stays hidden.
     old_faces = set(photos["x1.png"].faces.values_list("pk", flat=True))
@@ -117,16 +110,16 @@ def test_not_me_thats_me_and_stepping_through_photos(
     assert my_photo_ids(page) == {ids[n] for n in ("a1.png", "a2.png", "a3.png")}
     page.goto(f"{base}/events/{event.pk}/hidden/")
     expect(page.locator(f"form[action='/photos/{ids['x1.png']}/not-me/undo/']")).to_have_count(1)
-    shot(page, "03-hidden-photos")
+    screenshot(page, "corrections-03-hidden-photos")
 
     # "That's me" on a photo with two people: the guest taps their face on the photo.
     page.goto(f"{base}/events/{event.pk}/all/")
-    shot(page, "04-all-photos")
+    screenshot(page, "corrections-04-all-photos")
     page.locator(f"form[action='/photos/{ids['y1.png']}/me/'] button").click()
     face_boxes = page.locator("button.face-box")
     expect(face_boxes).to_have_count(2)
     assert_fits_the_phone(page)
-    shot(page, "05-pick-your-face")
+    screenshot(page, "corrections-05-pick-your-face")
     left_box = min(range(2), key=lambda i: face_boxes.nth(i).bounding_box()["x"])
     face_boxes.nth(left_box).click()
     page.wait_for_url(f"{base}/events/{event.pk}/all/")
@@ -134,7 +127,7 @@ def test_not_me_thats_me_and_stepping_through_photos(
     assert {ids["y1.png"], ids["y2.png"]} <= my_photo_ids(page)
     chosen = Match.objects.get(user=guest, photo=photos["y1.png"]).face
     assert chosen == photos["y1.png"].faces.order_by("left").first()
-    shot(page, "06-after-thats-me")
+    screenshot(page, "corrections-06-after-thats-me")
 
     # The photo page: next and previous within my photos, by button and by arrow key.
     order = [link.split("/")[2] for link in page.locator("ul.grid li > a").evaluate_all(
@@ -143,7 +136,7 @@ def test_not_me_thats_me_and_stepping_through_photos(
     page.locator("ul.grid li > a").first.click()
     expect(page.locator("figure.photo img")).to_be_visible()
     assert_fits_the_phone(page)
-    shot(page, "07-photo-page")
+    screenshot(page, "corrections-07-photo-page")
     page.keyboard.press("ArrowRight")
     page.wait_for_url(f"**/photos/{order[1]}/**")
     page.locator("a[rel=next]").click()

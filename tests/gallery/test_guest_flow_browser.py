@@ -45,11 +45,10 @@ from processing.tasks import process_photos
 from tests.cluster import REPO, subprocess_env
 from tests.conftest import png_upload
 from tests.fakes import scene_png
-from testsupport.browser import PHONE, launch_chromium, require_chromium
+from testsupport.browser import PHONE, launch_chromium, require_chromium, screenshot
 
 pytestmark = pytest.mark.slow
 
-SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
 # The guest is marker person 0: in p0 and p3, not in p1 and p2.
 SCENES = {"p0.png": [0, 1], "p1.png": [1], "p2.png": [2, 3], "p3.png": [0]}
 
@@ -144,11 +143,6 @@ def assert_no_password_field(page: Any) -> None:
     assert page.locator("input[type=password]").count() == 0, f"a password field on {page.url}"
 
 
-def shot(page: Any, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
-
-
 def assert_fits_the_phone(page: Any) -> None:
     """Nothing scrolls sideways on a phone."""
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
@@ -174,7 +168,7 @@ def test_guest_flow_on_a_phone(live_server_url: str, processed_event: Event, bro
     assert page.evaluate("document.activeElement.textContent") == "Skip to content"
     assert_no_password_field(page)
     assert_fits_the_phone(page)
-    shot(page, "01-event-page")
+    screenshot(page, "01-event-page")
     assert not Membership.objects.filter(event=event).exists(), "opening the link joined"
 
     # 2. One tap makes a guest, without a username or a password.
@@ -187,7 +181,7 @@ def test_guest_flow_on_a_phone(live_server_url: str, processed_event: Event, bro
         expect(page.get_by_text(text, exact=True)).to_be_visible()
     expect(page.get_by_text(re.compile(r"for \d+ days"))).to_be_visible()
     assert_fits_the_phone(page)
-    shot(page, "03-consent")
+    screenshot(page, "03-consent")
     page.get_by_label(re.compile("I agree that photoevent stores")).check()
     page.get_by_role("button", name="I agree, continue").click()
 
@@ -198,7 +192,7 @@ def test_guest_flow_on_a_phone(live_server_url: str, processed_event: Event, bro
     assert selfie_input.get_attribute("capture") == "user"
     assert selfie_input.get_attribute("accept") == "image/*"
     assert_fits_the_phone(page)
-    shot(page, "04-selfie")
+    screenshot(page, "04-selfie")
     selfie_input.set_input_files({"name": "me.png", "mimeType": "image/png", "buffer": scene_png([0])})
     page.get_by_role("button", name="Find my photos").click()
 
@@ -211,7 +205,7 @@ def test_guest_flow_on_a_phone(live_server_url: str, processed_event: Event, bro
     assert {thumbnails.nth(i).get_attribute("loading") for i in range(2)} == {"lazy"}
     assert_images_loaded(page)
     assert_fits_the_phone(page)
-    shot(page, "05-my-photos")
+    screenshot(page, "05-my-photos")
     guest = User.objects.get(memberships__event=event)
     assert not guest.has_usable_password()
     session_cookie = next(c for c in page.context.cookies() if c["name"] == "sessionid")
@@ -226,7 +220,7 @@ def test_guest_flow_on_a_phone(live_server_url: str, processed_event: Event, bro
     expect(photo_image).to_have_attribute("alt", "Photo from Summer Wedding, one you are in")
     assert_images_loaded(page)
     assert_fits_the_phone(page)
-    shot(page, "06-photo")
+    screenshot(page, "06-photo")
     with page.expect_download() as download_info:
         page.get_by_role("link", name="Download original").click()
     download = download_info.value
@@ -247,13 +241,13 @@ def test_guest_flow_on_a_phone(live_server_url: str, processed_event: Event, bro
     expect(page.get_by_role("heading", name="Your face data")).to_be_visible()
     expect(page.get_by_text("1 selfie with its face template")).to_be_visible()
     assert_fits_the_phone(page)
-    shot(page, "07-face-data")
+    screenshot(page, "07-face-data")
     page.get_by_role("button", name="Delete my face data").click()
     expect(page.get_by_role("heading", name="Your face data is deleted")).to_be_visible()
     expect(page.get_by_text("1 selfie (the photo of your face)")).to_be_visible()
     expect(page.get_by_text("2 links to photos you were found in, in 1 event")).to_be_visible()
     assert_fits_the_phone(page)
-    shot(page, "08-face-data-deleted")
+    screenshot(page, "08-face-data-deleted")
     assert not Selfie.objects.filter(user=guest).exists()
     assert not Match.objects.filter(user=guest).exists()
     assert AttendeeProfile.objects.get(user=guest).face_consent_at is None
@@ -262,7 +256,7 @@ def test_guest_flow_on_a_phone(live_server_url: str, processed_event: Event, bro
     page.goto(f"{base}/events/{event.pk}/all/")
     expect(page.locator("ul.grid img")).to_have_count(4)
     assert_images_loaded(page)
-    shot(page, "09-all-photos-after-deletion")
+    screenshot(page, "09-all-photos-after-deletion")
 
     # An email address for alerts and sign-in links, on the account page.
     page.get_by_role("link", name="Account").first.click()
@@ -271,7 +265,7 @@ def test_guest_flow_on_a_phone(live_server_url: str, processed_event: Event, bro
     page.get_by_role("button", name="Save", exact=True).click()
     expect(page.get_by_text("We will email you when new photos of you arrive")).to_be_visible()
     assert_fits_the_phone(page)
-    shot(page, "11-account")
+    screenshot(page, "11-account")
     guest.refresh_from_db()
     assert guest.email == "guest@example.com"
 
@@ -285,4 +279,4 @@ def test_guest_flow_on_a_phone(live_server_url: str, processed_event: Event, bro
     expect(qr_image).to_be_visible()
     assert_images_loaded(page)
     assert_fits_the_phone(page)
-    shot(page, "10-studio-event")
+    screenshot(page, "10-studio-event")

@@ -32,15 +32,13 @@ from gallery.models import PHOTOGRAPHERS_GROUP, Event, EventVisibility, Match, M
 from gallery.uploads import accept_uploads
 from processing.pipeline import enrol_selfie
 from processing.tasks import process_photos
-from tests.cluster import REPO
 from tests.conftest import png_upload
 from tests.fakes import scene_png
-from testsupport.browser import launch_chromium, require_chromium
+from testsupport.browser import launch_chromium, require_chromium, screenshot
 
 pytestmark = pytest.mark.slow
 
 PHONE = {"width": 390, "height": 844}
-SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
 GUEST_PASSWORD = "Evening-pass-2024"
 # The guest is marker person 0: in p0 and p2.
 SCENES = {"p0.png": [0, 1], "p1.png": [1], "p2.png": [0]}
@@ -105,11 +103,6 @@ def playwright(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         yield playwright
 
 
-def shot(page: Any, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
-
-
 def log_in(page: Any, base: str, next_path: str) -> None:
     page.goto(f"{base}/login/?next={next_path}")
     page.get_by_label("Username").fill("guest")
@@ -148,7 +141,7 @@ def test_a_still_selfie_sees_nothing_and_a_still_camera_is_refused(
         expect(page.locator("ul.grid img")).to_have_count(0)
         verify = page.get_by_role("link", name="Verify with your camera")
         expect(verify).to_be_visible()
-        shot(page, "live-01-my-photos-still-selfie")
+        screenshot(page, "live-01-my-photos-still-selfie")
 
         # Nor through the photo pages, the media view or the ZIP.
         cookies = page.context.cookies()
@@ -170,11 +163,11 @@ def test_a_still_selfie_sees_nothing_and_a_still_camera_is_refused(
         assert page.evaluate("document.querySelector('video').videoWidth") == 640
         instructions = re.compile("Turn your head to your (left|right)|Tilt your head up")
         expect(page.get_by_text(instructions)).to_be_visible()
-        shot(page, "live-02-pose")
+        screenshot(page, "live-02-pose")
         refusal = page.get_by_text(re.compile(r"Pictures \d and \d are the same image"))
         expect(refusal).to_be_visible(timeout=60_000)
         expect(page.get_by_role("button", name="Try again")).to_be_visible()
-        shot(page, "live-03-refused")
+        screenshot(page, "live-03-refused")
         assert not Selfie.objects.filter(user__username="guest", live_verified_at__isnull=False).exists()
     finally:
         browser.close()
@@ -194,7 +187,7 @@ def test_without_a_camera_the_page_offers_the_event_qr_code(
         qr = page.get_by_role("img", name=re.compile("QR code"))
         expect(qr).to_be_visible()
         expect(page.get_by_text(f"/e/{event.code}/")).to_be_visible()
-        shot(page, "live-04-no-camera")
+        screenshot(page, "live-04-no-camera")
     finally:
         browser.close()
 

@@ -35,11 +35,11 @@ from tests.conftest import png_upload
 from tests.fakes import scene_png
 from tests.gallery.conftest import selfie_file
 from tests.gallery.test_guest_flow_browser import (  # noqa: F401 (fixtures of the phone test)
-    SCREENSHOTS,
     browser_page,
     live_server_url,
     processed_event,
 )
+from testsupport.browser import screenshot
 from testsupport.paths import REPO
 
 pytestmark = pytest.mark.django_db
@@ -516,8 +516,7 @@ def test_guest_evening_in_french_on_a_phone(live_server_url, processed_event, br
         english = left_untranslated(text, "en", "fr")
         assert not english, f"English left on the {name} page: {english}"
         assert page.locator("input[type=password]").count() == 0, f"a password field on the {name} page"
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / f"fr-{name}.png"), full_page=True)
+        screenshot(page, f"fr-{name}")
 
     def fr(message: str) -> str:
         french = translated(message, "fr")
