@@ -161,7 +161,8 @@ def _write_marked_renditions(photo: Photo, image: Image.Image, mark: Watermark |
 
     Without a watermark there is no watermarked copy: its name is "" and an old one is deleted.
     """
-    # The mark is drawn at the web copy's own size (a new image; the analysis image stays clean).
+    # A mark is drawn on a new image at the web copy's size; without one the
+    # analysis image is encoded as it is (jpeg_bytes never changes its input).
     web = apply_watermark(fit_within(image, settings.PHOTO_WEB_MAX_SIDE), mark)
     web_jpeg = jpeg_bytes(web, settings.PHOTO_WEB_MAX_SIDE, optimize=False)
     web_name = _save_rendition(photo, "web", web_jpeg)
