@@ -79,33 +79,57 @@ def forget_cached_events(*event_ids: int) -> None:
 
 
 class Event(models.Model):
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="events")
-    name = models.CharField(max_length=200)
-    date = models.DateField(null=True, blank=True)
-    code = models.CharField(max_length=16, unique=True, default=new_event_code)
-    visibility = models.CharField(max_length=8, choices=EventVisibility.choices, default=EventVisibility.ALL)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="events", verbose_name=gettext_lazy("owner")
+    )
+    name = models.CharField(max_length=200, verbose_name=gettext_lazy("name"))
+    date = models.DateField(null=True, blank=True, verbose_name=gettext_lazy("date"))
+    code = models.CharField(max_length=16, unique=True, default=new_event_code, verbose_name=gettext_lazy("code"))
+    visibility = models.CharField(
+        max_length=8,
+        choices=EventVisibility.choices,
+        default=EventVisibility.ALL,
+        verbose_name=gettext_lazy("visibility"),
+    )
     # Bumped whenever the event's photos or matches change; cache keys include it.
-    content_version = models.PositiveBigIntegerField(default=0)
-    created_at = models.DateTimeField(default=timezone.now)
+    content_version = models.PositiveBigIntegerField(default=0, verbose_name=gettext_lazy("content version"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=gettext_lazy("created at"))
 
     # The watermark on web renditions and on guests' downloads: text, a PNG logo
     # (the logo wins when both are set), or neither for no watermark.
-    watermark_text = models.CharField(max_length=100, blank=True)
-    watermark_logo = models.FileField(upload_to=_watermark_logo_path, max_length=255, blank=True)
-    watermark_position = models.CharField(
-        max_length=16, choices=WatermarkPosition.choices, default=WatermarkPosition.BOTTOM_RIGHT
+    watermark_text = models.CharField(max_length=100, blank=True, verbose_name=gettext_lazy("watermark text"))
+    watermark_logo = models.FileField(
+        upload_to=_watermark_logo_path, max_length=255, blank=True, verbose_name=gettext_lazy("watermark logo")
     )
-    watermark_opacity = models.FloatField(default=0.5, help_text="0 (invisible) to 1 (opaque).")
-    watermark_size = models.FloatField(default=0.25, help_text="Width of the mark as a fraction of the image's width.")
+    watermark_position = models.CharField(
+        max_length=16,
+        choices=WatermarkPosition.choices,
+        default=WatermarkPosition.BOTTOM_RIGHT,
+        verbose_name=gettext_lazy("watermark position"),
+    )
+    watermark_opacity = models.FloatField(
+        default=0.5,
+        help_text=gettext_lazy("0 (invisible) to 1 (opaque)."),
+        verbose_name=gettext_lazy("watermark opacity"),
+    )
+    watermark_size = models.FloatField(
+        default=0.25,
+        help_text=gettext_lazy("Width of the mark as a fraction of the image's width."),
+        verbose_name=gettext_lazy("watermark size"),
+    )
     # Bumped on every watermark change; a photo whose renditions carry an older
     # version is re-rendered by the queue.
-    watermark_version = models.PositiveIntegerField(default=0)
+    watermark_version = models.PositiveIntegerField(default=0, verbose_name=gettext_lazy("watermark version"))
     # With a watermark set, guests download the watermarked full-size copy
     # unless this is on. Without a watermark there is nothing to protect and
     # guests get the original as before.
-    guests_get_originals = models.BooleanField(default=False)
+    guests_get_originals = models.BooleanField(
+        default=False, verbose_name=gettext_lazy("guests download the originals")
+    )
 
     class Meta:
+        verbose_name = gettext_lazy("event")
+        verbose_name_plural = gettext_lazy("events")
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
@@ -156,12 +180,21 @@ class Event(models.Model):
 class Membership(models.Model):
     """An attendee who joined an event."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
-    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="memberships")
-    joined_at = models.DateTimeField(default=timezone.now)
-    last_seen_at = models.DateTimeField(null=True, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="memberships",
+        verbose_name=gettext_lazy("guest"),
+    )
+    event = models.ForeignKey(
+        Event, on_delete=models.CASCADE, related_name="memberships", verbose_name=gettext_lazy("event")
+    )
+    joined_at = models.DateTimeField(default=timezone.now, verbose_name=gettext_lazy("joined at"))
+    last_seen_at = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("last visit at"))
 
     class Meta:
+        verbose_name = gettext_lazy("membership")
+        verbose_name_plural = gettext_lazy("memberships")
         constraints = [models.UniqueConstraint(fields=["user", "event"], name="membership_unique")]
 
     def __str__(self) -> str:
@@ -178,11 +211,20 @@ class Membership(models.Model):
 class CoPhotographer(models.Model):
     """A photographer the event's owner added: they upload and follow the event, not change it."""
 
-    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="co_photographers")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="co_photographed_events")
-    added_at = models.DateTimeField(default=timezone.now)
+    event = models.ForeignKey(
+        Event, on_delete=models.CASCADE, related_name="co_photographers", verbose_name=gettext_lazy("event")
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="co_photographed_events",
+        verbose_name=gettext_lazy("co-photographer"),
+    )
+    added_at = models.DateTimeField(default=timezone.now, verbose_name=gettext_lazy("added at"))
 
     class Meta:
+        verbose_name = gettext_lazy("co-photographer")
+        verbose_name_plural = gettext_lazy("co-photographers")
         ordering = ["added_at", "id"]
         constraints = [models.UniqueConstraint(fields=["event", "user"], name="co_photographer_unique")]
 
@@ -191,9 +233,17 @@ class CoPhotographer(models.Model):
 
 
 class AttendeeProfile(models.Model):
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="attendee")
-    face_consent_at = models.DateTimeField(null=True, blank=True)
-    last_active_at = models.DateTimeField(default=timezone.now)
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="attendee", verbose_name=gettext_lazy("user")
+    )
+    face_consent_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=gettext_lazy("consent to face matching given at")
+    )
+    last_active_at = models.DateTimeField(default=timezone.now, verbose_name=gettext_lazy("last active at"))
+
+    class Meta:
+        verbose_name = gettext_lazy("guest profile")
+        verbose_name_plural = gettext_lazy("guest profiles")
 
     def __str__(self) -> str:
         return f"profile of {self.user_id}"
@@ -245,17 +295,21 @@ def _selfie_path(instance: Selfie, filename: str) -> str:
 class Selfie(models.Model):
     """The reference face of an attendee. The newest one is the one in use."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="selfies")
-    image = models.FileField(upload_to=_selfie_path, max_length=255)
-    embedding = models.BinaryField(null=True, blank=True)
-    external_id = models.CharField(max_length=64, blank=True)
-    faces_found = models.PositiveIntegerField(default=0)
-    created_at = models.DateTimeField(default=timezone.now)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="selfies", verbose_name=gettext_lazy("guest")
+    )
+    image = models.FileField(upload_to=_selfie_path, max_length=255, verbose_name=gettext_lazy("image"))
+    embedding = models.BinaryField(null=True, blank=True, verbose_name=gettext_lazy("face template"))
+    external_id = models.CharField(max_length=64, blank=True, verbose_name=gettext_lazy("external id"))
+    faces_found = models.PositiveIntegerField(default=0, verbose_name=gettext_lazy("faces found"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=gettext_lazy("created at"))
     # Set when the selfie came from a passed live check (processing/liveness.py),
     # not from an uploaded still; "own photos only" events require it.
-    live_verified_at = models.DateTimeField(null=True, blank=True)
+    live_verified_at = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("verified live at"))
 
     class Meta:
+        verbose_name = gettext_lazy("selfie")
+        verbose_name_plural = gettext_lazy("selfies")
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
@@ -283,43 +337,59 @@ def _photo_path(instance: Photo, filename: str) -> str:
 class Photo(models.Model):
     """An event photo and its processing job; the job state lives here."""
 
-    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="photos")
-    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True)
-    job_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    original = models.FileField(upload_to=_photo_path, max_length=255)
-    thumbnail = models.FileField(max_length=255, blank=True)
-    web = models.FileField(max_length=255, blank=True)
+    event = models.ForeignKey(
+        Event, on_delete=models.CASCADE, related_name="photos", verbose_name=gettext_lazy("event")
+    )
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, verbose_name=gettext_lazy("uploaded by")
+    )
+    job_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False, verbose_name=gettext_lazy("job id"))
+    original = models.FileField(upload_to=_photo_path, max_length=255, verbose_name=gettext_lazy("original file"))
+    thumbnail = models.FileField(max_length=255, blank=True, verbose_name=gettext_lazy("thumbnail"))
+    web = models.FileField(max_length=255, blank=True, verbose_name=gettext_lazy("web rendition"))
     # The full-size JPEG with the event's watermark, which guests download
     # instead of the original; empty when the event has no watermark.
-    watermarked = models.FileField(max_length=255, blank=True)
+    watermarked = models.FileField(max_length=255, blank=True, verbose_name=gettext_lazy("watermarked rendition"))
     # The event's watermark_version the web and watermarked renditions were made with.
-    watermark_version = models.PositiveIntegerField(default=0)
-    filename = models.CharField(max_length=255, help_text=gettext_lazy("The client's file name, for display only."))
-    sha256 = models.CharField(max_length=64)
-    format = models.CharField(max_length=8)
-    size_bytes = models.PositiveBigIntegerField(default=0)
-    width = models.PositiveIntegerField(default=0)
-    height = models.PositiveIntegerField(default=0)
+    watermark_version = models.PositiveIntegerField(default=0, verbose_name=gettext_lazy("watermark version"))
+    filename = models.CharField(
+        max_length=255,
+        help_text=gettext_lazy("The client's file name, for display only."),
+        verbose_name=gettext_lazy("file name"),
+    )
+    sha256 = models.CharField(max_length=64, verbose_name=gettext_lazy("SHA-256 digest"))
+    format = models.CharField(max_length=8, verbose_name=gettext_lazy("file format"))
+    size_bytes = models.PositiveBigIntegerField(default=0, verbose_name=gettext_lazy("size (bytes)"))
+    width = models.PositiveIntegerField(default=0, verbose_name=gettext_lazy("width"))
+    height = models.PositiveIntegerField(default=0, verbose_name=gettext_lazy("height"))
 
-    status = models.CharField(max_length=16, choices=PhotoStatus.choices, default=PhotoStatus.QUEUED)
-    attempts = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True)
-    face_count = models.PositiveIntegerField(default=0)
-    unindexed_reasons = models.JSONField(default=list, blank=True)
-    enqueued_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(
+        max_length=16, choices=PhotoStatus.choices, default=PhotoStatus.QUEUED, verbose_name=gettext_lazy("status")
+    )
+    attempts = models.PositiveIntegerField(default=0, verbose_name=gettext_lazy("attempts"))
+    error = models.TextField(blank=True, verbose_name=gettext_lazy("error"))
+    face_count = models.PositiveIntegerField(default=0, verbose_name=gettext_lazy("face count"))
+    unindexed_reasons = models.JSONField(
+        default=list, blank=True, verbose_name=gettext_lazy("why faces were not indexed")
+    )
+    enqueued_at = models.DateTimeField(default=timezone.now, verbose_name=gettext_lazy("queued at"))
     # Last time a task carrying this photo went to the broker.
-    dispatched_at = models.DateTimeField(null=True, blank=True)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    failed_at = models.DateTimeField(null=True, blank=True)
-    processing_ms = models.PositiveIntegerField(null=True, blank=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("sent to the broker at"))
+    next_attempt_at = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("next attempt at"))
+    started_at = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("started at"))
+    finished_at = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("finished at"))
+    failed_at = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("failed at"))
+    processing_ms = models.PositiveIntegerField(
+        null=True, blank=True, verbose_name=gettext_lazy("processing time (ms)")
+    )
     # Set by the worker that claimed the photo; only that worker may finish it.
-    claim = models.UUIDField(null=True, blank=True, editable=False)
-    worker = models.CharField(max_length=64, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
+    claim = models.UUIDField(null=True, blank=True, editable=False, verbose_name=gettext_lazy("claim token"))
+    worker = models.CharField(max_length=64, blank=True, verbose_name=gettext_lazy("worker"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=gettext_lazy("created at"))
 
     class Meta:
+        verbose_name = gettext_lazy("photo")
+        verbose_name_plural = gettext_lazy("photos")
         ordering = ["-created_at", "-id"]
         constraints = [models.UniqueConstraint(fields=["event", "sha256"], name="photo_unique_per_event")]
         indexes = [
@@ -340,18 +410,29 @@ class FaceGroup(models.Model):
     locked faces keep their group through every regrouping.
     """
 
-    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="face_groups")
+    event = models.ForeignKey(
+        Event, on_delete=models.CASCADE, related_name="face_groups", verbose_name=gettext_lazy("event")
+    )
     # A hidden group (the photographer, someone who asked not to be found) is never matched to a guest.
-    hidden = models.BooleanField(default=False)
+    hidden = models.BooleanField(default=False, verbose_name=gettext_lazy("hidden from guests"))
     # A face the photographer moved out of a group: it takes no other face, so
     # the group it left does not follow it (a merge opens it again).
-    closed = models.BooleanField(default=False)
-    face_count = models.PositiveIntegerField(default=0)
-    photo_count = models.PositiveIntegerField(default=0)
-    cover_face = models.ForeignKey("Face", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    created_at = models.DateTimeField(default=timezone.now)
+    closed = models.BooleanField(default=False, verbose_name=gettext_lazy("closed to other faces"))
+    face_count = models.PositiveIntegerField(default=0, verbose_name=gettext_lazy("face count"))
+    photo_count = models.PositiveIntegerField(default=0, verbose_name=gettext_lazy("photo count"))
+    cover_face = models.ForeignKey(
+        "Face",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=gettext_lazy("cover face"),
+    )
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=gettext_lazy("created at"))
 
     class Meta:
+        verbose_name = gettext_lazy("face group")
+        verbose_name_plural = gettext_lazy("face groups")
         indexes = [models.Index(fields=["event", "-photo_count", "id"], name="facegroup_event_size")]
 
     def __str__(self) -> str:
@@ -359,24 +440,33 @@ class FaceGroup(models.Model):
 
 
 class Face(models.Model):
-    photo = models.ForeignKey(Photo, on_delete=models.CASCADE, related_name="faces")
-    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="faces")
-    group = models.ForeignKey(FaceGroup, on_delete=models.SET_NULL, null=True, blank=True, related_name="faces")
+    photo = models.ForeignKey(Photo, on_delete=models.CASCADE, related_name="faces", verbose_name=gettext_lazy("photo"))
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="faces", verbose_name=gettext_lazy("event"))
+    group = models.ForeignKey(
+        FaceGroup,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="faces",
+        verbose_name=gettext_lazy("group"),
+    )
     # Set by the photographer's edits: the face stays in `group` whatever the regrouping finds.
-    group_locked = models.BooleanField(default=False)
+    group_locked = models.BooleanField(default=False, verbose_name=gettext_lazy("locked in its group"))
     # Box as fractions of the upright image, so it fits every rendition.
-    left = models.FloatField()
-    top = models.FloatField()
-    width = models.FloatField()
-    height = models.FloatField()
-    embedding = models.BinaryField(null=True, blank=True)
-    external_id = models.CharField(max_length=64, blank=True, db_index=True)
-    confidence = models.FloatField(default=0.0)
+    left = models.FloatField(verbose_name=gettext_lazy("left edge"))
+    top = models.FloatField(verbose_name=gettext_lazy("top edge"))
+    width = models.FloatField(verbose_name=gettext_lazy("width"))
+    height = models.FloatField(verbose_name=gettext_lazy("height"))
+    embedding = models.BinaryField(null=True, blank=True, verbose_name=gettext_lazy("face template"))
+    external_id = models.CharField(max_length=64, blank=True, db_index=True, verbose_name=gettext_lazy("external id"))
+    confidence = models.FloatField(default=0.0, verbose_name=gettext_lazy("confidence"))
     # 0..1 from size, sharpness and detector score; weak faces need stronger
     # evidence to match (processing.detection). 1 for faces indexed before it.
-    quality = models.FloatField(default=1.0)
+    quality = models.FloatField(default=1.0, verbose_name=gettext_lazy("quality"))
 
     class Meta:
+        verbose_name = gettext_lazy("face")
+        verbose_name_plural = gettext_lazy("faces")
         indexes = [models.Index(fields=["event", "id"], name="face_event")]
 
     def __str__(self) -> str:
@@ -392,14 +482,22 @@ class Face(models.Model):
 class Match(models.Model):
     """An attendee found in a photo, materialised so that my-photos is one query."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="matches")
-    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="matches")
-    photo = models.ForeignKey(Photo, on_delete=models.CASCADE, related_name="matches")
-    face = models.ForeignKey(Face, on_delete=models.CASCADE, related_name="matches")
-    similarity = models.FloatField()
-    created_at = models.DateTimeField(default=timezone.now)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="matches", verbose_name=gettext_lazy("guest")
+    )
+    event = models.ForeignKey(
+        Event, on_delete=models.CASCADE, related_name="matches", verbose_name=gettext_lazy("event")
+    )
+    photo = models.ForeignKey(
+        Photo, on_delete=models.CASCADE, related_name="matches", verbose_name=gettext_lazy("photo")
+    )
+    face = models.ForeignKey(Face, on_delete=models.CASCADE, related_name="matches", verbose_name=gettext_lazy("face"))
+    similarity = models.FloatField(verbose_name=gettext_lazy("similarity"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=gettext_lazy("created at"))
 
     class Meta:
+        verbose_name = gettext_lazy("match")
+        verbose_name_plural = gettext_lazy("matches")
         constraints = [models.UniqueConstraint(fields=["user", "photo"], name="match_unique_user_photo")]
         indexes = [models.Index(fields=["user", "event", "-similarity"], name="match_user_event")]
 
@@ -418,14 +516,23 @@ class AlertSettings(models.Model):
     are the news of the next digest.
     """
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="alert_settings")
-    enabled = models.BooleanField(default=False)
-    notified_until = models.DateTimeField(default=timezone.now)
-    last_sent_at = models.DateTimeField(null=True, blank=True)
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="alert_settings",
+        verbose_name=gettext_lazy("guest"),
+    )
+    enabled = models.BooleanField(default=False, verbose_name=gettext_lazy("alerts enabled"))
+    notified_until = models.DateTimeField(default=timezone.now, verbose_name=gettext_lazy("notified until"))
+    last_sent_at = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("last sent at"))
     # Set while a digest task is scheduled, so that a burst of matches schedules one.
-    scheduled_for = models.DateTimeField(null=True, blank=True)
+    scheduled_for = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("scheduled for"))
     # The language the attendee used when they asked for alerts; the digest is written in it.
-    language = models.CharField(max_length=16, blank=True)
+    language = models.CharField(max_length=16, blank=True, verbose_name=gettext_lazy("language"))
+
+    class Meta:
+        verbose_name = gettext_lazy("alert settings")
+        verbose_name_plural = gettext_lazy("alert settings")
 
     def __str__(self) -> str:
         return f"alerts of {self.user_id}"
@@ -442,21 +549,29 @@ class AlertStatus(models.TextChoices):
 class AlertDelivery(models.Model):
     """One digest email about new photos, with its sending state (staff see it in the admin)."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="alert_deliveries")
-    email = models.EmailField()
-    photo_count = models.PositiveIntegerField()
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="alert_deliveries",
+        verbose_name=gettext_lazy("guest"),
+    )
+    email = models.EmailField(verbose_name=gettext_lazy("email address"))
+    photo_count = models.PositiveIntegerField(verbose_name=gettext_lazy("photo count"))
     # {"<event id>": <new photos>} at the time the digest was made.
-    events = models.JSONField(default=dict)
-    status = models.CharField(max_length=16, choices=AlertStatus.choices, default=AlertStatus.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    sent_at = models.DateTimeField(null=True, blank=True)
+    events = models.JSONField(default=dict, verbose_name=gettext_lazy("new photos per event"))
+    status = models.CharField(
+        max_length=16, choices=AlertStatus.choices, default=AlertStatus.PENDING, verbose_name=gettext_lazy("status")
+    )
+    attempts = models.PositiveIntegerField(default=0, verbose_name=gettext_lazy("attempts"))
+    error = models.TextField(blank=True, verbose_name=gettext_lazy("error"))
+    next_attempt_at = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("next attempt at"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=gettext_lazy("created at"))
+    sent_at = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("sent at"))
 
     class Meta:
+        verbose_name = gettext_lazy("alert delivery")
+        verbose_name_plural = gettext_lazy("alert deliveries")
         ordering = ["-created_at", "-id"]
-        verbose_name_plural = "alert deliveries"
         indexes = [models.Index(fields=["status", "created_at"], name="alertdelivery_status")]
 
     def __str__(self) -> str:
@@ -479,18 +594,36 @@ class MatchCorrection(models.Model):
     me" on a photo the attendee had no match in.
     """
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="match_corrections")
-    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="match_corrections")
-    photo = models.ForeignKey(Photo, on_delete=models.CASCADE, related_name="match_corrections")
-    face = models.ForeignKey(Face, on_delete=models.SET_NULL, null=True, blank=True, related_name="match_corrections")
-    kind = models.CharField(max_length=8, choices=CorrectionKind.choices)
-    left = models.FloatField(null=True, blank=True)
-    top = models.FloatField(null=True, blank=True)
-    width = models.FloatField(null=True, blank=True)
-    height = models.FloatField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="match_corrections",
+        verbose_name=gettext_lazy("guest"),
+    )
+    event = models.ForeignKey(
+        Event, on_delete=models.CASCADE, related_name="match_corrections", verbose_name=gettext_lazy("event")
+    )
+    photo = models.ForeignKey(
+        Photo, on_delete=models.CASCADE, related_name="match_corrections", verbose_name=gettext_lazy("photo")
+    )
+    face = models.ForeignKey(
+        Face,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="match_corrections",
+        verbose_name=gettext_lazy("face"),
+    )
+    kind = models.CharField(max_length=8, choices=CorrectionKind.choices, verbose_name=gettext_lazy("kind"))
+    left = models.FloatField(null=True, blank=True, verbose_name=gettext_lazy("left edge"))
+    top = models.FloatField(null=True, blank=True, verbose_name=gettext_lazy("top edge"))
+    width = models.FloatField(null=True, blank=True, verbose_name=gettext_lazy("width"))
+    height = models.FloatField(null=True, blank=True, verbose_name=gettext_lazy("height"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=gettext_lazy("created at"))
 
     class Meta:
+        verbose_name = gettext_lazy("match correction")
+        verbose_name_plural = gettext_lazy("match corrections")
         constraints = [models.UniqueConstraint(fields=["user", "photo"], name="match_correction_unique_user_photo")]
         indexes = [models.Index(fields=["user", "event", "kind"], name="match_correction_user_event")]
 
@@ -517,24 +650,35 @@ class PhotoArchive(models.Model):
     the same set reuses the archive, a different set makes a new one.
     """
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="photo_archives")
-    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="photo_archives")
-    photos_key = models.CharField(max_length=64)
-    photo_ids = models.JSONField(default=list)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="photo_archives",
+        verbose_name=gettext_lazy("guest"),
+    )
+    event = models.ForeignKey(
+        Event, on_delete=models.CASCADE, related_name="photo_archives", verbose_name=gettext_lazy("event")
+    )
+    photos_key = models.CharField(max_length=64, verbose_name=gettext_lazy("photo set key"))
+    photo_ids = models.JSONField(default=list, verbose_name=gettext_lazy("photo ids"))
     # What goes into the ZIP, chosen when it was asked for: name, stored file, size, date.
-    entries = models.JSONField(default=list)
-    status = models.CharField(max_length=16, choices=ArchiveStatus.choices, default=ArchiveStatus.PENDING)
-    file = models.FileField(upload_to=_archive_path, max_length=255, blank=True)
-    size_bytes = models.PositiveBigIntegerField(default=0)
-    attempts = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True)
+    entries = models.JSONField(default=list, verbose_name=gettext_lazy("ZIP entries"))
+    status = models.CharField(
+        max_length=16, choices=ArchiveStatus.choices, default=ArchiveStatus.PENDING, verbose_name=gettext_lazy("status")
+    )
+    file = models.FileField(upload_to=_archive_path, max_length=255, blank=True, verbose_name=gettext_lazy("ZIP file"))
+    size_bytes = models.PositiveBigIntegerField(default=0, verbose_name=gettext_lazy("size (bytes)"))
+    attempts = models.PositiveIntegerField(default=0, verbose_name=gettext_lazy("attempts"))
+    error = models.TextField(blank=True, verbose_name=gettext_lazy("error"))
     # Set by the worker that claimed the build; only that worker may finish it.
-    claim = models.UUIDField(null=True, blank=True, editable=False)
-    created_at = models.DateTimeField(default=timezone.now)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    claim = models.UUIDField(null=True, blank=True, editable=False, verbose_name=gettext_lazy("claim token"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=gettext_lazy("created at"))
+    started_at = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("started at"))
+    finished_at = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("finished at"))
 
     class Meta:
+        verbose_name = gettext_lazy("photo archive")
+        verbose_name_plural = gettext_lazy("photo archives")
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["user", "event", "photos_key"], name="photo_archive_unique_set"),
@@ -565,7 +709,11 @@ class ApiToken(AbstractAuthToken):
     path ends every token issued before it.
     """
 
-    password_fingerprint = models.CharField(max_length=64)
+    password_fingerprint = models.CharField(max_length=64, verbose_name=gettext_lazy("password fingerprint"))
+
+    class Meta:
+        verbose_name = gettext_lazy("API token")
+        verbose_name_plural = gettext_lazy("API tokens")
 
     def __str__(self) -> str:
         return f"API token of user {self.user_id}, expires {self.expiry}"
