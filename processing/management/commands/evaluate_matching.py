@@ -18,7 +18,7 @@ from django.test import override_settings
 from django.utils import timezone
 from django_q.models import Schedule
 
-from gallery.models import AttendeeProfile, Event, Membership, Photo
+from gallery.models import AttendeeProfile, Event, Face, Membership, Photo
 from gallery.uploads import accept_uploads
 from processing import services
 from processing.backends.local import event_faces
@@ -187,8 +187,15 @@ class Command(BaseCommand):
 def dump_event(
     path: Path, event: Event, users: dict[str, Any], names: dict[int, str], truth: dict[str, set[str]]
 ) -> None:
-    """Write what the matching read (faces, selfies) and the truth to `path` (numpy .npz, JSON for the rest)."""
+    """Write what the matching read (faces, selfies) and the truth to `path` (numpy .npz, JSON for the rest).
+
+    `boxes` holds each face's box (left, top, width, height as fractions of
+    its photo), so a tool can tell whose face it is from a composite's placements.
+    """
     faces = event_faces(event)
+    box_of = {
+        row[0]: row[1:] for row in Face.objects.filter(event=event).values_list("id", "left", "top", "width", "height")
+    }
     selfies = {
         identity: reference.matrix()
         for identity, user in users.items()
@@ -203,6 +210,7 @@ def dump_event(
         "photo_ids": faces.photo_ids,
         "vectors": faces.vectors,
         "qualities": faces.qualities,
+        "boxes": np.array([box_of[int(pk)] for pk in faces.face_ids], np.float32).reshape(-1, 4),
         "meta": np.array(json.dumps(meta)),
     }
     arrays.update({f"selfie:{identity}": matrix for identity, matrix in selfies.items()})
