@@ -356,10 +356,6 @@ FACE_MATCH_RADIUS = env_float("FACE_MATCH_RADIUS", 0.65, minimum=0.0)
 # this mean distance, when every other attendee's selfie is MARGIN further.
 FACE_MATCH_PIECE_THRESHOLD = env_float("FACE_MATCH_PIECE_THRESHOLD", 0.53, minimum=0.0)
 FACE_MATCH_PIECE_MARGIN = env_float("FACE_MATCH_PIECE_MARGIN", 0.10, minimum=0.0)
-# A group of faces and an attendee's group, each tight, stay two people when
-# their mean distance is more than this above the looser one's spread (a
-# look-alike who is in more photos than the attendee).
-FACE_MATCH_LOOKALIKE_GAP = env_float("FACE_MATCH_LOOKALIKE_GAP", 0.15, minimum=0.0)
 # Descriptor resampling passes for selfies: slower enrolment, steadier reference.
 FACE_SELFIE_JITTERS = env_int("FACE_SELFIE_JITTERS", 10, minimum=1)
 # Selfies an attendee's reference keeps; a new one beyond this replaces the oldest.

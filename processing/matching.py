@@ -19,10 +19,6 @@ in the group that holds their selfie:
   steadier estimate than one pair, so two large groups that are still apart
   are two people;
 - a group never holds two faces of one photo, nor two attendees' selfies;
-- a group of faces and an attendee's group that are each tight but clearly
-  apart (`anchor_gap` above the looser one's spread) stay two people however
-  large they grow: a look-alike stranger who is in more photos than the
-  attendee would otherwise be merged in;
 - a group without a selfie (the same person in other light, or years apart
   in a portrait) joins the attendee whose selfie it is close to on average
   (`attach`) when every other attendee's selfie is clearly further (`margin`).
@@ -72,9 +68,6 @@ class MatchThresholds:
     margin: float = 0.10
     # How much closer than `single` a weak face must be to join a group.
     weak_margin: float = 0.05
-    # How far above the looser group's spread the mean distance of a group of
-    # faces and an attendee's group may be for them to merge (`_Anchors`).
-    anchor_gap: float = 0.15
 
 
 # Face quality bands (0..1, processing.detection.face_quality).
@@ -134,14 +127,7 @@ def nearest_distance(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def average_linkage(
-    distances: np.ndarray,
-    cannot_link: np.ndarray,
-    sizes: np.ndarray,
-    single: float,
-    group: float,
-    *,
-    first_person: int | None = None,
-    anchor_gap: float = np.inf,
+    distances: np.ndarray, cannot_link: np.ndarray, sizes: np.ndarray, single: float, group: float
 ) -> np.ndarray:
     """Cluster items given their mean pairwise distances; returns each item's cluster root.
 
@@ -149,11 +135,6 @@ def average_linkage(
     Two clusters of sizes a and b merge when their mean distance is at most
     group + (single - group) / sqrt(min(a, b)) and no cannot-link pair spans
     them; the closest allowed pair merges first.
-
-    The items from `first_person` on are people (their selfies), which must
-    not link with each other. A group of two faces or more and a person's
-    group that holds faces merge only if their mean distance is at most
-    `anchor_gap` above the spread of the looser of the two (`_Anchors`).
     """
     count = len(distances)
     root = np.arange(count)
@@ -166,9 +147,6 @@ def average_linkage(
     span = single - group
     limit = group + span / np.sqrt(np.minimum(size[:, None], size[None, :]))
     allowed = np.where(blocked | (mean > limit), np.inf, mean)
-    anchors = (
-        _Anchors(count, first_person, anchor_gap) if first_person is not None and np.isfinite(anchor_gap) else None
-    )
     merged = np.zeros(count, bool)
     # Each row keeps its best partner, or a lower bound of it once a merge made
     # it stale (a merged group is never closer than the nearer of its parts);
@@ -187,71 +165,21 @@ def average_linkage(
             continue
         i, j = sorted((i, int(nearest[i])))
         row = (size[i] * mean[i] + size[j] * mean[j]) / (size[i] + size[j])
-        refused_by_anchors = anchors.merge(i, j, mean[i, j], size, row) if anchors is not None else None
         links = blocked[i] | blocked[j]
         size[i] += size[j]
         merged[j] = True
         mean[i], mean[:, i] = row, row
         blocked[i], blocked[:, i] = links, links
         limit_row = group + span / np.sqrt(np.minimum(size[i], size))
-        refused = links | merged | (row > limit_row)
-        if refused_by_anchors is not None:
-            refused |= refused_by_anchors
-        allowed_row = np.where(refused, np.inf, row)
+        allowed_row = np.where(links | merged | (row > limit_row), np.inf, row)
         allowed[i], allowed[:, i] = allowed_row, allowed_row
         allowed[j], allowed[:, j] = np.inf, np.inf
         root[root == j] = i
         stale[(nearest == i) | (nearest == j)] = True
-        # An anchored refusal can lift once a group changes, so a row's best
-        # may get better: keep `best` a lower bound of every row.
-        better = allowed_row < best
-        nearest[better], best[better], stale[better] = i, allowed_row[better], False
         nearest[i] = int(allowed_row.argmin())
         best[i], best[j] = allowed_row[nearest[i]], np.inf
         stale[i] = stale[j] = False
     return root
-
-
-class _Anchors:
-    """What anchored merges need to know of each cluster: whether it holds a person, its faces and its spread.
-
-    A person's group and a group of faces that are each tight but clearly
-    apart are two people, however large both are: most often an attendee and
-    a look-alike stranger who shows up in more photos, which average linkage
-    alone merges once both groups are large. The gap is measured against the
-    looser group's spread (mean distance over its pairs), so a loose group of
-    one person's small or blurred faces still joins the rest of their faces.
-    """
-
-    def __init__(self, count: int, first_person: int, gap: float) -> None:
-        self.gap = gap
-        self.faces = np.zeros(count)
-        self.faces[:first_person] = 1.0
-        self.has_person = np.arange(count) >= first_person
-        # The weighted sum of distances over a cluster's pairs, and the pairs' weight.
-        self.pair_sum = np.zeros(count)
-        self.pair_weight = np.zeros(count)
-
-    def merge(self, i: int, j: int, between: float, size: np.ndarray, row: np.ndarray) -> np.ndarray:
-        """Record that cluster j joined cluster i at mean distance `between`; returns the clusters i may not join.
-
-        `size` are the cluster weights before the merge, `row` the merged
-        cluster's mean distance to every cluster.
-        """
-        weight = size[i] * size[j]
-        self.pair_sum[i] += self.pair_sum[j] + between * weight
-        self.pair_weight[i] += self.pair_weight[j] + weight
-        self.faces[i] += self.faces[j]
-        self.has_person[i] |= self.has_person[j]
-        if self.has_person[i] and self.faces[i] >= 1:
-            others = ~self.has_person & (self.faces >= 2)
-        elif not self.has_person[i] and self.faces[i] >= 2:
-            others = self.has_person & (self.faces >= 1)
-        else:
-            return np.zeros(len(row), bool)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            spread = self.pair_sum / self.pair_weight
-        return others & (row > np.maximum(spread, spread[i]) + self.gap)
 
 
 @dataclass
@@ -305,15 +233,7 @@ def _claim(
         if rejected:
             cannot_link |= _rejection_links(local, people, rejected)
         sizes = np.concatenate([np.ones(n), [len(refs[p]) for p in people]])
-        root = average_linkage(
-            distances,
-            cannot_link,
-            sizes,
-            thresholds.single,
-            thresholds.group,
-            first_person=n,
-            anchor_gap=thresholds.anchor_gap,
-        )
+        root = average_linkage(distances, cannot_link, sizes, thresholds.single, thresholds.group)
         members = np.flatnonzero(root[:n] == root[n])
         members = _attach_pieces(members, root[:n], set(root[n:].tolist()), photos[local], to_people, thresholds)
         if rejected and user in rejected:

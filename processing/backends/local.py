@@ -315,7 +315,6 @@ def match_thresholds() -> MatchThresholds:
         radius=settings.FACE_MATCH_RADIUS,
         attach=settings.FACE_MATCH_PIECE_THRESHOLD,
         margin=settings.FACE_MATCH_PIECE_MARGIN,
-        anchor_gap=settings.FACE_MATCH_LOOKALIKE_GAP,
     )
 
 

@@ -188,37 +188,3 @@ def test_unclaimed_groups_count_people_seen_in_two_photos() -> None:
     photos = np.array([1, 2, 3, 4, 5, 5])
 
     assert unclaimed_groups(vectors, photos, 0.48) == (3, 1)
-
-
-def look_alike_scene(spread: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """An attendee in 3 photos and someone else in 7, 0.52 apart; the latter's faces `spread` apart.
-
-    Returns face ids, vectors, photo ids and the selfie. The attendee's faces
-    are 0.32 apart and 0.41 from the selfie; the others are 0.58 from it.
-    """
-    base = axis(0)
-    own_noise = 0.32 / np.sqrt(2)
-    selfie = base + axis(9, np.sqrt(0.41**2 - own_noise**2))
-    own = [base + axis(10 + k, own_noise) for k in range(3)]
-    noise = spread / np.sqrt(2)
-    offset = np.sqrt(0.52**2 - own_noise**2 - noise**2)
-    other = [base + axis(1, offset) + axis(20 + k, noise) for k in range(7)]
-    assert distance(own[0], other[0]) == pytest.approx(0.52, abs=1e-3)
-    ids, vectors, photos = scene([(k, v) for k, v in enumerate(own + other, start=1)])
-    return ids, vectors, photos, selfie
-
-
-def test_a_tight_group_apart_from_the_attendees_is_a_look_alike_however_many_photos_it_has() -> None:
-    ids, vectors, photos, selfie = look_alike_scene(spread=0.32)
-    refs = {1: selfie[None]}
-    # Average linkage alone merges the two groups once both are large.
-    assert set(match_event(ids, vectors, photos, refs, MatchThresholds(anchor_gap=np.inf))[1]) == set(range(1, 11))
-
-    assert set(match_event(ids, vectors, photos, refs)[1]) == {1, 2, 3}
-
-
-def test_a_loose_group_as_far_from_the_attendees_faces_still_joins_them() -> None:
-    # Small or blurred faces of one person are loose: the same gap is within their spread.
-    ids, vectors, photos, selfie = look_alike_scene(spread=0.47)
-
-    assert set(match_event(ids, vectors, photos, {1: selfie[None]})[1]) == set(range(1, 11))
