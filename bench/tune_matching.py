@@ -46,6 +46,8 @@ class DumpedEvent:
     selfies: dict[str, np.ndarray]
     photo_names: dict[int, str]
     truth: dict[str, set[str]]
+    # Each face's box (left, top, width, height as fractions of its photo); older dumps have none.
+    boxes: np.ndarray | None = None
 
 
 def load(path: Path) -> DumpedEvent:
@@ -59,14 +61,14 @@ def load(path: Path) -> DumpedEvent:
         selfies={key.removeprefix("selfie:"): data[key] for key in data.files if key.startswith("selfie:")},
         photo_names={int(pk): name for pk, name in meta["photo_names"].items()},
         truth={identity: set(photos) for identity, photos in meta["truth"].items()},
+        boxes=data["boxes"] if "boxes" in data.files else None,
     )
 
 
-def counts(event: DumpedEvent, thresholds: object, weak: float, unusable: float) -> tuple[int, int, int]:
-    """True positives, false positives and false negatives (photos per attendee) of one replay."""
+def replay(event: DumpedEvent, thresholds: object) -> dict[str, set[int]]:
+    """The face ids the matching gives each attendee (by identity) with `thresholds`."""
     from processing import matching
 
-    matching.WEAK_QUALITY, matching.UNUSABLE_QUALITY = weak, unusable
     identities = sorted(event.selfies)
     users = {identity: number for number, identity in enumerate(identities, start=1)}
     found = matching.match_event(
@@ -77,10 +79,19 @@ def counts(event: DumpedEvent, thresholds: object, weak: float, unusable: float)
         thresholds,  # type: ignore[arg-type]
         face_qualities=event.qualities,
     )
+    return {identity: set(found[users[identity]]) for identity in identities}
+
+
+def counts(event: DumpedEvent, thresholds: object, weak: float, unusable: float) -> tuple[int, int, int]:
+    """True positives, false positives and false negatives (photos per attendee) of one replay."""
+    from processing import matching
+
+    matching.WEAK_QUALITY, matching.UNUSABLE_QUALITY = weak, unusable
+    found = replay(event, thresholds)
     photo_of = dict(zip(event.face_ids.tolist(), event.photo_ids.tolist(), strict=True))
     tp = fp = fn = 0
-    for identity in identities:
-        mine = {event.photo_names[photo_of[face]] for face in found[users[identity]]}
+    for identity, faces in found.items():
+        mine = {event.photo_names[photo_of[face]] for face in faces}
         truth = event.truth.get(identity, set())
         tp += len(mine & truth)
         fp += len(mine - truth)

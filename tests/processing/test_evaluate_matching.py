@@ -41,6 +41,8 @@ def test_scores_shared_faces_and_cleans_up(faces_dir, event, settings, tmp_path)
     faces = len(data["face_ids"])
     assert faces == live["quality"]["faces_found"] and data["vectors"].shape == (faces, 128)
     assert len(data["photo_ids"]) == len(data["qualities"]) == faces
+    # Boxes as fractions of their photo, so that a composite's placements tell whose face each is.
+    assert data["boxes"].shape == (faces, 4) and data["boxes"].min() >= 0 and data["boxes"].max() <= 1
     selfies = {key.removeprefix("selfie:") for key in data.files if key.startswith("selfie:")}
     assert selfies == report_identities(faces_dir)
     meta = json.loads(str(data["meta"]))
