@@ -13,9 +13,14 @@ found for time. This bench replays the detection alone, in this process, on:
 The current setting is measured first, in the same run, and every other row
 prints its time as a ratio to it (the machine is shared).
 
+With --sides, the scenes are also analysed at other sizes than
+PHOTO_ANALYSIS_MAX_SIDE with the current rules (a larger analysis size for
+crowded photos is the other way to find small faces): faces found and
+detection time per scene, as a ratio to the current size.
+
     python -m bench.composite_event /tmp/tune-d3 --split tuning --seed 3
     .venv/bin/python bench/detection_rules.py /tmp/tune-d3 [/tmp/tune-d4 ...] \\
-        [--near=-0.5,-0.9] [--small 80,90] [--photos 60]
+        [--near=-0.5,-0.9] [--small 80,90] [--photos 60] [--sides 2000,2400]
 """
 
 from __future__ import annotations
@@ -116,6 +121,7 @@ def main() -> int:
     parser.add_argument("--near", default="", help="NEAR_MISS_SCORE values, comma-separated, as --near=-0.5,-0.9")
     parser.add_argument("--small", default="", help="SMALL_FACE_PX values, comma-separated (default: current)")
     parser.add_argument("--photos", type=int, default=60, help="throughput bench photos to time (default 60)")
+    parser.add_argument("--sides", default="", help="other analysis sizes for the scenes, comma-separated")
     args = parser.parse_args()
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "photoevent.settings")
@@ -153,6 +159,18 @@ def main() -> int:
             f"{figures['photo_ms']:8.1f}  {figures['photo_ms'] / baseline:5.2f}  {figures['photo_faces']:.0f}{label}"
         )
     detection.NEAR_MISS_SCORE, detection.SMALL_FACE_PX = current
+    if args.sides:
+        out("analysis side  found  small  ms/scene  ratio (current rules)")
+        scene_baseline = 0.0
+        for side in [max_side] + [int(v) for v in args.sides.split(",") if int(v) != max_side]:
+            figures = measure(detector, scenes if side == max_side else load_scenes(args.folders, side), [], upsample)
+            scene_baseline = scene_baseline or figures["scene_ms"]
+            label = " (current)" if side == max_side else ""
+            out(
+                f"{side:13d}  {figures['found']:.0f}/{figures['total']:.0f}  "
+                f"{figures['small_found']:.0f}/{figures['small_total']:.0f}  {figures['scene_ms']:8.1f}  "
+                f"{figures['scene_ms'] / scene_baseline:5.2f}{label}"
+            )
     return 0
 
 

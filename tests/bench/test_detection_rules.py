@@ -7,11 +7,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 from bench import detection_rules
 from bench.composite_event import compose
 from testsupport.paths import FACES_DIR
 
+SIDES_HEADER = "analysis side  found  small  ms/scene  ratio (current rules)"
+SIDE_ROW = re.compile(r"^\s*(\d+)\s+(\d+)/(\d+)\s+(\d+)/(\d+)\s")
 ROW = re.compile(r"^\s*(-?[\d.]+)\s+(\d+)\s+(\d+)/(\d+)\s+(\d+)/(\d+)\s")
 
 
@@ -21,7 +24,9 @@ def test_rows_report_found_faces_against_the_current_rules(
 ) -> None:
     folder = tmp_path / "event"
     compose([FACES_DIR], folder, split="all", attendees=3, strangers_per_attendee=2, photos=4, seed=1)
-    monkeypatch.setattr(sys, "argv", ["detection_rules", str(folder), "--near=-0.5,-1.5", "--photos", "2"])
+    monkeypatch.setattr(
+        sys, "argv", ["detection_rules", str(folder), "--near=-0.5,-1.5", "--photos", "2", "--sides", "800"]
+    )
     assert detection_rules.main() == 0
     lines = capsys.readouterr().out.splitlines()
     rows = [ROW.match(line) for line in lines]
@@ -32,3 +37,9 @@ def test_rows_report_found_faces_against_the_current_rules(
     assert first_near == -0.5 and total == lower_total > 0
     # Near misses down to -1.5 include those down to -0.5: looking at more places finds no fewer faces.
     assert first_found <= lower_found <= total
+
+    # The same scenes at another analysis size, the current one first; the placed faces are the same.
+    sides = [SIDE_ROW.match(line) for line in lines[lines.index(SIDES_HEADER) + 1 :]]
+    assert [int(m[1]) for m in sides if m] == [settings.PHOTO_ANALYSIS_MAX_SIDE, 800], lines
+    assert [int(m[3]) for m in sides if m] == [total, total]
+    assert "(current)" in lines[lines.index(SIDES_HEADER) + 1]
