@@ -1,9 +1,12 @@
 """Where to look for small faces: faces found against detection time, per rule setting.
 
 processing/detection.py decides per photo whether the upsampled pass runs
-(SMALL_FACE_PX, the smallest face the first pass may find without it) and
-which near misses get an upsampled look (NEAR_MISS_SCORE). Both trade faces
-found for time. This bench replays the detection alone, in this process, on:
+(SMALL_FACE_PX, the smallest face the first pass may find without it), which
+near misses get an upsampled look (NEAR_MISS_SCORE) and, in a crowd, down to
+which score the upsampled pass keeps its windows (CROWD_MIN_SCORE; 0 keeps
+only the detector's own finds). Each trades faces found for time, and the last
+for false finds: the bench photos' face count shows those (its non-face photos
+of pets included). This bench replays the detection alone, in this process, on:
 
 - the scenes of composite events (bench/composite_event.py; tune on the
   tuning split), counting the attendees' placed faces that a box covers (its
@@ -20,7 +23,7 @@ detection time per scene, as a ratio to the current size.
 
     python -m bench.composite_event /tmp/tune-d3 --split tuning --seed 3
     .venv/bin/python bench/detection_rules.py /tmp/tune-d3 [/tmp/tune-d4 ...] \\
-        [--near=-0.5,-0.9] [--small 80,90] [--photos 60] [--sides 2000,2400]
+        [--near=-0.5,-0.9] [--small 80,90] [--crowd-score=0,-0.7] [--photos 60] [--sides 2000,2400]
 """
 
 from __future__ import annotations
@@ -120,6 +123,7 @@ def main() -> int:
     parser.add_argument("folders", nargs="+", type=Path, help="composite event folders (tuning split)")
     parser.add_argument("--near", default="", help="NEAR_MISS_SCORE values, comma-separated, as --near=-0.5,-0.9")
     parser.add_argument("--small", default="", help="SMALL_FACE_PX values, comma-separated (default: current)")
+    parser.add_argument("--crowd-score", default="", help="CROWD_MIN_SCORE values, as --crowd-score=0,-0.7")
     parser.add_argument("--photos", type=int, default=60, help="throughput bench photos to time (default 60)")
     parser.add_argument("--sides", default="", help="other analysis sizes for the scenes, comma-separated")
     args = parser.parse_args()
@@ -137,28 +141,29 @@ def main() -> int:
 
     max_side = settings.PHOTO_ANALYSIS_MAX_SIDE
     upsample = settings.FACE_DETECT_UPSAMPLE
-    current = (detection.NEAR_MISS_SCORE, detection.SMALL_FACE_PX)
+    current = (detection.NEAR_MISS_SCORE, detection.SMALL_FACE_PX, detection.CROWD_MIN_SCORE)
     nears = [float(v) for v in args.near.split(",")] if args.near else [current[0]]
     smalls = [int(v) for v in args.small.split(",")] if args.small else [current[1]]
-    settings_grid = [current] + [pair for pair in itertools.product(nears, smalls) if pair != current]
+    crowds = [float(v) for v in args.crowd_score.split(",")] if args.crowd_score else [current[2]]
+    settings_grid = [current] + [row for row in itertools.product(nears, smalls, crowds) if row != current]
 
     detector = models().detector
     scenes = load_scenes(args.folders, max_side)
     photos = [np.asarray(open_upright(io.BytesIO(data), max_side).convert("L")) for _, data in face_photos(args.photos)]
     out(f"{len(scenes)} scenes, {sum(len(s.attendees) for s in scenes)} attendee faces; {len(photos)} bench photos")
-    out("NEAR_MISS_SCORE SMALL_FACE_PX  found  small  ms/scene  ms/photo  ratio  bench faces")
+    out("NEAR_MISS_SCORE SMALL_FACE_PX CROWD_MIN_SCORE  found  small  ms/scene  ms/photo  ratio  bench faces")
     baseline = 0.0
-    for near, small in settings_grid:
-        detection.NEAR_MISS_SCORE, detection.SMALL_FACE_PX = near, small
+    for near, small, crowd in settings_grid:
+        detection.NEAR_MISS_SCORE, detection.SMALL_FACE_PX, detection.CROWD_MIN_SCORE = near, small, crowd
         figures = measure(detector, scenes, photos, upsample)
         baseline = baseline or figures["photo_ms"]
-        label = " (current)" if (near, small) == current else ""
+        label = " (current)" if (near, small, crowd) == current else ""
         out(
-            f"{near:15g} {small:13d}  {figures['found']:.0f}/{figures['total']:.0f}  "
+            f"{near:15g} {small:13d} {crowd:15g}  {figures['found']:.0f}/{figures['total']:.0f}  "
             f"{figures['small_found']:.0f}/{figures['small_total']:.0f}  {figures['scene_ms']:8.1f}  "
             f"{figures['photo_ms']:8.1f}  {figures['photo_ms'] / baseline:5.2f}  {figures['photo_faces']:.0f}{label}"
         )
-    detection.NEAR_MISS_SCORE, detection.SMALL_FACE_PX = current
+    detection.NEAR_MISS_SCORE, detection.SMALL_FACE_PX, detection.CROWD_MIN_SCORE = current
     if args.sides:
         out("analysis side  found  small  ms/scene  ratio (current rules)")
         scene_baseline = 0.0

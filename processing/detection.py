@@ -6,7 +6,11 @@ first and finds them down to about 40 px, for four times the pixels. Most event
 photos have no face that small, so a photo gets a first pass at upsample 0 and
 pays for the upsampled pass only when that pass says small faces are likely:
 it found none at all, it found a crowd, or it found a face at the smallest
-size it can see (faces further back are smaller still). A face cut by the
+size it can see (faces further back are smaller still). In a crowd (the
+upsampled pass finds CROWD_FACES clear faces or more) its windows scoring just
+under the detector's threshold are kept as faces too: among a dozen faces a
+borderline window is most often one more, half turned or further back, while
+alone in a photo it is as often a pet or a pattern. A face cut by the
 frame's edge has a narrow box but is not small: the detector's own width
 decides. Nor is a borderline find at the smallest size in a close-up (beside
 a face several times larger): such a find is more often a false detection
@@ -54,6 +58,10 @@ CLOSE_UP_FACE_PX = 240
 # many of the photos whose upsampled pass finds faces the first pass missed,
 # and few others.
 NEAR_MISS_SCORE = -0.5
+# The upsampled pass over a crowd keeps its windows down to this score as faces
+# (fine_pass). Chosen on the tuning crowd composites (bench/detection_rules.py
+# --crowd-score); lower, pets and patterns of the real photos start to pass.
+CROWD_MIN_SCORE = -0.5
 NEAR_MISS_CONTEXT = 4
 MAX_NEAR_MISSES = 4
 
@@ -126,7 +134,7 @@ def find_boxes(detector: Any, array: np.ndarray, upsample: int, *, adaptive: boo
         return _run(detector, array, upsample), upsample
     boxes, near_misses = _first_pass(detector, array)
     if needs_fine_pass(boxes):
-        return _run(detector, array, upsample), upsample
+        return fine_pass(detector, array, upsample), upsample
     if near_misses:
         found = look_closer(detector, array, near_misses, boxes, upsample)
         return boxes + found, upsample
@@ -146,6 +154,17 @@ def _first_pass(detector: Any, array: np.ndarray) -> tuple[list[Box], list[Box]]
     return found, near
 
 
+def fine_pass(detector: Any, array: np.ndarray, upsample: int) -> list[Box]:
+    """The upsampled pass over the whole image; in a crowd, with the windows scoring down to CROWD_MIN_SCORE.
+
+    Asking for the borderline windows costs nothing: the same windows are
+    scored either way.
+    """
+    boxes = _run(detector, array, upsample, min(CROWD_MIN_SCORE, 0.0))
+    clear = [box for box in boxes if box.score >= 0.0]
+    return boxes if len(clear) >= CROWD_FACES else clear
+
+
 def look_closer(detector: Any, array: np.ndarray, near_misses: list[Box], found: list[Box], upsample: int) -> list[Box]:
     """Faces found by the upsampled detector around each near miss that the first pass did not already find.
 
@@ -154,7 +173,7 @@ def look_closer(detector: Any, array: np.ndarray, near_misses: list[Box], found:
     More than MAX_NEAR_MISSES of them mean a crowd: the whole photo is looked at.
     """
     if len(near_misses) > MAX_NEAR_MISSES:
-        return [box for box in _run(detector, array, upsample) if not _overlaps_any(box, found)]
+        return [box for box in fine_pass(detector, array, upsample) if not _overlaps_any(box, found)]
     height, width = array.shape[:2]
     new: list[Box] = []
     for miss in sorted(near_misses, key=lambda box: -box.score):
@@ -240,8 +259,10 @@ def face_quality(width: int, height: int, sharp: float, score: float) -> float:
     """Quality in 0..1: the weakest of size, sharpness and detector score decides."""
     size = _ramp(min(width, height), MIN_SIZE_PX, FULL_SIZE_PX)
     focus = _ramp(sharp, BLURRED, SHARP)
-    # A low detector score alone makes a face doubtful, not useless.
-    clear = 0.5 + 0.5 * _ramp(score, 0.0, CLEAR_SCORE)
+    # A low detector score alone makes a face doubtful, not useless; a window
+    # under the detector's own threshold (a crowd's borderline find) is at
+    # best weak evidence, down to a quarter as far under it as a clear face is over it.
+    clear = 0.5 + 0.5 * _ramp(score, 0.0, CLEAR_SCORE) - 0.25 * _ramp(-score, 0.0, CLEAR_SCORE)
     return round(min(size, focus) * clear, 3)
 
 

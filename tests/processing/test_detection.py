@@ -7,7 +7,16 @@ import pytest
 from django.test import override_settings
 from PIL import Image, ImageDraw, ImageFilter
 
-from processing.detection import Box, face_quality, find_boxes, needs_fine_pass, selfie_problem, sharpness
+from processing.detection import (
+    CROWD_MIN_SCORE,
+    Box,
+    face_quality,
+    find_boxes,
+    needs_fine_pass,
+    selfie_problem,
+    sharpness,
+)
+from processing.matching import quality_band
 from processing.tasks import analysis_pixels, batch_sizes, largest_first
 
 
@@ -129,6 +138,13 @@ def test_quality_grows_with_size_and_detector_score() -> None:
     assert face_quality(60, 60, 1.0, 0.0) < face_quality(60, 60, 1.0, 1.0)
 
 
+def test_a_window_under_the_detector_threshold_is_weak_evidence_at_best() -> None:
+    assert quality_band(face_quality(60, 60, 1.0, 0.0)) == "strong"
+    assert quality_band(face_quality(60, 60, 1.0, -0.01)) == "weak"
+    assert quality_band(face_quality(60, 60, 1.0, CROWD_MIN_SCORE)) == "weak"
+    assert face_quality(60, 60, 1.0, CROWD_MIN_SCORE) < face_quality(60, 60, 1.0, -0.1)
+
+
 @pytest.mark.parametrize(
     ("size", "blur", "problem"),
     [(200, 0.0, None), (40, 0.0, "small"), (200, 12.0, "blurry")],
@@ -181,10 +197,11 @@ class Rect4(Rect):
 class SceneDetector:
     """Sees fixed faces of the whole image, in whatever crop of it it is given.
 
-    Each face: (left, top, size, score at upsample 0 or None, found at upsample 1).
+    Each face: (left, top, size, score at upsample 0 or None, found at upsample 1:
+    True for a clear find, a number for its score, False for none).
     """
 
-    def __init__(self, image: np.ndarray, faces: list[tuple[int, int, int, float | None, bool]]) -> None:
+    def __init__(self, image: np.ndarray, faces: list[tuple[int, int, int, float | None, bool | float]]) -> None:
         self.image, self.faces = image, faces
         self.looks: list[tuple[int, tuple[int, ...]]] = []
 
@@ -195,12 +212,18 @@ class SceneDetector:
         height, width = array.shape[:2]
         rects, scores = [], []
         for x, y, size, first_score, fine in self.faces:
-            score = first_score if upsample == 0 else (1.0 if fine else None)
+            score = first_score if upsample == 0 else _fine_score(fine)
             inside = left <= x and x + size <= left + width and top <= y and y + size <= top + height
             if score is not None and score >= threshold and inside:
                 rects.append(Rect4(x - left, y - top, x - left + size, y - top + size))
                 scores.append(score)
         return rects, scores, [0] * len(rects)
+
+
+def _fine_score(fine: bool | float) -> float | None:
+    if isinstance(fine, bool):
+        return 1.0 if fine else None
+    return fine
 
 
 def test_a_near_miss_gets_an_upsampled_look_at_its_surroundings_only() -> None:
@@ -228,3 +251,27 @@ def test_a_near_miss_with_nothing_closer_adds_no_face_and_a_crowd_of_them_gets_t
 
     assert len(find_boxes(crowd, image, 1)[0]) == 6
     assert crowd.looks[1] == (1, image.shape)
+
+
+def test_a_crowd_keeps_the_borderline_windows_of_its_upsampled_pass() -> None:
+    image = np.zeros((1000, 3000), np.uint8)
+    # Nothing at upsample 0 (faces of 50 px); at upsample 1, eight clear faces and three windows under the threshold.
+    clear = [(150 * i + 100, 100, 50, None, True) for i in range(8)]
+    borderline = [(100, 600, 50, None, -0.2), (400, 600, 50, None, CROWD_MIN_SCORE), (700, 600, 50, None, -0.8)]
+    crowd = SceneDetector(image, [*clear, *borderline])
+
+    found, upsample = find_boxes(crowd, image, 1)
+
+    assert upsample == 1
+    assert sorted(b.score for b in found if b.score < 0) == [CROWD_MIN_SCORE, -0.2]
+    assert len(found) == 10
+
+
+def test_a_photo_of_a_few_faces_keeps_only_the_clear_finds_of_its_upsampled_pass() -> None:
+    image = np.zeros((1000, 3000), np.uint8)
+    # A pet's head scores under the threshold beside three small faces.
+    few = SceneDetector(image, [(150 * i + 100, 100, 50, None, True) for i in range(3)] + [(900, 600, 50, None, -0.2)])
+
+    found, _ = find_boxes(few, image, 1)
+
+    assert [b.score for b in found] == [1.0, 1.0, 1.0]
