@@ -4,9 +4,9 @@ processing/detection.py decides per photo whether the upsampled pass runs
 (SMALL_FACE_PX, the smallest face the first pass may find without it), which
 near misses get an upsampled look (NEAR_MISS_SCORE) and, in a crowd, down to
 which score the upsampled pass keeps its windows (CROWD_MIN_SCORE; 0 keeps
-only the detector's own finds). Each trades faces found for time, and the last
-for false finds: the bench photos' face count shows those (its non-face photos
-of pets included). This bench replays the detection alone, in this process, on:
+only the detector's own finds). The first two trade faces found for time, the
+last for false finds, which the composites' plain backgrounds cannot show.
+This bench replays the detection alone, in this process, on:
 
 - the scenes of composite events (bench/composite_event.py; tune on the
   tuning split), counting the attendees' placed faces that a box covers (its

@@ -60,7 +60,9 @@ CLOSE_UP_FACE_PX = 240
 NEAR_MISS_SCORE = -0.5
 # The upsampled pass over a crowd keeps its windows down to this score as faces
 # (fine_pass). Chosen on the tuning crowd composites (bench/detection_rules.py
-# --crowd-score); lower, pets and patterns of the real photos start to pass.
+# --crowd-score) as far under the threshold as the near misses: lower finds a
+# few more faces there, but their plain backgrounds cannot show what a lower
+# bar lets in on a real crowd.
 CROWD_MIN_SCORE = -0.5
 NEAR_MISS_CONTEXT = 4
 MAX_NEAR_MISSES = 4
