@@ -41,6 +41,7 @@ from gallery.models import (
     is_photographer,
     profile_for,
 )
+from processing.corrections import faces_to_review
 from processing.services import refresh_member_matches
 
 AnyUser = AbstractBaseUser | AnonymousUser
@@ -396,6 +397,14 @@ def my_photo_list(user: User, event: Event) -> list[MyPhoto]:
             for row in my_matches(user, event).values_list("photo_id", "similarity", "photo__finished_at", "face_id")
         ],
     )
+
+
+def photos_to_review(user: User, event: Event) -> list[tuple[int, int]]:
+    """My photos the guest is asked "Is this you?" about, as (photo id, face id), most doubtful first; cached."""
+    if needs_live_selfie(user, event):
+        return []
+    key = f"my-review:v1:{event.pk}:{event.content_version}:{user.pk}"
+    return cached(key, settings.CACHE_TTL_USER_PHOTOS, lambda: faces_to_review(user.pk, event))
 
 
 def my_photo_files(user: User, event: Event) -> list[Photo]:

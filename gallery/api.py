@@ -685,7 +685,14 @@ class MyPhotosView(APIView):
             for mine in access.my_photo_list(user, event)
         ]
         live_selfie_required = access.needs_live_selfie(user, event)
-        return Response({"event": event.pk, "photos": photos, "live_selfie_required": live_selfie_required})
+        # The photos to ask "Is this you?" about: answer with photos/{id}/me (and the face_id) or not-me.
+        review = [
+            {"photo_id": photo_id, "face_id": face_id, "face_thumbnail_url": face_url(photo_id, face_id)}
+            for photo_id, face_id in access.photos_to_review(user, event)
+        ]
+        return Response(
+            {"event": event.pk, "photos": photos, "review": review, "live_selfie_required": live_selfie_required}
+        )
 
 
 class AllPhotosView(APIView):

@@ -23,8 +23,20 @@ from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
+from django.conf import settings
 
-from gallery.models import EMBEDDING_DTYPE, CorrectionKind, Event, Face, MatchCorrection, Membership, Photo
+from gallery.models import (
+    EMBEDDING_DTYPE,
+    CorrectionKind,
+    Event,
+    Face,
+    Match,
+    MatchCorrection,
+    Membership,
+    Photo,
+    PhotoStatus,
+    Selfie,
+)
 from processing.backends.base import FaceMatch
 from processing.matching import DESCRIPTOR_SIZE, MatchConstraints
 
@@ -37,6 +49,8 @@ if TYPE_CHECKING:
 REATTACH_MIN_OVERLAP = 0.3
 # The similarity stored for a face the attendee said is theirs: certain.
 CONFIRMED_SIMILARITY = 1.0
+# How many of their photos a guest is asked about at once ("Is this you?").
+REVIEW_PROMPTS = 3
 
 Box = tuple[float, float, float, float]
 
@@ -136,3 +150,44 @@ def enforce_corrections(
         if kind == CorrectionKind.ME and face_id and user_id in eligible:
             kept.append(FaceMatch(user_id=user_id, face_id=face_id, photo_id=photo_id, similarity=CONFIRMED_SIMILARITY))
     return kept
+
+
+def faces_to_review(user_id: int, event: Event, limit: int = REVIEW_PROMPTS) -> list[tuple[int, int]]:
+    """The attendee's matches to ask "Is this you?" about, as (photo id, face id), most doubtful first.
+
+    A match is doubtful when its face is at least FACE_REVIEW_DISTANCE from
+    every selfie of the attendee: the matcher took it on the strength of the
+    group it joined, which is where a look-alike who appears in many photos
+    comes in. An answer is a correction, and so a constraint on every later
+    matching: "not me" keeps out the face and the faces nearer it than the
+    selfie, "that's me" keeps the face (and the photo is not asked about
+    again). Only descriptor backends (local) store what this needs; with
+    others the list is empty.
+    """
+    selfies = [
+        np.frombuffer(bytes(embedding or b""), dtype=EMBEDDING_DTYPE)
+        for embedding in Selfie.objects.filter(user_id=user_id, embedding__isnull=False).values_list(
+            "embedding", flat=True
+        )
+    ]
+    if not selfies or limit <= 0:
+        return []
+    answered = MatchCorrection.objects.filter(user_id=user_id, event=event).values("photo_id")
+    rows = list(
+        Match.objects.filter(
+            user_id=user_id, event=event, photo__status=PhotoStatus.DONE, face__embedding__isnull=False
+        )
+        .exclude(photo_id__in=answered)
+        .values_list("photo_id", "face_id", "face__embedding")
+    )
+    if not rows:
+        return []
+    references = np.stack(selfies).reshape(-1, DESCRIPTOR_SIZE).astype(np.float64)
+    vectors = np.stack([np.frombuffer(bytes(row[2] or b""), dtype=EMBEDDING_DTYPE) for row in rows]).astype(np.float64)
+    distances = np.sqrt(((vectors[:, None, :] - references[None, :, :]) ** 2).sum(2)).min(1)
+    doubtful = [
+        (-float(distance), photo_id, face_id)
+        for (photo_id, face_id, _), distance in zip(rows, distances.tolist(), strict=True)
+        if distance >= settings.FACE_REVIEW_DISTANCE
+    ]
+    return [(photo_id, face_id) for _, photo_id, face_id in sorted(doubtful)[:limit]]

@@ -33,9 +33,10 @@ gives the same answer as asking for everyone.
 
 Attendees' corrections are constraints (`MatchConstraints`): a face an
 attendee said is not theirs cannot link with them, so neither it nor a group
-it is in joins them; a face they said is theirs anchors a group of its own for
-them, so its look-alikes come along. The constraint logic is in the functions
-after `match_event`.
+it is in joins them, nor a face nearer it than their selfie; a face they said
+is theirs is theirs, and when their selfie could not reach it, it anchors a
+group of its own for them, so its look-alikes come along. The constraint logic
+is in the functions after `match_event`.
 
 Face quality (processing.detection: size, sharpness, detector score) decides
 what a face may do. A weak face (below `WEAK_QUALITY`) does not take part in
@@ -87,13 +88,14 @@ class MatchConstraints:
     """Attendees' corrections as constraints on the clustering, by face id.
 
     `confirmed[user]`: faces the attendee said are theirs ("that's me"), a
-    must-link. Each one anchors a group of its own for the attendee, kept
+    must-link: the face itself always goes to the attendee. One beyond the
+    selfies' reach (`single`) also anchors a group of its own for them, kept
     apart from the selfie's group while clustering and joined to it in the
-    answer, so that a face far from the selfie neither drags the selfie's group
-    away nor is left out; the face itself always goes to the attendee.
+    answer, so that it neither drags the selfie's group away nor is left out.
     `rejected[user]`: faces the attendee said are not theirs ("not me"), a
     cannot-link with each of the attendee's anchors, so that the face and any
-    group it is in never join them.
+    group it is in never join them; nor does a face nearer to it than to the
+    attendee's references.
     """
 
     confirmed: Mapping[int, Collection[int]] = field(default_factory=dict)
@@ -249,6 +251,11 @@ def _claim(
         )
         chosen = np.concatenate([chosen, extra])
         closeness = np.concatenate([closeness, extra_closeness])
+    if rejected and user in rejected and chosen.size:
+        # "Not me" also stands for the faces nearer the rejected one than to the
+        # claimant's references: the look-alike in other photos.
+        keep = _distances(faces[chosen], faces[rejected[user]]).min(1) >= _distances(faces[chosen], refs[user]).min(1)
+        chosen, closeness = chosen[keep], closeness[keep]
     if chosen.size == 0:
         return _Claim(user, np.zeros(0, np.int64), np.zeros(0), competitors)
     return _Claim(user, chosen, closeness, competitors)
@@ -357,7 +364,7 @@ def match_event(
     rejected: dict[int, np.ndarray] = {}
     forced: dict[int, tuple[float, int]] = {}
     if constraints:
-        refs, anchors, rejected, forced = _constrained_references(refs, face_ids, faces, constraints)
+        refs, anchors, rejected, forced = _constrained_references(refs, face_ids, faces, constraints, thresholds)
         present = sorted(u for u in refs if len(refs[u]))
     selfies = np.concatenate([refs[u] for u in present])
     owners = np.concatenate([np.full(len(refs[u]), u) for u in present])
@@ -391,15 +398,26 @@ def match_event(
 
 
 def _constrained_references(
-    refs: Mapping[int, np.ndarray], face_ids: np.ndarray, faces: np.ndarray, constraints: MatchConstraints
+    refs: Mapping[int, np.ndarray],
+    face_ids: np.ndarray,
+    faces: np.ndarray,
+    constraints: MatchConstraints,
+    thresholds: MatchThresholds,
 ) -> tuple[dict[int, np.ndarray], dict[int, int], dict[int, np.ndarray], dict[int, tuple[float, int]]]:
-    """The references with an anchor per confirmed face, and the faces each claimant cannot link with.
+    """The references with an anchor per far confirmed face, and the faces each claimant cannot link with.
 
     Returns the references (anchors under negative ids), {anchor id: attendee},
     {claimant id: indices of the faces its attendee rejected} and {index of a
-    confirmed face: (-inf, its anchor id)}, the arbitration entry that gives it
-    to the attendee whoever else is close to it. Faces not in `face_ids` and
-    attendees without a reference are left out.
+    confirmed face: (-inf, its anchor id or attendee id)}, the arbitration
+    entry that gives it to the attendee whoever else is close to it. Faces not
+    in `face_ids` and attendees without a reference are left out.
+
+    A confirmed face within `single` of the attendee's selfies on average, the
+    selfies could have matched by themselves: it is given to the attendee and
+    anchors nothing, since a group of its own would gather the nearest
+    stranger's faces rather than the attendee's, which the selfies' group
+    holds. A face out of their reach (the guest in a costume, or years apart)
+    anchors a group, which brings that face's look-alikes along.
     """
 
     def index_of(face_id: int) -> int | None:
@@ -415,6 +433,9 @@ def _constrained_references(
         for face_id in sorted(constraints.confirmed[user]):
             index = index_of(face_id)
             if index is None or index in forced:
+                continue
+            if len(refs[user]) and float(_distances(faces[index : index + 1], refs[user]).mean()) <= thresholds.single:
+                forced[index] = (-np.inf, user)
                 continue
             anchor = -1 - len(anchors)
             extended[anchor] = faces[index : index + 1]
@@ -452,16 +473,16 @@ def _without_rejected_groups(
 def _give_confirmed_faces(
     claims: dict[int, _Claim], best: dict[int, tuple[float, int]], forced: Mapping[int, tuple[float, int]]
 ) -> None:
-    """A confirmed face goes to its anchor's claim whatever the distances say (a must-link)."""
+    """A confirmed face goes to its claimant (anchor or attendee) whatever the distances say (a must-link).
+
+    Nobody else gets it, even when the claimant's own claim was not computed.
+    """
     for face, entry in forced.items():
-        anchor = entry[1]
-        if anchor not in claims:
-            continue
-        claim = claims[anchor]
-        if face not in set(claim.faces.tolist()):
+        best[face] = entry
+        claim = claims.get(entry[1])
+        if claim is not None and face not in set(claim.faces.tolist()):
             claim.faces = np.append(claim.faces, face)
             claim.closeness = np.append(claim.closeness, 0.0)
-        best[face] = entry
 
 
 def _closer_to_rejected(

@@ -228,6 +228,7 @@ def my_photos(request: HttpRequest, event_id: int) -> HttpResponse:
             "counts": access.photo_counts(event),
             "here": request.get_full_path(),
             "hidden_count": len(access.hidden_photo_ids(user, event)) if has_selfie else 0,
+            "review": access.photos_to_review(user, event) if has_selfie else [],
         },
     )
 
@@ -438,5 +439,8 @@ def photo_me(request: HttpRequest, photo_id: int) -> HttpResponse:
         query = urlencode({"from": request.POST.get("from") or "all", "next": back})
         return redirect(f"{reverse('gallery-photo', args=[photo.pk])}?{query}#faces")
     mark_me(user, photo, face)
-    messages.success(request, _("Added to your photos."))
+    if request.POST.get("review"):
+        messages.success(request, _("Thank you. The photo stays in your photos."))
+    else:
+        messages.success(request, _("Added to your photos."))
     return redirect(next_url(request, reverse("gallery-my-photos", args=[photo.event_id])))

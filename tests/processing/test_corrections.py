@@ -11,6 +11,7 @@ from django.contrib.auth.models import User
 from gallery.models import CorrectionKind, Event, Face, Match, MatchCorrection, Membership, Photo, Selfie
 from gallery.uploads import accept_uploads
 from processing import backends, pipeline, services, tasks
+from processing.corrections import faces_to_review
 from tests.conftest import png_upload
 from tests.correction_scenes import FIRST, SCENE_BACKEND, scene_file
 from tests.fakes import scene_png
@@ -165,3 +166,31 @@ def test_corrections_call_the_backend_outside_transactions(
         assert_guarded(AtomicGuardBackend, "match_event")
     finally:
         backends.get_backend.cache_clear()
+
+
+def test_is_this_you_asks_about_the_matches_furthest_from_the_selfie(
+    photos: dict[str, Photo], member: User, event: Event, settings: Any
+) -> None:
+    # The stranger's faces are 0.38 from the selfie, the attendee's own 0.2.
+    settings.FACE_REVIEW_DISTANCE = 0.3
+    asked = faces_to_review(member.pk, event)
+    assert [(photo, face) for photo, face in asked] == [
+        (photos[name].pk, Face.objects.get(photo=photos[name]).pk) for name in ("x1.png", "x2.png")
+    ]
+    settings.FACE_REVIEW_DISTANCE = 0.45
+    assert faces_to_review(member.pk, event) == []
+
+    # One "not me" answers for the look-alike's other photo too.
+    settings.FACE_REVIEW_DISTANCE = 0.3
+    services.mark_not_me(member, photos["x1.png"])
+    assert faces_to_review(member.pk, event) == []
+
+
+def test_a_photo_the_attendee_confirmed_is_not_asked_about_again(
+    photos: dict[str, Photo], member: User, event: Event, settings: Any
+) -> None:
+    settings.FACE_REVIEW_DISTANCE = 0.3
+    photo_id, face_id = faces_to_review(member.pk, event)[0]
+    services.mark_me(member, Photo.objects.get(pk=photo_id), Face.objects.get(pk=face_id))
+    assert photo_id not in {photo for photo, _ in faces_to_review(member.pk, event)}
+    assert photo_id in {p.pk for p in Photo.objects.filter(matches__user=member)}

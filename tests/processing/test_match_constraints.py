@@ -90,3 +90,37 @@ def test_a_new_face_nearer_a_rejected_face_than_the_group_is_not_given_at_once()
     # The attendee's own new face is still theirs.
     own = np.stack([SELFIE + unit(13, 0.2)])
     assert 0 in match_arrivals(np.array([0]), own, {1: group}, rejected=rejected)[1]
+
+
+def _attendee_and(*others: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Face ids, descriptors and photos: the attendee's three photos (0.2 from SELFIE), then one photo per `others`."""
+    vectors = np.stack([SELFIE + unit(10 + k, 0.2) for k in range(3)] + list(others))
+    return np.arange(1, len(vectors) + 1), vectors, np.arange(1, len(vectors) + 1)
+
+
+def test_not_me_also_keeps_out_the_faces_nearer_the_rejected_one_than_the_selfie() -> None:
+    # A look-alike 0.45 from the selfie, and a weak face of him that joins the
+    # settled group on its own: a "not me" on the first stands for both.
+    rejected = SELFIE + unit(1, 0.45)
+    weak_twin = rejected + unit(2, 0.15)
+    ids, vectors, photos = _attendee_and(rejected, weak_twin)
+    qualities = np.array([1.0, 1.0, 1.0, 1.0, 0.3])
+    refs = {1: SELFIE[None]}
+    assert set(match_event(ids, vectors, photos, refs, face_qualities=qualities)[1]) == {1, 2, 3, 4, 5}
+
+    constraints = MatchConstraints(rejected={1: [4]})
+    found = match_event(ids, vectors, photos, refs, face_qualities=qualities, constraints=constraints)[1]
+    assert set(found) == {1, 2, 3}
+
+
+def test_thats_me_on_a_face_the_selfie_reaches_does_not_bring_a_stranger_near_it() -> None:
+    # The attendee's own face 0.45 from the selfie, and a stranger's four photos
+    # 0.43 from that face but 0.62 from the selfie.
+    confirmed = SELFIE + unit(13, 0.45)
+    strangers = [confirmed + unit(14, 0.4) + unit(40 + k, 0.15) for k in range(4)]
+    ids, vectors, photos = _attendee_and(confirmed, *strangers)
+    refs = {1: SELFIE[None]}
+    assert set(match_event(ids, vectors, photos, refs)[1]) <= {1, 2, 3, 4}
+
+    found = match_event(ids, vectors, photos, refs, constraints=MatchConstraints(confirmed={1: [4]}))[1]
+    assert set(found) == {1, 2, 3, 4}
