@@ -11,11 +11,13 @@ with all the answers so far as constraints, as it does after each answer:
 
     python -m bench.composite_event /tmp/tune-a --split tuning --seed 3
     DATA_DIR=/tmp/tune-data .venv/bin/python manage.py evaluate_matching /tmp/tune-a --live --dump /tmp/tune-a.npz
-    .venv/bin/python bench/review_answers.py /tmp/tune-a --answers 0,1,2,3
+    .venv/bin/python bench/review_answers.py /tmp/tune-a --answers 0,1,2,3 [--missed setting,0.6]
 
 Each folder is given with its dump beside it (FOLDER.npz). It prints, per
 number of answers per guest, the photos found, false matches and misses over
 all the events, and how many questions were answered "that's me" and "not me".
+With `--missed`, guests who see every photo are also asked about faces matched
+to nobody near their selfie, once no doubtful match is left.
 """
 
 from __future__ import annotations
@@ -34,8 +36,15 @@ from bench.match_errors import face_identities
 from bench.tune_matching import DumpedEvent, load
 
 
-def replay_answers(event: DumpedEvent, whose: dict[int, str], answers: int, distance: float) -> tuple[int, ...]:
-    """(tp, fp, fn, yes, no) after each guest answered up to `answers` questions."""
+def replay_answers(
+    event: DumpedEvent, whose: dict[int, str], answers: int, distance: float, missed: float | None = None
+) -> tuple[int, ...]:
+    """(tp, fp, fn, yes, no) after each guest answered up to `answers` questions.
+
+    With `missed`, a guest without a doubtful match left is asked about the
+    nearest face matched to nobody within `missed` of their selfie, as in
+    events where guests see every photo.
+    """
     from processing import matching
     from processing.backends.local import match_thresholds
 
@@ -58,21 +67,37 @@ def replay_answers(event: DumpedEvent, whose: dict[int, str], answers: int, dist
             constraints=constraints,
         )
 
+    photo_of = dict(zip(event.face_ids.tolist(), event.photo_ids.tolist(), strict=True))
     found = run()
     yes = no = 0
     for _ in range(answers):
+        taken = {face for faces in found.values() for face in faces}
         for identity in identities:
             user = users[identity]
             answered = confirmed.get(user, set()) | rejected.get(user, set())
+            answered_photos = {photo_of[face] for face in answered}
             selfies = event.selfies[identity].reshape(-1, matching.DESCRIPTOR_SIZE)
-            doubtful = []
-            for face in found[user]:
-                gap = float(np.linalg.norm(event.vectors[row[face]] - selfies, axis=1).min())
-                if face not in answered and gap >= distance:
-                    doubtful.append((-gap, face))
+            gaps = np.linalg.norm(event.vectors[:, None, :] - selfies[None, :, :], axis=2).min(1)
+            doubtful = sorted(
+                (-float(gaps[row[face]]), face)
+                for face in found[user]
+                if photo_of[face] not in answered_photos and gaps[row[face]] >= distance
+            )
+            if not doubtful and missed is not None:
+                mine = {photo_of[face] for face in found[user]} | answered_photos
+                refused = event.vectors[[row[face] for face in sorted(rejected.get(user, ()))]]
+                for k, face in enumerate(event.face_ids.tolist()):
+                    if face in taken or photo_of[face] in mine or event.qualities[k] < matching.WEAK_QUALITY:
+                        continue
+                    if gaps[k] > missed or (
+                        len(refused) and np.linalg.norm(refused - event.vectors[k], axis=1).min() < gaps[k]
+                    ):
+                        continue
+                    doubtful.append((float(gaps[k]), face))
+                doubtful.sort()
             if not doubtful:
                 continue
-            face = min(doubtful)[1]
+            face = doubtful[0][1]
             if whose.get(face) == identity:
                 confirmed.setdefault(user, set()).add(face)
                 yes += 1
@@ -80,7 +105,6 @@ def replay_answers(event: DumpedEvent, whose: dict[int, str], answers: int, dist
                 rejected.setdefault(user, set()).add(face)
                 no += 1
         found = run()
-    photo_of = dict(zip(event.face_ids.tolist(), event.photo_ids.tolist(), strict=True))
     tp = fp = fn = 0
     for identity in identities:
         mine = {event.photo_names[photo_of[face]] for face in found[users[identity]]}
@@ -99,6 +123,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folders", type=Path, nargs="+", help="composite folders, each with FOLDER.npz beside it")
     parser.add_argument("--answers", default="0,1,2,3", help="answers per guest to replay (comma-separated)")
+    parser.add_argument(
+        "--missed",
+        default="",
+        help="also ask about faces matched to nobody within these distances of the selfie (comma-separated; "
+        "'setting' for FACE_REVIEW_MISSED_DISTANCE); by default only doubtful matches are asked about",
+    )
     args = parser.parse_args()
     rounds = [int(value) for value in args.answers.split(",")]
     events = []
@@ -108,14 +138,22 @@ def main() -> int:
             parser.error(f"{folder}.npz has no face boxes: dump it again with evaluate_matching --dump")
         events.append((event, face_identities(event, folder)[0]))
     distance = settings.FACE_REVIEW_DISTANCE
+    reaches: list[float | None] = [
+        settings.FACE_REVIEW_MISSED_DISTANCE if value == "setting" else float(value)
+        for value in args.missed.split(",")
+        if value
+    ] or [None]
     out(f"{len(events)} events; questions about matches at least {distance} from the selfie")
-    out(f"{'answers':>8} {'found':>6} {'false':>6} {'missed':>6} {'precision':>9} {'recall':>7} {'yes':>5} {'no':>5}")
-    for answers in rounds:
-        totals = np.sum([replay_answers(event, whose, answers, distance) for event, whose in events], axis=0)
-        tp, fp, fn, yes, no = (int(value) for value in totals)
-        precision = tp / (tp + fp) if tp + fp else 1.0
-        recall = tp / (tp + fn) if tp + fn else 1.0
-        out(f"{answers:>8} {tp:>6} {fp:>6} {fn:>6} {precision:>9.3f} {recall:>7.3f} {yes:>5} {no:>5}")
+    header = f"{'missed':>7} {'answers':>8} {'found':>6} {'false':>6} {'misses':>6} {'precision':>9} {'recall':>7}"
+    out(f"{header} {'yes':>5} {'no':>5}")
+    for reach in reaches:
+        for answers in rounds:
+            replays = [replay_answers(event, whose, answers, distance, reach) for event, whose in events]
+            tp, fp, fn, yes, no = (int(value) for value in np.sum(replays, axis=0))
+            precision = tp / (tp + fp) if tp + fp else 1.0
+            recall = tp / (tp + fn) if tp + fn else 1.0
+            label = "-" if reach is None else f"{reach:.2f}"
+            out(f"{label:>7} {answers:>8} {tp:>6} {fp:>6} {fn:>6} {precision:>9.3f} {recall:>7.3f} {yes:>5} {no:>5}")
     return 0
 
 

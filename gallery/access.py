@@ -403,8 +403,10 @@ def photos_to_review(user: User, event: Event) -> list[tuple[int, int]]:
     """My photos the guest is asked "Is this you?" about, as (photo id, face id), most doubtful first; cached."""
     if needs_live_selfie(user, event):
         return []
-    key = f"my-review:v1:{event.pk}:{event.content_version}:{user.pk}"
-    return cached(key, settings.CACHE_TTL_USER_PHOTOS, lambda: faces_to_review(user.pk, event))
+    # A stranger's photo never opens in "own photos only" events: only the guest's own matches are asked about.
+    missed = not sees_only_own_photos(user, event)
+    key = f"my-review:v1:{event.pk}:{event.content_version}:{user.pk}:{int(missed)}"
+    return cached(key, settings.CACHE_TTL_USER_PHOTOS, lambda: faces_to_review(user.pk, event, missed=missed))
 
 
 def my_photo_files(user: User, event: Event) -> list[Photo]:
@@ -544,6 +546,11 @@ def neighbours(ids: list[int], photo_id: int) -> tuple[int | None, int | None, i
 
 class FaceChoiceError(ValueError):
     """The face a "that's me" names is missing or not in the photo; the message says what to do."""
+
+
+def photo_faces_by_id(photo: Photo) -> dict[int, Face]:
+    """The faces of `photo` by id."""
+    return {face.pk: face for face in photo_faces(photo)}
 
 
 def chosen_face(photo: Photo, face_id: int | None) -> Face:

@@ -771,11 +771,19 @@ def face_box_json(face: Any) -> dict[str, Any]:
 
 
 class PhotoNotMeView(APIView):
-    """`POST`: "not me", the photo leaves my photos for good; `DELETE`: undo it."""
+    """`POST` (`{"face_id"}` optional): "not me", the photo leaves my photos for good; `DELETE`: undo it."""
 
     def post(self, request: Request, photo_id: int) -> Response:
         user = current_user(request)
-        mark_not_me(user, access.correctable_photo(user, photo_id))
+        photo = access.correctable_photo(user, photo_id)
+        raw = _data(request).get("face_id")
+        face = None
+        if raw not in (None, ""):
+            # The face a review question showed, when the member was not matched in the photo.
+            face = access.photo_faces_by_id(photo).get(int(str(raw))) if str(raw).isdigit() else None
+            if face is None:
+                raise ValidationError({"detail": _("That face is not in this photo")})
+        mark_not_me(user, photo, face)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     def delete(self, request: Request, photo_id: int) -> Response:

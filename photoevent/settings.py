@@ -351,7 +351,9 @@ FACE_MATCH_THRESHOLD = env_float("FACE_MATCH_THRESHOLD", 0.59, minimum=0.0)
 # ... shrinking towards this as both groups grow (many pairs, a steadier mean).
 FACE_MATCH_GROUP_THRESHOLD = env_float("FACE_MATCH_GROUP_THRESHOLD", 0.49, minimum=0.0)
 # A guest's matched face this far or further from their selfies is one "Is this you?" asks about.
-FACE_REVIEW_DISTANCE = env_float("FACE_REVIEW_DISTANCE", 0.45, minimum=0.0)
+FACE_REVIEW_DISTANCE = env_float("FACE_REVIEW_DISTANCE", 0.52, minimum=0.0)
+# ... and so is a face matched to nobody this close to their selfies (events where guests see all photos).
+FACE_REVIEW_MISSED_DISTANCE = env_float("FACE_REVIEW_MISSED_DISTANCE", 0.60, minimum=0.0)
 # Faces further than this from every selfie of an attendee are never theirs.
 FACE_MATCH_RADIUS = env_float("FACE_MATCH_RADIUS", 0.65, minimum=0.0)
 # A group of faces without a selfie joins the attendee whose selfie is within

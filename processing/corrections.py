@@ -38,7 +38,7 @@ from gallery.models import (
     Selfie,
 )
 from processing.backends.base import FaceMatch
-from processing.matching import DESCRIPTOR_SIZE, MatchConstraints
+from processing.matching import DESCRIPTOR_SIZE, WEAK_QUALITY, MatchConstraints
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -152,17 +152,25 @@ def enforce_corrections(
     return kept
 
 
-def faces_to_review(user_id: int, event: Event, limit: int = REVIEW_PROMPTS) -> list[tuple[int, int]]:
-    """The attendee's matches to ask "Is this you?" about, as (photo id, face id), most doubtful first.
+def faces_to_review(
+    user_id: int, event: Event, limit: int = REVIEW_PROMPTS, *, missed: bool = True
+) -> list[tuple[int, int]]:
+    """The faces to ask the attendee "Is this you?" about, as (photo id, face id): doubtful matches, then missed faces.
 
     A match is doubtful when its face is at least FACE_REVIEW_DISTANCE from
     every selfie of the attendee: the matcher took it on the strength of the
     group it joined, which is where a look-alike who appears in many photos
-    comes in. An answer is a correction, and so a constraint on every later
-    matching: "not me" keeps out the face and the faces nearer it than the
-    selfie, "that's me" keeps the face (and the photo is not asked about
-    again). Only descriptor backends (local) store what this needs; with
-    others the list is empty.
+    comes in. They come first, the most doubtful first. Then, with `missed`
+    (for guests who may see every photo of the event, never in "own photos
+    only" events), the faces matched to nobody within FACE_REVIEW_MISSED_DISTANCE
+    of a selfie, the nearest first and one per photo: the guest in a group of
+    photos the selfie does not reach.
+
+    An answer is a correction, and so a constraint on every later matching:
+    "not me" keeps out the face and the faces nearer it than the selfie,
+    "that's me" keeps the face and brings the faces of its group; a photo
+    answered is not asked about again. Only descriptor backends (local) store
+    what this needs; with others the list is empty.
     """
     selfies = [
         np.frombuffer(bytes(embedding or b""), dtype=EMBEDDING_DTYPE)
@@ -172,6 +180,7 @@ def faces_to_review(user_id: int, event: Event, limit: int = REVIEW_PROMPTS) -> 
     ]
     if not selfies or limit <= 0:
         return []
+    references = np.stack(selfies).reshape(-1, DESCRIPTOR_SIZE).astype(np.float64)
     answered = MatchCorrection.objects.filter(user_id=user_id, event=event).values("photo_id")
     rows = list(
         Match.objects.filter(
@@ -180,14 +189,46 @@ def faces_to_review(user_id: int, event: Event, limit: int = REVIEW_PROMPTS) -> 
         .exclude(photo_id__in=answered)
         .values_list("photo_id", "face_id", "face__embedding")
     )
-    if not rows:
-        return []
-    references = np.stack(selfies).reshape(-1, DESCRIPTOR_SIZE).astype(np.float64)
-    vectors = np.stack([np.frombuffer(bytes(row[2] or b""), dtype=EMBEDDING_DTYPE) for row in rows]).astype(np.float64)
-    distances = np.sqrt(((vectors[:, None, :] - references[None, :, :]) ** 2).sum(2)).min(1)
     doubtful = [
-        (-float(distance), photo_id, face_id)
-        for (photo_id, face_id, _), distance in zip(rows, distances.tolist(), strict=True)
+        (-distance, photo_id, face_id)
+        for photo_id, face_id, distance in _selfie_distances(rows, references)
         if distance >= settings.FACE_REVIEW_DISTANCE
     ]
-    return [(photo_id, face_id) for _, photo_id, face_id in sorted(doubtful)[:limit]]
+    asked = [(photo_id, face_id) for _, photo_id, face_id in sorted(doubtful)[:limit]]
+    if not missed or len(asked) >= limit:
+        return asked
+    faces = list(
+        Face.objects.filter(
+            event=event, photo__status=PhotoStatus.DONE, embedding__isnull=False, quality__gte=WEAK_QUALITY
+        )
+        .exclude(photo_id__in=answered)
+        .exclude(photo_id__in=Match.objects.filter(user_id=user_id, event=event).values("photo_id"))
+        .exclude(matches__isnull=False)
+        .exclude(group__hidden=True)
+        .values_list("photo_id", "id", "embedding")
+    )
+    # A face nearer one the attendee said is not them than their selfie is that look-alike: not asked about.
+    refused = rejected_vectors(event, [user_id]).get(user_id)
+    to_refused = dict(
+        ((photo_id, face_id), distance)
+        for photo_id, face_id, distance in (_selfie_distances(faces, refused) if refused is not None else [])
+    )
+    nearest: dict[int, tuple[float, int]] = {}
+    for photo_id, face_id, distance in _selfie_distances(faces, references):
+        if distance > settings.FACE_REVIEW_MISSED_DISTANCE or to_refused.get((photo_id, face_id), np.inf) < distance:
+            continue
+        if (distance, face_id) < nearest.get(photo_id, (np.inf, 0)):
+            nearest[photo_id] = (distance, face_id)
+    candidates = sorted((distance, photo_id, face_id) for photo_id, (distance, face_id) in nearest.items())
+    return asked + [(photo_id, face_id) for _, photo_id, face_id in candidates[: limit - len(asked)]]
+
+
+def _selfie_distances(
+    rows: Sequence[tuple[int, int, bytes | memoryview | None]], references: np.ndarray
+) -> list[tuple[int, int, float]]:
+    """(photo id, face id, distance to the nearest row of `references`) for (photo id, face id, descriptor) rows."""
+    if not rows:
+        return []
+    vectors = np.stack([np.frombuffer(bytes(row[2] or b""), dtype=EMBEDDING_DTYPE) for row in rows])
+    squared = ((vectors.astype(np.float64)[:, None, :] - references.astype(np.float64)[None, :, :]) ** 2).sum(2)
+    return [(row[0], row[1], float(d)) for row, d in zip(rows, np.sqrt(squared.min(1)).tolist(), strict=True)]

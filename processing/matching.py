@@ -202,10 +202,12 @@ def _claim(
     owners: np.ndarray,
     thresholds: MatchThresholds,
     rejected: Mapping[int, np.ndarray] | None = None,
+    anchors: Mapping[int, int] | None = None,
 ) -> _Claim:
     """Cluster the neighbourhood of `user`'s selfies and return the faces in their group.
 
-    `rejected` gives, per person, the faces (indices) they cannot link with.
+    `rejected` gives, per person, the faces (indices) they cannot link with;
+    `anchors`, the attendee of each anchor (a person with a negative id).
     """
     near_user = _distances(refs[user], faces).min(0) <= thresholds.radius
     strong = qualities >= WEAK_QUALITY
@@ -220,6 +222,9 @@ def _claim(
     near = _distances(selfies, faces[np.concatenate([local, weak])]).min(1) <= thresholds.radius
     competitors = sorted({int(o) for o in owners[near]} - {user})
     people = [user, *competitors]
+    attendees = np.array([(anchors or {}).get(p, p) for p in people])
+    # The other attendees' columns of `to_people`: one's own anchors are no rival for a piece.
+    rivals = attendees != attendees[0]
     n = local.size
     weight = float(len(refs[user]))
     face_distances = _distances(faces[local], faces[local])
@@ -237,7 +242,9 @@ def _claim(
         sizes = np.concatenate([np.ones(n), [len(refs[p]) for p in people]])
         root = average_linkage(distances, cannot_link, sizes, thresholds.single, thresholds.group)
         members = np.flatnonzero(root[:n] == root[n])
-        members = _attach_pieces(members, root[:n], set(root[n:].tolist()), photos[local], to_people, thresholds)
+        members = _attach_pieces(
+            members, root[:n], set(root[n:].tolist()), photos[local], to_people, rivals, thresholds
+        )
         if rejected and user in rejected:
             members = _without_rejected_groups(members, root[:n], local, rejected[user])
     else:
@@ -253,8 +260,9 @@ def _claim(
         closeness = np.concatenate([closeness, extra_closeness])
     if rejected and user in rejected and chosen.size:
         # "Not me" also stands for the faces nearer the rejected one than to the
-        # claimant's references: the look-alike in other photos.
-        keep = _distances(faces[chosen], faces[rejected[user]]).min(1) >= _distances(faces[chosen], refs[user]).min(1)
+        # rest of their group on average: the look-alike in other photos (the
+        # rule by which a new photo's face joins, match_arrivals).
+        keep = _distances(faces[chosen], faces[rejected[user]]).min(1) >= closeness
         chosen, closeness = chosen[keep], closeness[keep]
     if chosen.size == 0:
         return _Claim(user, np.zeros(0, np.int64), np.zeros(0), competitors)
@@ -297,9 +305,12 @@ def _attach_pieces(
     owned: set[int],
     photos: np.ndarray,
     to_people: np.ndarray,
+    rivals: np.ndarray,
     thresholds: MatchThresholds,
 ) -> np.ndarray:
     """Add the groups without a selfie that are clearly this attendee's (column 0 of `to_people`).
+
+    `rivals` marks the columns of other attendees (not this one's anchors).
 
     A person's faces can form two groups that stay apart (a different year,
     light or angle) while the selfie joined only one. Such a group is taken
@@ -315,7 +326,7 @@ def _attach_pieces(
         if piece.size < PIECE_MIN_SIZE:
             continue
         means = to_people[piece].mean(0)
-        others = means[1:].min() if means.size > 1 else np.inf
+        others = means[rivals].min() if rivals.any() else np.inf
         if means[0] <= thresholds.attach and others - means[0] >= thresholds.margin:
             candidates.append((float(means[0]), root, piece))
     for _, _, piece in sorted(candidates, key=lambda c: (c[0], c[1])):
@@ -364,7 +375,8 @@ def match_event(
     rejected: dict[int, np.ndarray] = {}
     forced: dict[int, tuple[float, int]] = {}
     if constraints:
-        refs, anchors, rejected, forced = _constrained_references(refs, face_ids, faces, constraints, thresholds)
+        held = _held_faces(refs, face_ids, faces, photos, qualities, constraints, thresholds)
+        refs, anchors, rejected, forced = _constrained_references(refs, face_ids, faces, constraints, held)
         present = sorted(u for u in refs if len(refs[u]))
     selfies = np.concatenate([refs[u] for u in present])
     owners = np.concatenate([np.full(len(refs[u]), u) for u in present])
@@ -372,10 +384,14 @@ def match_event(
     claims: dict[int, _Claim] = {}
     pending = [u for u in wanted if len(refs[u])] + sorted(a for a, u in anchors.items() if u in wanted)
     for user in pending:
-        claims[user] = _claim(user, faces, photos, qualities, refs, selfies, owners, thresholds, rejected=rejected)
+        claims[user] = _claim(
+            user, faces, photos, qualities, refs, selfies, owners, thresholds, rejected=rejected, anchors=anchors
+        )
     # Whoever could claim the same faces must be decided as well.
     for user in sorted({c for claim in list(claims.values()) for c in claim.competitors} - set(claims)):
-        claims[user] = _claim(user, faces, photos, qualities, refs, selfies, owners, thresholds, rejected=rejected)
+        claims[user] = _claim(
+            user, faces, photos, qualities, refs, selfies, owners, thresholds, rejected=rejected, anchors=anchors
+        )
 
     best: dict[int, tuple[float, int]] = {}
     for claim in claims.values():
@@ -402,9 +418,9 @@ def _constrained_references(
     face_ids: np.ndarray,
     faces: np.ndarray,
     constraints: MatchConstraints,
-    thresholds: MatchThresholds,
+    held: Mapping[int, Collection[int]],
 ) -> tuple[dict[int, np.ndarray], dict[int, int], dict[int, np.ndarray], dict[int, tuple[float, int]]]:
-    """The references with an anchor per far confirmed face, and the faces each claimant cannot link with.
+    """The references with an anchor per confirmed face the selfies miss, and the faces each claimant cannot link with.
 
     Returns the references (anchors under negative ids), {anchor id: attendee},
     {claimant id: indices of the faces its attendee rejected} and {index of a
@@ -412,12 +428,12 @@ def _constrained_references(
     entry that gives it to the attendee whoever else is close to it. Faces not
     in `face_ids` and attendees without a reference are left out.
 
-    A confirmed face within `single` of the attendee's selfies on average, the
-    selfies could have matched by themselves: it is given to the attendee and
-    anchors nothing, since a group of its own would gather the nearest
-    stranger's faces rather than the attendee's, which the selfies' group
-    holds. A face out of their reach (the guest in a costume, or years apart)
-    anchors a group, which brings that face's look-alikes along.
+    A confirmed face that the group of the attendee's selfies holds already
+    (`held`, by index) is given to the attendee and anchors nothing: a group of
+    its own would gather the nearest stranger's faces rather than the
+    attendee's, which the selfies' group holds. A face it misses (the guest in
+    a costume, or in a group of photos too far from the selfie) anchors a group,
+    which brings that face's look-alikes along.
     """
 
     def index_of(face_id: int) -> int | None:
@@ -434,7 +450,7 @@ def _constrained_references(
             index = index_of(face_id)
             if index is None or index in forced:
                 continue
-            if len(refs[user]) and float(_distances(faces[index : index + 1], refs[user]).mean()) <= thresholds.single:
+            if index in held.get(user, ()):
                 forced[index] = (-np.inf, user)
                 continue
             anchor = -1 - len(anchors)
@@ -448,6 +464,42 @@ def _constrained_references(
             by_user[user] = np.array(indices, np.int64)
     rejected = {c: by_user[anchors.get(c, c)] for c in extended if anchors.get(c, c) in by_user}
     return extended, anchors, rejected, forced
+
+
+def _held_faces(
+    refs: Mapping[int, np.ndarray],
+    face_ids: np.ndarray,
+    faces: np.ndarray,
+    photos: np.ndarray,
+    qualities: np.ndarray,
+    constraints: MatchConstraints,
+    thresholds: MatchThresholds,
+) -> dict[int, set[int]]:
+    """{attendee: indices of the faces their selfies' group holds} for the attendees who confirmed faces.
+
+    The group is their claim with their rejections and without any anchor.
+    """
+    present = sorted(u for u in refs if len(refs[u]))
+    confirming = sorted(u for u in constraints.confirmed if constraints.confirmed[u] and u in present)
+    if not confirming:
+        return {}
+    selfies = np.concatenate([refs[u] for u in present])
+    owners = np.concatenate([np.full(len(refs[u]), u) for u in present])
+    rejected = {}
+    for user, face_list in constraints.rejected.items():
+        wanted = np.asarray(sorted(face_list), face_ids.dtype)
+        positions = np.searchsorted(face_ids, wanted)
+        inside = positions < len(face_ids)
+        positions, wanted = positions[inside], wanted[inside]
+        found = positions[face_ids[positions] == wanted]
+        if found.size:
+            rejected[user] = found.astype(np.int64)
+    return {
+        user: set(
+            _claim(user, faces, photos, qualities, refs, selfies, owners, thresholds, rejected=rejected).faces.tolist()
+        )
+        for user in confirming
+    }
 
 
 def _rejection_links(local: np.ndarray, people: list[int], rejected: Mapping[int, np.ndarray]) -> np.ndarray:

@@ -267,15 +267,15 @@ def hide_face_group(event: Event, group: FaceGroup, hidden: bool) -> None:
         schedule_event_refresh(event.pk)
 
 
-def mark_not_me(user: User, photo: Photo) -> None:
+def mark_not_me(user: User, photo: Photo, face: Face | None = None) -> None:
     """ "Not me": `photo` leaves the attendee's photos at once and for good, and the matcher avoids its look-alikes.
 
-    The face they were matched to, if any, becomes a cannot-link for them
-    (`processing.corrections`); re-processing and event-wide refreshes keep
-    the photo out until `undo_not_me`.
+    The face they were matched to, or `face` (a face of the photo they were
+    asked about), becomes a cannot-link for them (`processing.corrections`);
+    re-processing and event-wide refreshes keep the photo out until `undo_not_me`.
     """
     with transaction.atomic():
-        face = Face.objects.filter(matches__user=user, matches__photo=photo).first()
+        face = Face.objects.filter(matches__user=user, matches__photo=photo).first() or face
         record_correction(user, photo, CorrectionKind.NOT_ME, face)
         Match.objects.filter(user=user, photo=photo).delete()
         photo.event.bump_version()

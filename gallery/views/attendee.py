@@ -408,7 +408,10 @@ def photo_not_me(request: HttpRequest, photo_id: int) -> HttpResponse:
     """ "Not me": the photo leaves my photos at once and for good (undone from the hidden photos)."""
     user = page_user(request)
     photo = access.correctable_photo(user, photo_id)
-    mark_not_me(user, photo)
+    raw = request.POST.get("face_id") or ""
+    # The face an "Is this you?" showed, when the guest was not matched in the photo.
+    face = access.photo_faces_by_id(photo).get(int(raw)) if raw.isdigit() else None
+    mark_not_me(user, photo, face)
     messages.success(request, _("Hidden from your photos. You can bring it back from your hidden photos."))
     return redirect(_back(request, photo))
 
@@ -440,7 +443,7 @@ def photo_me(request: HttpRequest, photo_id: int) -> HttpResponse:
         return redirect(f"{reverse('gallery-photo', args=[photo.pk])}?{query}#faces")
     mark_me(user, photo, face)
     if request.POST.get("review"):
-        messages.success(request, _("Thank you. The photo stays in your photos."))
+        messages.success(request, _("Thank you: the photo is in your photos."))
     else:
         messages.success(request, _("Added to your photos."))
     return redirect(next_url(request, reverse("gallery-my-photos", args=[photo.event_id])))

@@ -7,8 +7,10 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.urls import reverse
+from django.utils import timezone
 
-from gallery.models import Event, Face, Match, Photo
+from gallery import access
+from gallery.models import Event, EventVisibility, Face, Match, Photo, Selfie
 from tests.processing.test_corrections import photos, scene_backend, upload
 
 pytestmark = pytest.mark.django_db
@@ -56,7 +58,7 @@ def test_yes_keeps_the_photo_and_it_is_not_asked_about_again(
         reverse("gallery-photo-me", args=[x1.pk]), {"face_id": face.pk, "review": "1", "next": mine_url}, follow=True
     )
     page = response.content.decode()
-    assert "The photo stays in your photos." in page
+    assert "the photo is in your photos." in page
     assert Match.objects.filter(user=member, photo=x1, face=face).exists()
     assert page.count('name="review"') == 1  # x2 only
 
@@ -83,3 +85,19 @@ def test_my_photos_page_in_french(
     client = page_client(member)
     page = client.get(reverse("gallery-my-photos", args=[event.pk]), HTTP_ACCEPT_LANGUAGE="fr").content.decode()
     assert "Est-ce vous" in page and "Oui, c'est moi" in page
+
+
+def test_an_own_photos_event_asks_only_about_the_guests_own_matches(
+    photos: dict[str, Photo], member: User, event: Event, settings: Any
+) -> None:
+    # z, beside y1 and 0.71 from the selfie, is matched to nobody: asked about where guests see every photo.
+    settings.FACE_REVIEW_DISTANCE = 0.3
+    settings.FACE_REVIEW_MISSED_DISTANCE = 0.75
+    asked = [photo for photo, _ in access.photos_to_review(member, event)]
+    assert asked == [photos["x1.png"].pk, photos["x2.png"].pk, photos["y1.png"].pk]
+
+    event.visibility = EventVisibility.OWN
+    event.save()
+    Selfie.objects.filter(user=member).update(live_verified_at=timezone.now())
+    own_only = {photo for photo, _ in access.photos_to_review(member, event)}
+    assert own_only == {photos["x1.png"].pk, photos["x2.png"].pk}

@@ -194,3 +194,23 @@ def test_a_photo_the_attendee_confirmed_is_not_asked_about_again(
     services.mark_me(member, Photo.objects.get(pk=photo_id), Face.objects.get(pk=face_id))
     assert photo_id not in {photo for photo, _ in faces_to_review(member.pk, event)}
     assert photo_id in {p.pk for p in Photo.objects.filter(matches__user=member)}
+
+
+def test_is_this_you_then_asks_about_faces_matched_to_nobody_near_the_selfie(
+    photos: dict[str, Photo], member: User, event: Event, settings: Any
+) -> None:
+    # Nothing matched is doubtful from 0.45; y2's face and z (beside y1) are 0.71 from the selfie.
+    settings.FACE_REVIEW_DISTANCE = 0.45
+    settings.FACE_REVIEW_MISSED_DISTANCE = 0.6
+    assert faces_to_review(member.pk, event) == []
+    settings.FACE_REVIEW_MISSED_DISTANCE = 0.75
+    z = Face.objects.filter(photo=photos["y1.png"]).order_by("-left").first()
+    y2 = Face.objects.get(photo=photos["y2.png"])
+    assert z is not None
+    assert faces_to_review(member.pk, event) == [(photos["y1.png"].pk, z.pk), (photos["y2.png"].pk, y2.pk)]
+    assert faces_to_review(member.pk, event, missed=False) == []
+
+    # "Not me" on a face they were asked about keeps that face, and the photo is not asked about again.
+    services.mark_not_me(member, photos["y2.png"], y2)
+    assert MatchCorrection.objects.get(user=member, photo=photos["y2.png"]).face == y2
+    assert faces_to_review(member.pk, event) == [(photos["y1.png"].pk, z.pk)]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from processing.matching import MatchConstraints, match_arrivals, match_event
+from processing.matching import MatchConstraints, MatchThresholds, _attach_pieces, match_arrivals, match_event
 from tests.correction_scenes import SCENE, SELFIE, STRANGER, unit
 
 NAMES = ["a1.png", "a2.png", "a3.png", "x1.png", "x2.png", "x3.png", "y1.png", "y2.png"]
@@ -113,14 +113,29 @@ def test_not_me_also_keeps_out_the_faces_nearer_the_rejected_one_than_the_selfie
     assert set(found) == {1, 2, 3}
 
 
-def test_thats_me_on_a_face_the_selfie_reaches_does_not_bring_a_stranger_near_it() -> None:
-    # The attendee's own face 0.45 from the selfie, and a stranger's four photos
-    # 0.43 from that face but 0.62 from the selfie.
-    confirmed = SELFIE + unit(13, 0.45)
-    strangers = [confirmed + unit(14, 0.4) + unit(40 + k, 0.15) for k in range(4)]
+def test_thats_me_on_a_face_already_matched_does_not_bring_a_stranger_near_it() -> None:
+    # The attendee's own face 0.4 from the selfie, and a stranger's four photos
+    # 0.47 from that face but 0.62 from the selfie.
+    confirmed = SELFIE + unit(13, 0.4)
+    strangers = [confirmed + unit(14, 0.45) + unit(40 + k, 0.15) for k in range(4)]
     ids, vectors, photos = _attendee_and(confirmed, *strangers)
     refs = {1: SELFIE[None]}
-    assert set(match_event(ids, vectors, photos, refs)[1]) <= {1, 2, 3, 4}
+    assert set(match_event(ids, vectors, photos, refs)[1]) == {1, 2, 3, 4}
 
     found = match_event(ids, vectors, photos, refs, constraints=MatchConstraints(confirmed={1: [4]}))[1]
     assert set(found) == {1, 2, 3, 4}
+
+
+def test_a_group_near_the_selfie_and_the_attendees_own_anchor_still_joins_them() -> None:
+    # Faces 0 and 1 are the selfie's group; 2 and 3 a group of their own, 0.5
+    # from the selfie, 0.55 from a face the attendee confirmed, 0.8 from another attendee.
+    roots = np.array([0, 0, 2, 2])
+    to_people = np.array([[0.3, 0.7, 0.9]] * 2 + [[0.5, 0.55, 0.8]] * 2)
+    photos = np.arange(4)
+    own_anchor = np.array([False, False, True])
+    members = _attach_pieces(np.array([0, 1]), roots, {0}, photos, to_people, own_anchor, MatchThresholds())
+    assert members.tolist() == [0, 1, 2, 3]
+    # Were the confirmed face another attendee's, the group would be too close to both to decide.
+    rival = np.array([False, True, True])
+    members = _attach_pieces(np.array([0, 1]), roots, {0}, photos, to_people, rival, MatchThresholds())
+    assert members.tolist() == [0, 1]
