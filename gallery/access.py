@@ -40,9 +40,9 @@ from gallery.models import (
     Selfie,
     is_photographer,
     profile_for,
+    review_cache_keys,
 )
-from processing.corrections import faces_to_review
-from processing.services import refresh_member_matches
+from processing.services import refresh_member_matches, review_questions
 
 AnyUser = AbstractBaseUser | AnonymousUser
 
@@ -399,14 +399,21 @@ def my_photo_list(user: User, event: Event) -> list[MyPhoto]:
     )
 
 
+# How long the "Is this you?" questions are kept. They read the event's
+# descriptors, so they are not recomputed at every new photo of a live event
+# (the content version), only after this long or when the guest answers or
+# changes their selfie (gallery.signals drops them then).
+REVIEW_REFRESH_SECONDS = 60
+
+
 def photos_to_review(user: User, event: Event) -> list[tuple[int, int]]:
-    """My photos the guest is asked "Is this you?" about, as (photo id, face id), most doubtful first; cached."""
+    """The faces the guest is asked "Is this you?" about, as (photo id, face id), in asking order; cached."""
     if needs_live_selfie(user, event):
         return []
     # A stranger's photo never opens in "own photos only" events: only the guest's own matches are asked about.
     missed = not sees_only_own_photos(user, event)
-    key = f"my-review:v1:{event.pk}:{event.content_version}:{user.pk}:{int(missed)}"
-    return cached(key, settings.CACHE_TTL_USER_PHOTOS, lambda: faces_to_review(user.pk, event, missed=missed))
+    key = review_cache_keys(event.pk, user.pk)[int(missed)]
+    return cached(key, REVIEW_REFRESH_SECONDS, lambda: review_questions(user, event, missed=missed))
 
 
 def my_photo_files(user: User, event: Event) -> list[Photo]:

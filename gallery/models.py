@@ -66,6 +66,11 @@ def membership_cache_key(event_id: int, user_id: int) -> str:
     return f"member:{event_id}:{user_id}"
 
 
+def review_cache_keys(event_id: int, user_id: int) -> list[str]:
+    """The cached "Is this you?" questions of a guest in an event, with and without faces matched to nobody."""
+    return [f"my-review:v1:{event_id}:{user_id}:{missed}" for missed in (0, 1)]
+
+
 def event_cache_key(event_id: int) -> str:
     return f"event:{event_id}"
 

@@ -19,12 +19,14 @@ from gallery.caching import forget_on_commit
 from gallery.models import (
     ApiToken,
     Event,
+    MatchCorrection,
     Membership,
     Photo,
     PhotoArchive,
     Selfie,
     forget_cached_events,
     membership_cache_key,
+    review_cache_keys,
 )
 from gallery.tokens import token_cache_key
 
@@ -82,3 +84,18 @@ def forget_cached_membership(sender: type[Membership], instance: Membership, **k
 @receiver(post_delete, sender=Event)
 def forget_cached_event(sender: type[Event], instance: Event, **kwargs: Any) -> None:
     forget_cached_events(instance.pk)
+
+
+@receiver(post_save, sender=MatchCorrection)
+@receiver(post_delete, sender=MatchCorrection)
+def forget_cached_review(sender: type[MatchCorrection], instance: MatchCorrection, **kwargs: Any) -> None:
+    # An answered photo is not asked about again, at once.
+    forget_on_commit(*review_cache_keys(instance.event_id, instance.user_id))
+
+
+@receiver(post_save, sender=Selfie)
+@receiver(post_delete, sender=Selfie)
+def forget_cached_reviews_of_selfie(sender: type[Selfie], instance: Selfie, **kwargs: Any) -> None:
+    # The questions are measured from the selfies, in every event the guest joined.
+    events = Membership.objects.filter(user_id=instance.user_id).values_list("event_id", flat=True)
+    forget_on_commit(*(key for event_id in events for key in review_cache_keys(event_id, instance.user_id)))

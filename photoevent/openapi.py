@@ -217,6 +217,20 @@ class PhotoLinksSerializer(serializers.Serializer):
 
 class MyPhotoSerializer(PhotoLinksSerializer):
     similarity = serializers.FloatField()
+    face_id = serializers.IntegerField()
+    face_thumbnail_url = serializers.URLField()
+
+
+class ReviewFaceSerializer(serializers.Serializer):
+    photo_id = serializers.IntegerField()
+    face_id = serializers.IntegerField()
+    face_thumbnail_url = serializers.URLField()
+
+
+class NotMeSerializer(serializers.Serializer):
+    face_id = serializers.IntegerField(
+        required=False, help_text=_("The face a review question showed, when you were not matched in the photo.")
+    )
 
 
 class JobSerializer(serializers.Serializer):
@@ -566,6 +580,13 @@ OPERATIONS: dict[str, dict[str, Any]] = {
                     {
                         "event": serializers.IntegerField(),
                         "photos": MyPhotoSerializer(many=True),
+                        "review": ReviewFaceSerializer(
+                            many=True,
+                            help_text=_(
+                                "Up to three faces to ask 'Is this you?' about, in order: answer with "
+                                "photos/{id}/me or photos/{id}/not-me and the face_id."
+                            ),
+                        ),
                         "live_selfie_required": serializers.BooleanField(),
                     },
                 ),
@@ -608,8 +629,8 @@ OPERATIONS: dict[str, dict[str, Any]] = {
     "gallery.api.PhotoNotMeView": {
         "post": extend_schema(
             summary=_("Not me: the photo leaves my photos for good"),
-            request=None,
-            responses={204: None, **errors(401, 403, 404)},
+            request=NotMeSerializer,
+            responses={204: None, **errors(400, 401, 403, 404)},
         ),
         "delete": extend_schema(
             summary=_("Undo a not me"),

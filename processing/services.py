@@ -38,7 +38,7 @@ from processing.alerts import retry_alert_delivery, schedule_match_alerts, send_
 from processing.archives import current_archive, request_archive
 from processing.backends import get_backend
 from processing.backends.base import BackendError, NoFaceError, UnusableSelfie
-from processing.corrections import CONFIRMED_SIMILARITY, record_correction
+from processing.corrections import CONFIRMED_SIMILARITY, faces_to_review, record_correction
 from processing.crops import face_thumbnail
 from processing.images import ImageInfo, InvalidImage, inspect_image
 from processing.liveness import MAX_LIVE_FRAMES, LivenessResult, issue_challenge, verify_live_selfie
@@ -307,6 +307,15 @@ def mark_me(user: User, photo: Photo, face: Face) -> None:
         )
         photo.event.bump_version()
     _rematch(user, photo.event)
+
+
+def review_questions(user: User, event: Event, *, missed: bool) -> list[tuple[int, int]]:
+    """The faces to ask the attendee "Is this you?" about, as (photo id, face id), in asking order.
+
+    `missed`: also faces matched to nobody near their selfie (only for guests
+    who may see every photo). See `processing.corrections.faces_to_review`.
+    """
+    return faces_to_review(user.pk, event, missed=missed)
 
 
 def _rematch(user: User, event: Event) -> None:
