@@ -33,10 +33,11 @@ gives the same answer as asking for everyone.
 
 Attendees' corrections are constraints (`MatchConstraints`): a face an
 attendee said is not theirs cannot link with them, so neither it nor a group
-it is in joins them, nor a face nearer it than their selfie; a face they said
-is theirs is theirs, and when their selfie could not reach it, it anchors a
-group of its own for them, so its look-alikes come along. The constraint logic
-is in the functions after `match_event`.
+it is in joins them, nor a face nearer it than to the rest of their group; a
+face they said is theirs is theirs, and when the group of their selfies does
+not hold it already, it anchors a group of its own for them, so its
+look-alikes come along. The constraint logic is in the functions after
+`match_event`.
 
 Face quality (processing.detection: size, sharpness, detector score) decides
 what a face may do. A weak face (below `WEAK_QUALITY`) does not take part in
@@ -88,14 +89,15 @@ class MatchConstraints:
     """Attendees' corrections as constraints on the clustering, by face id.
 
     `confirmed[user]`: faces the attendee said are theirs ("that's me"), a
-    must-link: the face itself always goes to the attendee. One beyond the
-    selfies' reach (`single`) also anchors a group of its own for them, kept
-    apart from the selfie's group while clustering and joined to it in the
-    answer, so that it neither drags the selfie's group away nor is left out.
+    must-link: the face itself always goes to the attendee. One that the
+    group of their selfies does not hold already also anchors a group of its
+    own for them, kept apart from the selfie's group while clustering and
+    joined to it in the answer, so that it neither drags the selfie's group
+    away nor is left out.
     `rejected[user]`: faces the attendee said are not theirs ("not me"), a
     cannot-link with each of the attendee's anchors, so that the face and any
     group it is in never join them; nor does a face nearer to it than to the
-    attendee's references.
+    rest of its group on average.
     """
 
     confirmed: Mapping[int, Collection[int]] = field(default_factory=dict)

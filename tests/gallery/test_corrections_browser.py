@@ -159,3 +159,34 @@ SWIPE_LEFT = """() => {
   figure.dispatchEvent(new TouchEvent("touchstart", {touches: [touch(300)], changedTouches: [touch(300)]}));
   figure.dispatchEvent(new TouchEvent("touchend", {touches: [], changedTouches: [touch(100)]}));
 }"""
+
+
+def test_is_this_you_on_a_phone(
+    scene: tuple[Event, User, dict[str, Photo]], start_server: Callable[..., Proc], phone: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    event, guest, photos = scene
+    # The scene's look-alike is 0.38 from the selfie, the guest's own faces 0.2: he is asked about from 0.3.
+    server = start_server(DEBUG="false", FACE_REVIEW_DISTANCE="0.3")
+    page, base = phone, server.url
+    ids = {name: photo.pk for name, photo in photos.items()}
+    mine_url = f"{base}/events/{event.pk}/"
+
+    page.goto(f"{base}/login/?next=/events/{event.pk}/")
+    page.locator("input[name=username]").fill("guest")
+    page.locator("input[name=password]").fill(GUEST_PASSWORD)
+    page.locator("form[method=post]:not(.languages) button[type=submit]").last.click()
+    page.wait_for_url(mine_url)
+    review = page.locator("section.review")
+    expect(review.get_by_role("heading", name="Is this you?")).to_be_visible()
+    expect(review.locator("img")).to_have_count(2)
+    assert_fits_the_phone(page)
+    screenshot(page, "review-01-is-this-you")
+
+    # "Not me" on the first face: both of the look-alike's photos go, and nothing is left to ask.
+    review.locator(f"form[action='/photos/{ids['x1.png']}/not-me/'] button").click()
+    page.wait_for_url(mine_url)
+    expect(page.locator("section.review")).to_have_count(0)
+    assert my_photo_ids(page) == {ids[n] for n in ("a1.png", "a2.png", "a3.png")}
+    screenshot(page, "review-02-after-not-me")
