@@ -70,6 +70,15 @@ def phone(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
             browser.close()
 
 
+def log_in(page: Any, base: str, event: Event) -> None:
+    """Log the guest in, landing on their photos of `event`."""
+    page.goto(f"{base}/login/?next=/events/{event.pk}/")
+    page.locator("input[name=username]").fill("guest")
+    page.locator("input[name=password]").fill(GUEST_PASSWORD)
+    page.locator("form[method=post]:not(.languages) button[type=submit]").last.click()
+    page.wait_for_url(f"{base}/events/{event.pk}/")
+
+
 def my_photo_ids(page: Any) -> set[int]:
     hrefs = page.locator("ul.grid li > a").evaluate_all("links => links.map(a => a.getAttribute('href'))")
     return {int(href.split("/")[2]) for href in hrefs}
@@ -86,11 +95,7 @@ def test_not_me_thats_me_and_stepping_through_photos(
     ids = {name: photo.pk for name, photo in photos.items()}
     mine_url = f"{base}/events/{event.pk}/"
 
-    page.goto(f"{base}/login/?next=/events/{event.pk}/")
-    page.locator("input[name=username]").fill("guest")
-    page.locator("input[name=password]").fill(GUEST_PASSWORD)
-    page.locator("form[method=post]:not(.languages) button[type=submit]").last.click()
-    page.wait_for_url(mine_url)
+    log_in(page, base, event)
     assert my_photo_ids(page) == {ids[n] for n in ("a1.png", "a2.png", "a3.png", "x1.png", "x2.png")}
     assert_fits_the_phone(page)
     screenshot(page, "corrections-01-my-photos")
@@ -166,18 +171,14 @@ def test_is_this_you_on_a_phone(
 ) -> None:
     from playwright.sync_api import expect
 
-    event, guest, photos = scene
+    event, _, photos = scene
     # The scene's look-alike is 0.38 from the selfie, the guest's own faces 0.2: he is asked about from 0.3.
     server = start_server(DEBUG="false", FACE_REVIEW_DISTANCE="0.3")
     page, base = phone, server.url
     ids = {name: photo.pk for name, photo in photos.items()}
     mine_url = f"{base}/events/{event.pk}/"
 
-    page.goto(f"{base}/login/?next=/events/{event.pk}/")
-    page.locator("input[name=username]").fill("guest")
-    page.locator("input[name=password]").fill(GUEST_PASSWORD)
-    page.locator("form[method=post]:not(.languages) button[type=submit]").last.click()
-    page.wait_for_url(mine_url)
+    log_in(page, base, event)
     review = page.locator("section.review")
     expect(review.get_by_role("heading", name="Is this you?")).to_be_visible()
     expect(review.locator("img")).to_have_count(2)
