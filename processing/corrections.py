@@ -167,9 +167,10 @@ def faces_to_review(
     photos the selfie does not reach.
 
     An answer is a correction, and so a constraint on every later matching:
-    "not me" keeps out the face and the faces nearer it than the selfie,
-    "that's me" keeps the face and brings the faces of its group; a photo
-    answered is not asked about again. Only descriptor backends (local) store
+    "not me" keeps out the face and the faces nearer it than to the rest of
+    the attendee's group (and, here, the faces nearer it than the selfie are
+    not asked about), "that's me" keeps the face and brings the faces of its
+    group; a photo answered is not asked about again. Only descriptor backends (local) store
     what this needs; with others the list is empty.
     """
     selfies = [

@@ -75,7 +75,12 @@ def test_the_api_lists_the_photos_to_review(
         reverse("gallery-photo-face", args=[first["photo_id"], first["face_id"]])
     )
 
-    api.post(reverse("api-photo-not-me", args=[first["photo_id"]]))
+    wrong_face = Face.objects.get(photo=photos["a1.png"]).pk
+    refused = api.post(reverse("api-photo-not-me", args=[first["photo_id"]]), {"face_id": wrong_face})
+    assert refused.status_code == 400 and refused.json()["detail"] == "That face is not in this photo"
+    assert Match.objects.filter(user=member, photo_id=first["photo_id"]).exists()
+
+    api.post(reverse("api-photo-not-me", args=[first["photo_id"]]), {"face_id": first["face_id"]})
     assert api.get(reverse("api-my-photos"), {"event": event.pk}).json()["review"] == []
 
 
