@@ -33,6 +33,7 @@ import requests
 from PIL import Image
 
 from tests.cluster import free_port, wait_for
+from testsupport.waiting import wait_for_drain
 
 pytestmark = pytest.mark.slow
 
@@ -291,7 +292,10 @@ def test_every_photo_arrives_exactly_once_through_outage_and_restart(stack: Stac
     assert second.popen.returncode == 0, second_log
 
     # Every photo is on the server exactly once, and processed.
-    wait_for(lambda: {status for _, status in stack.db_photos(event_id)} == {"done"}, 60, "every photo to be processed")
+    # A busy machine processes slowly but steadily: the bound is on progress, not on the total time.
+    wait_for_drain(
+        lambda: sum(1 for _, status in stack.db_photos(event_id) if status != "done"), 60, "photos left to process"
+    )
     on_server = stack.db_photos(event_id)
     assert len(on_server) == PHOTOS
     assert {sha for sha, _ in on_server} == shas
