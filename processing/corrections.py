@@ -38,7 +38,7 @@ from gallery.models import (
     Selfie,
 )
 from processing.backends.base import FaceMatch
-from processing.matching import DESCRIPTOR_SIZE, WEAK_QUALITY, MatchConstraints
+from processing.matching import DESCRIPTOR_SIZE, WEAK_QUALITY, MatchConstraints, nearest_distances
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -181,7 +181,7 @@ def faces_to_review(
     ]
     if not selfies or limit <= 0:
         return []
-    references = np.stack(selfies).reshape(-1, DESCRIPTOR_SIZE).astype(np.float64)
+    references = np.stack(selfies).reshape(-1, DESCRIPTOR_SIZE)
     answered = MatchCorrection.objects.filter(user_id=user_id, event=event).values("photo_id")
     rows = list(
         Match.objects.filter(
@@ -231,5 +231,5 @@ def _selfie_distances(
     if not rows:
         return []
     vectors = np.stack([np.frombuffer(bytes(row[2] or b""), dtype=EMBEDDING_DTYPE) for row in rows])
-    squared = ((vectors.astype(np.float64)[:, None, :] - references.astype(np.float64)[None, :, :]) ** 2).sum(2)
-    return [(row[0], row[1], float(d)) for row, d in zip(rows, np.sqrt(squared.min(1)).tolist(), strict=True)]
+    distances = nearest_distances(vectors.reshape(-1, DESCRIPTOR_SIZE), references)
+    return [(row[0], row[1], float(d)) for row, d in zip(rows, distances.tolist(), strict=True)]

@@ -130,6 +130,11 @@ def nearest_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sqrt(_squared_distances(np.asarray(a, np.float32), np.asarray(b, np.float32)).min()))
 
 
+def nearest_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """For each row of `a`, its distance to the nearest row of `b`."""
+    return np.sqrt(_squared_distances(np.asarray(a, np.float32), np.asarray(b, np.float32)).min(1))
+
+
 def average_linkage(
     distances: np.ndarray, cannot_link: np.ndarray, sizes: np.ndarray, single: float, group: float
 ) -> np.ndarray:
@@ -459,13 +464,23 @@ def _constrained_references(
             extended[anchor] = faces[index : index + 1]
             anchors[anchor] = user
             forced[index] = (-np.inf, anchor)
-    by_user = {}
-    for user, face_list in constraints.rejected.items():
-        indices = sorted(i for f in face_list if (i := index_of(f)) is not None)
-        if indices:
-            by_user[user] = np.array(indices, np.int64)
+    by_user = _rejected_indices(face_ids, constraints)
     rejected = {c: by_user[anchors.get(c, c)] for c in extended if anchors.get(c, c) in by_user}
     return extended, anchors, rejected, forced
+
+
+def _rejected_indices(face_ids: np.ndarray, constraints: MatchConstraints) -> dict[int, np.ndarray]:
+    """{attendee: sorted indices into `face_ids` (sorted) of the faces they rejected}; absent faces are left out."""
+    by_user = {}
+    for user, face_list in constraints.rejected.items():
+        wanted = np.asarray(sorted(face_list), face_ids.dtype)
+        positions = np.searchsorted(face_ids, wanted)
+        inside = positions < len(face_ids)
+        positions, wanted = positions[inside], wanted[inside]
+        found = positions[face_ids[positions] == wanted]
+        if found.size:
+            by_user[user] = found.astype(np.int64)
+    return by_user
 
 
 def _held_faces(
@@ -487,15 +502,7 @@ def _held_faces(
         return {}
     selfies = np.concatenate([refs[u] for u in present])
     owners = np.concatenate([np.full(len(refs[u]), u) for u in present])
-    rejected = {}
-    for user, face_list in constraints.rejected.items():
-        wanted = np.asarray(sorted(face_list), face_ids.dtype)
-        positions = np.searchsorted(face_ids, wanted)
-        inside = positions < len(face_ids)
-        positions, wanted = positions[inside], wanted[inside]
-        found = positions[face_ids[positions] == wanted]
-        if found.size:
-            rejected[user] = found.astype(np.int64)
+    rejected = _rejected_indices(face_ids, constraints)
     return {
         user: set(
             _claim(user, faces, photos, qualities, refs, selfies, owners, thresholds, rejected=rejected).faces.tolist()
