@@ -259,6 +259,9 @@ class QualityReportSerializer(serializers.Serializer):
     matches = serializers.IntegerField()
     weak_matches = serializers.IntegerField()
     guests_with_selfie = serializers.IntegerField()
+    answers_me = serializers.IntegerField(help_text=_("Guests' \"That's me\" answers, kept by the matching."))
+    answers_not_me = serializers.IntegerField(help_text=_('Guests\' "Not me" answers, kept by the matching.'))
+    guests_who_answered = serializers.IntegerField()
     weak_similarity = serializers.FloatField()
 
 

@@ -10,7 +10,10 @@
 - ``faces_unusable``: faces too small or blurry to be matched at all;
   ``faces_weak``: faces matched only on stronger evidence;
 - ``matches`` and ``weak_matches``: matches decided on weak evidence, a weak
-  face or a mean distance to the guest's group near the bar.
+  face or a mean distance to the guest's group near the bar;
+- ``answers_me`` / ``answers_not_me`` / ``guests_who_answered``: the guests'
+  corrections ("that's me", "not me", from the "Is this you?" questions or a
+  photo's page), which the matching keeps as constraints.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from django.conf import settings
+from django.db.models import Count, Q
 
-from gallery.models import EMBEDDING_DTYPE, Face, Match, Membership, Selfie
+from gallery.models import EMBEDDING_DTYPE, CorrectionKind, Face, Match, MatchCorrection, Membership, Selfie
 from processing.matching import (
     DESCRIPTOR_SIZE,
     UNUSABLE_QUALITY,
@@ -44,7 +48,8 @@ def event_quality_report(event: Event) -> dict[str, Any]:
 
     Shape: {"event": id, "faces_found", "faces_matched", "faces_unclaimed",
     "unclaimed_groups", "faces_unusable", "faces_weak", "matches",
-    "weak_matches", "guests_with_selfie": int, "weak_similarity": float}.
+    "weak_matches", "guests_with_selfie", "answers_me", "answers_not_me",
+    "guests_who_answered": int, "weak_similarity": float}.
     """
     rows = list(Face.objects.filter(event=event).values_list("id", "photo_id", "embedding", "quality"))
     matched_faces = set(Match.objects.filter(event=event).values_list("face_id", flat=True))
@@ -65,6 +70,11 @@ def event_quality_report(event: Event) -> dict[str, Any]:
     weak_matches = sum(1 for similarity, quality in matches if similarity < bar or quality < WEAK_QUALITY)
     members = Membership.objects.filter(event=event).values_list("user_id", flat=True)
     with_selfie = Selfie.objects.filter(user_id__in=members).values("user_id").distinct().count()
+    answers = MatchCorrection.objects.filter(event=event).aggregate(
+        me=Count("id", filter=Q(kind=CorrectionKind.ME)),
+        not_me=Count("id", filter=Q(kind=CorrectionKind.NOT_ME)),
+        guests=Count("user", distinct=True),
+    )
     return {
         "event": event.pk,
         "faces_found": len(rows),
@@ -76,5 +86,8 @@ def event_quality_report(event: Event) -> dict[str, Any]:
         "matches": len(matches),
         "weak_matches": weak_matches,
         "guests_with_selfie": with_selfie,
+        "answers_me": answers["me"],
+        "answers_not_me": answers["not_me"],
+        "guests_who_answered": answers["guests"],
         "weak_similarity": round(bar, 4),
     }

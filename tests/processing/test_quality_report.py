@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from django.contrib.auth.models import User
 
-from gallery.models import Event, Face, Match, Photo
+from gallery.models import CorrectionKind, Event, Face, Match, MatchCorrection, Photo
 from processing.quality import event_quality_report, weak_similarity
 
 pytestmark = pytest.mark.django_db
@@ -56,8 +56,27 @@ def test_the_report_counts_matched_unclaimed_unusable_and_weak(event: Event, mem
         "matches": 4,
         "weak_matches": 2,
         "guests_with_selfie": 0,
+        "answers_me": 0,
+        "answers_not_me": 0,
+        "guests_who_answered": 0,
         "weak_similarity": None,
     }
+
+
+def test_the_report_counts_the_guests_answers(event: Event, member: User) -> None:
+    other = User.objects.create_user("other-guest")
+    faces = [add_face(event, f"photo-{k}.jpg", direction(k)) for k in range(4)]
+    answers = [(member, faces[0], CorrectionKind.ME), (member, faces[1], CorrectionKind.NOT_ME)]
+    answers += [(other, faces[2], CorrectionKind.NOT_ME), (other, faces[3], CorrectionKind.NOT_ME)]
+    for user, face, kind in answers:
+        MatchCorrection.objects.create(user=user, event=event, photo=face.photo, face=face, kind=kind)
+    elsewhere = Event.objects.create(name="Elsewhere", owner=event.owner)
+    photo = Photo.objects.create(event=elsewhere, filename="x.jpg", sha256="x", format="JPEG")
+    MatchCorrection.objects.create(user=member, event=elsewhere, photo=photo, kind=CorrectionKind.ME)
+
+    report = event_quality_report(event)
+
+    assert (report["answers_me"], report["answers_not_me"], report["guests_who_answered"]) == (1, 3, 2)
 
 
 def test_an_empty_event_reports_zeros(event: Event) -> None:
