@@ -261,6 +261,7 @@ class AlertDeliveryAdmin(admin.ModelAdmin):
         "email",
         "photo_count",
         "events",
+        "questions",
         "status",
         "attempts",
         "error",

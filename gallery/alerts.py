@@ -126,6 +126,7 @@ def _digest_message(delivery: AlertDelivery) -> EmailMessage:
         {
             "name": events[event_id].name,
             "count": count,
+            "questions": int(delivery.questions.get(str(event_id), 0)),
             "url": absolute_url(reverse("gallery-my-photos", args=[event_id])),
         }
         for event_id, count in counts.items()

@@ -564,6 +564,9 @@ class AlertDelivery(models.Model):
     photo_count = models.PositiveIntegerField(verbose_name=gettext_lazy("photo count"))
     # {"<event id>": <new photos>} at the time the digest was made.
     events = models.JSONField(default=dict, verbose_name=gettext_lazy("new photos per event"))
+    # {"<event id>": <matches the guest is asked "Is this you?" about>} at that time, so
+    # that the email reminds them; events without a question are left out.
+    questions = models.JSONField(default=dict, blank=True, verbose_name=gettext_lazy("questions waiting per event"))
     status = models.CharField(
         max_length=16, choices=AlertStatus.choices, default=AlertStatus.PENDING, verbose_name=gettext_lazy("status")
     )

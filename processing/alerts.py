@@ -9,7 +9,9 @@ stored matches. Every step may run twice and does no harm:
   due ALERT_BATCH_DELAY seconds from now and at least ALERT_MIN_INTERVAL
   minutes after the last digest;
 - `send_match_digest` clears the mark (the claim), records an `AlertDelivery`
-  with what is new and moves the watermark, in one transaction, then sends;
+  with what is new and moves the watermark, in one transaction; then, outside
+  it, adds how many of the attendee's matches they are asked "Is this you?"
+  about, so that the email reminds them, and sends;
 - `deliver_alert` claims the delivery by status, sends it outside any
   transaction, and on failure retries with backoff up to ALERT_MAX_ATTEMPTS;
   staff see every delivery and its error in the admin.
@@ -33,6 +35,7 @@ from django_q.tasks import async_task, schedule
 from gallery.alerts import alerts_open, digest_message, pending_digest, sign_in_messages
 from gallery.models import AlertDelivery, AlertSettings, AlertStatus, Event
 from processing.backoff import backoff_delay
+from processing.corrections import faces_to_review
 
 logger = logging.getLogger("processing.alerts")
 
@@ -46,6 +49,8 @@ SEND_SIGN_IN_LINK = "processing.alerts.send_sign_in_link"
 # queue, a deleted schedule): the next match schedules a new one.
 LOST_TASK_GRACE = timedelta(hours=1)
 RETRY_CAP_SECONDS = 3600.0
+# An email says how many questions wait, up to this; the page asks them a few at a time.
+QUESTIONS_COUNTED = 20
 
 
 def _run_at(func: str, arg: int, due: datetime, name: str) -> None:
@@ -113,7 +118,24 @@ def send_match_digest(user_id: int) -> str:
             events={str(event_id): count for event_id, count in digest.counts.items()},
         )
         AlertSettings.objects.filter(user_id=user_id).update(notified_until=digest.until, last_sent_at=now)
+    questions = questions_waiting(user_id, digest.counts)
+    if questions:
+        AlertDelivery.objects.filter(pk=delivery.pk).update(questions=questions)
     return deliver_alert(delivery.pk)
+
+
+def questions_waiting(user_id: int, event_ids: Iterable[int]) -> dict[str, int]:
+    """Per event id (as a string, the JSON key), how many of the attendee's matches they are asked "Is this you?" about.
+
+    Only the doubtful matches count: photos the attendee already sees, in every
+    kind of event. Events without one are left out.
+    """
+    waiting: dict[str, int] = {}
+    for event in Event.objects.filter(pk__in=list(event_ids)).order_by("pk"):
+        count = len(faces_to_review(user_id, event, limit=QUESTIONS_COUNTED, missed=False))
+        if count:
+            waiting[str(event.pk)] = count
+    return waiting
 
 
 def deliver_alert(delivery_id: int) -> str:

@@ -15,16 +15,19 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
+from django.utils import translation
 from django_q.brokers import get_broker
 from django_q.conf import Conf
 from PIL import Image
 from rest_framework.test import APIClient
 
-from gallery.models import Event, Membership
+from gallery.models import Event, Membership, Photo
 from gallery.tokens import issue_token
+from gallery.uploads import accept_uploads
 from photoevent.datadir import prepare_data_dir
-from processing import backends
+from processing import backends, tasks
 from tests.cluster import running_processes, start_qcluster, start_runserver
+from tests.correction_scenes import SCENE_BACKEND, scene_file
 from testsupport.markers import FAKE_BACKEND
 from testsupport.paths import FACES_DIR
 from testsupport.processes import Proc
@@ -46,6 +49,13 @@ def pytest_configure(config: pytest.Config) -> None:
     # Loading the settings creates nothing; the test database and the secret
     # key need DATA_DIR, prepared here as manage.py prepares it.
     prepare_data_dir()
+
+
+@pytest.fixture(autouse=True)
+def no_language_left_active() -> Iterator[None]:
+    """A request in French leaves French active in the thread (LocaleMiddleware); the next test starts without it."""
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)
@@ -205,6 +215,29 @@ def event(photographer: User) -> Event:
 def member(attendee: User, event: Event) -> User:
     Membership.objects.create(user=attendee, event=event)
     return attendee
+
+
+@pytest.fixture
+def scene_backend(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The marker backend with tests.correction_scenes' hand-set descriptors, as the local backend."""
+    monkeypatch.setitem(backends.BACKENDS, "local", SCENE_BACKEND)
+    backends.get_backend.cache_clear()
+    yield backends.get_backend()
+    backends.get_backend.cache_clear()
+
+
+@pytest.fixture
+def scene_upload(event: Event, photographer: User, scene_backend: Any) -> Callable[..., dict[str, Photo]]:
+    """Upload and process tests.correction_scenes photos by name; returns them by name."""
+
+    def send(*names: str) -> dict[str, Photo]:
+        files = [png_upload(name, scene_file(name, seed=i)) for i, name in enumerate(names)]
+        accepted, rejected = accept_uploads(event, photographer, files, enqueue=False)
+        assert not rejected
+        tasks.process_photos([a.photo.pk for a in accepted])
+        return {a.photo.filename: Photo.objects.get(pk=a.photo.pk) for a in accepted}
+
+    return send
 
 
 @pytest.fixture

@@ -409,7 +409,11 @@ def test_emails_are_in_the_language_the_guest_used(
         )
     assert saved.status_code == 302
     delivery = AlertDelivery.objects.create(
-        user=member, email="guest@example.com", photo_count=2, events={str(world.event.pk): 2}
+        user=member,
+        email="guest@example.com",
+        photo_count=2,
+        events={str(world.event.pk): 2},
+        questions={str(world.event.pk): 1},
     )
     digest = digest_message(delivery)
     with django_capture_on_commit_callbacks(execute=True):
@@ -421,6 +425,7 @@ def test_emails_are_in_the_language_the_guest_used(
         text = re.sub(r"https?://\S+", "", f"{message.subject}\n{message.body}")  # links are no text
         assert not left_untranslated(text, other, language), text
     assert translated("See them:", language) in digest.body
+    assert {"en": "We are not sure about 1 of", "fr": "1 de vos photos nous laisse un doute"}[language] in digest.body
     assert translated("Hello,", language) in mailoutbox[0].body
 
 

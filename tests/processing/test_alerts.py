@@ -28,9 +28,9 @@ from django.utils.module_loading import import_string
 from django_q.models import Schedule
 
 from gallery.guests import set_notifications
-from gallery.models import AlertDelivery, AlertSettings, AlertStatus, Event, Match
+from gallery.models import AlertDelivery, AlertSettings, AlertStatus, Event, Match, Photo
 from processing import alerts
-from processing.services import enrol_selfie, schedule_match_alerts
+from processing.services import enrol_selfie, mark_not_me, schedule_match_alerts
 from tests.conftest import png_upload
 from tests.fakes import scene_png
 from testsupport.processes import Proc, free_port, spawn
@@ -339,3 +339,32 @@ def test_the_digest_is_written_in_the_language_alerts_were_asked_in(
     delivery = AlertDelivery.objects.create(user=guest, email=GUEST_EMAIL, photo_count=1, events={})
     composing.digest_message(delivery)
     assert languages == ["fr"]
+
+
+def test_the_digest_reminds_the_guest_of_the_matches_they_are_asked_about(
+    smtp_server: SmtpServer,
+    member: User,
+    event: Event,
+    scene_upload: Any,
+    django_capture_on_commit_callbacks: Any,
+    settings: Any,
+) -> None:
+    # tests.correction_scenes: the look-alike's faces (x1, x2) are 0.38 from the selfie, the guest's own 0.2.
+    settings.FACE_REVIEW_DISTANCE = 0.3
+    settings.ALERT_BATCH_DELAY = 120
+    enrol_selfie(member, png_upload("me.png", scene_png([0])))
+    set_notifications(member, GUEST_EMAIL, True)
+    with django_capture_on_commit_callbacks(execute=True):
+        scene_upload("a1.png", "x1.png", "a2.png", "x2.png")
+    assert Match.objects.filter(user=member).count() == 4
+
+    time_passes(member)
+    assert run_alert_schedules() == ["sent"]
+    [message] = wait_for(smtp_server.messages, 10, "the digest")
+    body = " ".join(text_of(message).split())
+    assert "We are not sure about 2 of your photos there" in body
+    assert AlertDelivery.objects.get(user=member).questions == {str(event.pk): 2}
+
+    # Once the guest has answered, the next digest has nothing to remind them of.
+    mark_not_me(member, Photo.objects.get(filename="x1.png"))
+    assert alerts.questions_waiting(member.pk, [event.pk]) == {}

@@ -9,11 +9,10 @@ import pytest
 from django.contrib.auth.models import User
 
 from gallery.models import CorrectionKind, Event, Face, Match, MatchCorrection, Membership, Photo, Selfie
-from gallery.uploads import accept_uploads
 from processing import backends, pipeline, services, tasks
 from processing.corrections import faces_to_review
 from tests.conftest import png_upload
-from tests.correction_scenes import FIRST, SCENE_BACKEND, scene_file
+from tests.correction_scenes import FIRST
 from tests.fakes import scene_png
 from tests.processing.test_no_backend_call_in_transaction import AtomicGuardBackend, add_photo, assert_guarded
 
@@ -21,31 +20,9 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def scene_backend(monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setitem(backends.BACKENDS, "local", SCENE_BACKEND)
-    backends.get_backend.cache_clear()
-    yield backends.get_backend()
-    backends.get_backend.cache_clear()
-
-
-@pytest.fixture
-def upload(event: Event, photographer: User, scene_backend: Any) -> Callable[..., dict[str, Photo]]:
-    """Upload and process SCENE photos by name; returns them by name."""
-
-    def send(*names: str) -> dict[str, Photo]:
-        files = [png_upload(name, scene_file(name, seed=i)) for i, name in enumerate(names)]
-        accepted, rejected = accept_uploads(event, photographer, files, enqueue=False)
-        assert not rejected
-        tasks.process_photos([a.photo.pk for a in accepted])
-        return {a.photo.filename: Photo.objects.get(pk=a.photo.pk) for a in accepted}
-
-    return send
-
-
-@pytest.fixture
-def photos(upload: Callable[..., dict[str, Photo]], member: User) -> dict[str, Photo]:
+def photos(scene_upload: Callable[..., dict[str, Photo]], member: User) -> dict[str, Photo]:
     """The first photos of the scene, with the member's selfie enrolled."""
-    result = upload(*FIRST)
+    result = scene_upload(*FIRST)
     services.enrol_selfie(member, png_upload("me.png", scene_png([0])))
     return result
 
@@ -72,7 +49,7 @@ def test_not_me_removes_the_photo_and_its_look_alikes(photos: dict[str, Photo], 
 
 
 def test_not_me_survives_reprocessing_the_refresh_and_new_photos(
-    photos: dict[str, Photo], member: User, event: Event, upload: Callable[..., dict[str, Photo]]
+    photos: dict[str, Photo], member: User, event: Event, scene_upload: Callable[..., dict[str, Photo]]
 ) -> None:
     services.mark_not_me(member, photos["x1.png"])
     old_face = Face.objects.get(photo=photos["x1.png"]).pk
@@ -87,7 +64,7 @@ def test_not_me_survives_reprocessing_the_refresh_and_new_photos(
     pipeline.refresh_event_matches(event)
     assert mine(member) == {"a1.png", "a2.png", "a3.png"}
 
-    upload("x3.png")  # the stranger again, in a new photo
+    scene_upload("x3.png")  # the stranger again, in a new photo
     assert "x3.png" not in mine(member)
     pipeline.refresh_event_matches(event)
     assert mine(member) == {"a1.png", "a2.png", "a3.png"}
