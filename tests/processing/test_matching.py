@@ -13,6 +13,7 @@ import pytest
 from processing.matching import (
     DESCRIPTOR_SIZE,
     MatchThresholds,
+    average_linkage,
     match_arrivals,
     match_event,
     match_threshold,
@@ -48,6 +49,49 @@ def test_faces_that_agree_with_each_other_rescue_a_face_the_selfie_alone_misses(
 
     assert 7 not in match_threshold(ids, vectors, {1: selfie[None]}, single)[1]
     assert set(match_event(ids, vectors, photos, {1: selfie[None]})[1]) == set(range(1, 8))
+
+
+def test_average_linkage_merges_in_the_order_a_full_scan_would() -> None:
+    rng = np.random.default_rng(7)
+    for _ in range(30):
+        count = int(rng.integers(2, 14))
+        points = rng.normal(size=(count, 3)) * 0.35
+        distances = np.linalg.norm(points[:, None] - points[None], axis=-1)
+        cannot_link = np.triu(rng.random((count, count)) < 0.1, 1)
+        cannot_link |= cannot_link.T
+        sizes = rng.integers(1, 4, count).astype(float)
+        assert average_linkage(distances, cannot_link, sizes, 0.59, 0.49).tolist() == full_scan_linkage(
+            distances, cannot_link, sizes, 0.59, 0.49
+        )
+
+
+def full_scan_linkage(
+    distances: np.ndarray, cannot_link: np.ndarray, sizes: np.ndarray, single: float, group: float
+) -> list[int]:
+    """average_linkage's rule, the plain way: every merge scans every pair of live clusters for the closest allowed."""
+    members = {k: [k] for k in range(len(distances))}
+    weight = {k: float(sizes[k]) for k in members}
+    while True:
+        found = None
+        for a in sorted(members):
+            for b in sorted(members):
+                if b <= a or cannot_link[np.ix_(members[a], members[b])].any():
+                    continue
+                pairs = np.outer([sizes[k] for k in members[a]], [sizes[k] for k in members[b]])
+                mean = float((distances[np.ix_(members[a], members[b])] * pairs).sum() / pairs.sum())
+                limit = group + (single - group) / np.sqrt(min(weight[a], weight[b]))
+                if mean <= limit and (found is None or mean < found[0] - 1e-12):
+                    found = (mean, a, b)
+        if found is None:
+            break
+        _, a, b = found
+        members[a] += members.pop(b)
+        weight[a] += weight.pop(b)
+    root = [0] * len(distances)
+    for a, items in members.items():
+        for k in items:
+            root[k] = a
+    return root
 
 
 def test_a_look_alike_who_forms_a_group_of_his_own_is_left_out() -> None:
