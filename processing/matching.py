@@ -70,11 +70,6 @@ class MatchThresholds:
     margin: float = 0.10
     # How much closer than `single` a weak face must be to join a group.
     weak_margin: float = 0.05
-    # How merges are ranked, for the replay: -1 the closest mean first; from 0 up, the
-    # lowest (mean - limit) * (a * b) ** ranking; `ranking_selfies_only` 1: that only for
-    # merges with a selfie, the closest mean first for the others.
-    ranking: float = -1.0
-    ranking_selfies_only: float = 0.0
 
 
 # Face quality bands (0..1, processing.detection.face_quality).
@@ -141,13 +136,7 @@ def nearest_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def average_linkage(
-    distances: np.ndarray,
-    cannot_link: np.ndarray,
-    sizes: np.ndarray,
-    single: float,
-    group: float,
-    ranking: float = -1.0,
-    selfies: np.ndarray | None = None,
+    distances: np.ndarray, cannot_link: np.ndarray, sizes: np.ndarray, single: float, group: float
 ) -> np.ndarray:
     """Cluster items given their mean pairwise distances; returns each item's cluster root.
 
@@ -166,18 +155,7 @@ def average_linkage(
     size = np.array(sizes, np.float64)
     span = single - group
     limit = group + span / np.sqrt(np.minimum(size[:, None], size[None, :]))
-    ref = np.ones(count, bool) if selfies is None else np.array(selfies, bool)
-
-    def ranked(m: np.ndarray, lim: np.ndarray, a: np.ndarray, b: np.ndarray, with_selfie: np.ndarray) -> np.ndarray:
-        if ranking < 0:
-            return m
-        if selfies is None:
-            return (m - lim) * (a * b) ** ranking
-        return np.where(with_selfie, lim + (m - lim) * (a * b) ** ranking, m)
-
-    allowed = np.where(
-        blocked | (mean > limit), np.inf, ranked(mean, limit, size[:, None], size[None, :], ref[:, None] | ref[None, :])
-    )
+    allowed = np.where(blocked | (mean > limit), np.inf, mean)
     merged = np.zeros(count, bool)
     # Each row keeps its best partner, or a lower bound of it once a merge made
     # it stale (a merged group is never closer than the nearer of its parts);
@@ -198,14 +176,11 @@ def average_linkage(
         row = (size[i] * mean[i] + size[j] * mean[j]) / (size[i] + size[j])
         links = blocked[i] | blocked[j]
         size[i] += size[j]
-        ref[i] |= ref[j]
         merged[j] = True
         mean[i], mean[:, i] = row, row
         blocked[i], blocked[:, i] = links, links
         limit_row = group + span / np.sqrt(np.minimum(size[i], size))
-        allowed_row = np.where(
-            links | merged | (row > limit_row), np.inf, ranked(row, limit_row, size[i], size, ref[i] | ref)
-        )
+        allowed_row = np.where(links | merged | (row > limit_row), np.inf, row)
         allowed[i], allowed[:, i] = allowed_row, allowed_row
         allowed[j], allowed[:, j] = np.inf, np.inf
         root[root == j] = i
@@ -213,8 +188,6 @@ def average_linkage(
         nearest[i] = int(allowed_row.argmin())
         best[i], best[j] = allowed_row[nearest[i]], np.inf
         stale[i] = stale[j] = False
-        better = allowed_row < best
-        nearest[better], best[better], stale[better] = i, allowed_row[better], False
     return root
 
 
@@ -274,16 +247,7 @@ def _claim(
         if rejected:
             cannot_link |= _rejection_links(local, people, rejected)
         sizes = np.concatenate([np.ones(n), [len(refs[p]) for p in people]])
-        selfie_items = np.concatenate([np.zeros(n, bool), [p >= 0 for p in people]])
-        root = average_linkage(
-            distances,
-            cannot_link,
-            sizes,
-            thresholds.single,
-            thresholds.group,
-            thresholds.ranking,
-            selfie_items if thresholds.ranking_selfies_only else None,
-        )
+        root = average_linkage(distances, cannot_link, sizes, thresholds.single, thresholds.group)
         members = np.flatnonzero(root[:n] == root[n])
         members = _attach_pieces(
             members, root[:n], set(root[n:].tolist()), photos[local], to_people, rivals, thresholds
