@@ -36,7 +36,8 @@ attendee said is not theirs cannot link with them, so neither it nor a group
 it is in joins them, nor a face nearer it than to the rest of their group; a
 face they said is theirs is theirs, and when the group of their selfies does
 not hold it already, it anchors a group of its own for them, so its
-look-alikes come along. The constraint logic is in the functions after
+look-alikes come along (those near the attendee on average over that face and
+the selfies, within `single`). The constraint logic is in the functions after
 `match_event`.
 
 Face quality (processing.detection: size, sharpness, detector score) decides
@@ -93,7 +94,8 @@ class MatchConstraints:
     group of their selfies does not hold already also anchors a group of its
     own for them, kept apart from the selfie's group while clustering and
     joined to it in the answer, so that it neither drags the selfie's group
-    away nor is left out.
+    away nor is left out; of that group, only the faces within `single` of
+    the attendee on average over the confirmed face and the selfies.
     `rejected[user]`: faces the attendee said are not theirs ("not me"), a
     cannot-link with each of the attendee's anchors, so that the face and any
     group it is in never join them; nor does a face nearer to it than to the
@@ -265,6 +267,15 @@ def _claim(
         )
         chosen = np.concatenate([chosen, extra])
         closeness = np.concatenate([closeness, extra_closeness])
+    attendee = (anchors or {}).get(user, user)
+    if attendee != user and chosen.size and len(refs[attendee]):
+        # A confirmed face widens the attendee's reference; it does not stand for
+        # them alone. A face of its group must be near them on average over that
+        # face and their selfies too, or one "that's me" brings a look-alike's
+        # photos that sit near the confirmed face and far from the selfie.
+        both = (_distances(faces[chosen], refs[user]).min(1) + _distances(faces[chosen], refs[attendee]).min(1)) / 2
+        keep = both <= thresholds.single
+        chosen, closeness = chosen[keep], closeness[keep]
     if rejected and user in rejected and chosen.size:
         # "Not me" also stands for the faces nearer the rejected one than to the
         # rest of their group on average: the look-alike in other photos (the
@@ -440,7 +451,7 @@ def _constrained_references(
     its own would gather the nearest stranger's faces rather than the
     attendee's, which the selfies' group holds. A face it misses (the guest in
     a costume, or in a group of photos too far from the selfie) anchors a group,
-    which brings that face's look-alikes along.
+    which brings that face's look-alikes along (those near the attendee, `_claim`).
     """
 
     def index_of(face_id: int) -> int | None:

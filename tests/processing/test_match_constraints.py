@@ -58,6 +58,27 @@ def test_thats_me_brings_the_face_and_its_group() -> None:
     assert {"a1.png", "a2.png", "a3.png"} <= photos_of(found, by_name)
 
 
+def test_thats_me_does_not_bring_the_faces_of_its_group_that_are_far_from_the_selfie_too() -> None:
+    ids, vectors, photos, by_name = event_faces()
+    # Someone else in three more photos: 0.42 from y1 and y2, whom the attendee
+    # confirms below, but 0.82 from the attendee's selfie.
+    other = SCENE["y1.png"][0] - unit(30, 0.1)
+    look_alike = [other + unit(40, 0.4) + unit(41 + k, 0.1) for k in range(3)]
+    ids = np.concatenate([ids, len(ids) + 1 + np.arange(3)])
+    vectors = np.concatenate([vectors, np.stack(look_alike)])
+    photos = np.concatenate([photos, photos.max() + 1 + np.arange(3)])
+    single = MatchThresholds().single
+    assert all((np.linalg.norm(v - SCENE["y1.png"][0]) + np.linalg.norm(v - SELFIE)) / 2 > single for v in look_alike)
+    assert all(np.linalg.norm(v - SCENE["y1.png"][0]) < single for v in look_alike)
+    y_face = by_name["y1.png"][0]
+    thats_me = MatchConstraints(confirmed={1: [y_face]})
+
+    found = match_event(ids, vectors, photos, {1: SELFIE[None]}, constraints=thats_me)[1]
+
+    assert {"y1.png", "y2.png"} <= photos_of(found, by_name)
+    assert not set(ids[-3:].tolist()) & set(found)
+
+
 def test_a_confirmed_face_goes_to_the_attendee_who_confirmed_it() -> None:
     ids, vectors, photos, by_name = event_faces()
     y_face = by_name["y1.png"][0]
