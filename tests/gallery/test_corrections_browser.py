@@ -19,9 +19,9 @@ from django.utils import timezone
 
 from gallery.models import PHOTOGRAPHERS_GROUP, AttendeeProfile, Event, Match, Membership, Photo
 from gallery.uploads import accept_uploads
-from processing import backends, services, tasks
+from processing import services, tasks
 from tests.conftest import png_upload
-from tests.correction_scenes import FIRST, SCENE_BACKEND, scene_file
+from tests.correction_scenes import FIRST, scene_file
 from tests.fakes import scene_png
 from tests.gallery.test_guest_flow_browser import assert_fits_the_phone
 from testsupport.browser import PHONE, launch_chromium, require_chromium, screenshot
@@ -33,10 +33,8 @@ GUEST_PASSWORD = "Evening-pass-2024"
 
 
 @pytest.fixture
-def scene(transactional_db: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Event, User, dict[str, Photo]]]:
+def scene(transactional_db: None, scene_backend: Any) -> Iterator[tuple[Event, User, dict[str, Photo]]]:
     """The correction scene processed in this process, and a guest whose selfie matched it."""
-    monkeypatch.setitem(backends.BACKENDS, "local", SCENE_BACKEND)
-    backends.get_backend.cache_clear()
     hasher = PBKDF2PasswordHasher()  # the server hashes with the real settings
     owner = User.objects.create(username="studio", password=hasher.encode("Studio-pass-2024", hasher.salt()))
     owner.groups.add(Group.objects.get_or_create(name=PHOTOGRAPHERS_GROUP)[0])
@@ -50,7 +48,6 @@ def scene(transactional_db: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[t
     Membership.objects.create(user=guest, event=event)
     services.enrol_selfie(guest, png_upload("me.png", scene_png([0])))
     yield event, guest, {p.filename: p for p in Photo.objects.filter(event=event)}
-    backends.get_backend.cache_clear()
 
 
 @pytest.fixture
