@@ -25,10 +25,10 @@ from gallery.models import Event, Membership, Photo
 from gallery.tokens import issue_token
 from gallery.uploads import accept_uploads
 from photoevent.datadir import prepare_data_dir
-from processing import backends, tasks
+from processing import backends, services, tasks
 from tests.cluster import running_processes, start_qcluster, start_runserver
-from tests.correction_scenes import SCENE_BACKEND, scene_file
-from testsupport.markers import FAKE_BACKEND
+from tests.correction_scenes import FIRST, SCENE_BACKEND, scene_file
+from testsupport.markers import FAKE_BACKEND, scene_png
 from testsupport.paths import FACES_DIR
 from testsupport.processes import Proc
 from testsupport.users import create_user
@@ -238,6 +238,14 @@ def scene_upload(event: Event, photographer: User, scene_backend: Any) -> Callab
         return {a.photo.filename: Photo.objects.get(pk=a.photo.pk) for a in accepted}
 
     return send
+
+
+@pytest.fixture
+def photos(scene_upload: Callable[..., dict[str, Photo]], member: User) -> dict[str, Photo]:
+    """The first photos of tests.correction_scenes' event, with the member's selfie enrolled."""
+    result = scene_upload(*FIRST)
+    services.enrol_selfie(member, png_upload("me.png", scene_png([0])))
+    return result
 
 
 @pytest.fixture

@@ -11,10 +11,8 @@ from django.utils import timezone
 
 from gallery import access
 from gallery.models import Event, EventVisibility, Face, Match, Photo, Selfie
-from tests.processing.test_corrections import photos
 
 pytestmark = pytest.mark.django_db
-__all__ = ["photos"]  # the fixture of the scene's event
 
 
 @pytest.fixture

@@ -12,19 +12,10 @@ from gallery.models import CorrectionKind, Event, Face, Match, MatchCorrection, 
 from processing import backends, pipeline, services, tasks
 from processing.corrections import faces_to_review
 from tests.conftest import png_upload
-from tests.correction_scenes import FIRST
 from tests.fakes import scene_png
 from tests.processing.test_no_backend_call_in_transaction import AtomicGuardBackend, add_photo, assert_guarded
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def photos(scene_upload: Callable[..., dict[str, Photo]], member: User) -> dict[str, Photo]:
-    """The first photos of the scene, with the member's selfie enrolled."""
-    result = scene_upload(*FIRST)
-    services.enrol_selfie(member, png_upload("me.png", scene_png([0])))
-    return result
 
 
 def mine(user: User) -> set[str]:
