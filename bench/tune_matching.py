@@ -13,7 +13,10 @@ and the thresholds are then scored on one or more dumps in seconds:
 
 Each option takes a comma-separated list (default: the current setting);
 every combination is scored and the table is sorted by F1 among the
-combinations that reach --precision (default 0.98). Tune on composites of the
+combinations that reach --precision (default 0.98). Each row also gives the
+replay's time over all the events (the fastest of --repeat runs) and its ratio
+to the grid's first combination, measured in the same run: `--cohort 0,30`
+compares raw distances with distances read against the neighbourhood. Tune on composites of the
 tuning split only; the held-out split is scored once, with the final settings,
 by evaluate_matching itself.
 """
@@ -25,6 +28,7 @@ import itertools
 import json
 import os
 import sys
+import time
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
@@ -32,7 +36,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import out
+from bench.harness import out, ratio
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,7 @@ def main() -> int:
     parser.add_argument("--unusable-quality", default=str(matching.UNUSABLE_QUALITY))
     parser.add_argument("--precision", type=float, default=0.98, help="precision a row must reach to rank first")
     parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--repeat", type=int, default=1, help="replays per combination for its time (default 1)")
     args = parser.parse_args()
 
     events = [load(path) for path in args.dumps]
@@ -124,23 +129,32 @@ def main() -> int:
     weak_values = [float(v) for v in args.weak_quality.split(",")]
     unusable_values = [float(v) for v in args.unusable_quality.split(",")]
     rows = []
+    timings: list[float] = []
     for values in itertools.product(*grid.values(), weak_values, unusable_values):
         thresholds = replace(current, **dict(zip(names, values[: len(names)], strict=True)))
         weak, unusable = values[len(names) :]
-        tp = fp = fn = 0
-        for event in events:
-            a, b, c = counts(event, thresholds, weak, unusable)
-            tp, fp, fn = tp + a, fp + b, fn + c
+        seconds = []
+        for _ in range(max(args.repeat, 1)):
+            tp = fp = fn = 0
+            started = time.perf_counter()
+            for event in events:
+                a, b, c = counts(event, thresholds, weak, unusable)
+                tp, fp, fn = tp + a, fp + b, fn + c
+            seconds.append(time.perf_counter() - started)
+        timings.append(min(seconds))
         precision = tp / (tp + fp) if tp + fp else 1.0
         recall = tp / (tp + fn) if tp + fn else 1.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        rows.append((precision >= args.precision, f1, precision, recall, tp, fp, fn, values))
+        rows.append((precision >= args.precision, f1, precision, recall, tp, fp, fn, values, timings[-1]))
     rows.sort(key=lambda row: (row[0], row[1]), reverse=True)
     header = [*names, "weak_quality", "unusable_quality"]
     out(f"{len(events)} events, {len(rows)} combinations; current: {current}")
-    out("precision recall  tp  fp  fn  " + " ".join(header))
-    for _, _, precision, recall, tp, fp, fn, values in rows[: args.top]:
-        out(f"{precision:9.4f} {recall:6.4f} {tp:3d} {fp:3d} {fn:3d}  " + " ".join(f"{v:g}" for v in values))
+    out("precision recall  tp  fp  fn  seconds ratio  " + " ".join(header))
+    for _, _, precision, recall, tp, fp, fn, values, spent in rows[: args.top]:
+        out(
+            f"{precision:9.4f} {recall:6.4f} {tp:3d} {fp:3d} {fn:3d}  {spent:7.2f} {ratio(spent, timings[0]):>5s}  "
+            + " ".join(f"{v:g}" for v in values)
+        )
     return 0
 
 

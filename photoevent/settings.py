@@ -360,6 +360,9 @@ FACE_MATCH_RADIUS = env_float("FACE_MATCH_RADIUS", 0.65, minimum=0.0)
 # this mean distance, when every other attendee's selfie is MARGIN further.
 FACE_MATCH_PIECE_THRESHOLD = env_float("FACE_MATCH_PIECE_THRESHOLD", 0.53, minimum=0.0)
 FACE_MATCH_PIECE_MARGIN = env_float("FACE_MATCH_PIECE_MARGIN", 0.10, minimum=0.0)
+# Distances are read against each face's neighbourhood: the mean distance to
+# this many of its nearest faces in other photos (0: raw distances).
+FACE_MATCH_COHORT = env_int("FACE_MATCH_COHORT", 30, minimum=0, maximum=200)
 # Descriptor resampling passes for selfies: slower enrolment, steadier reference.
 FACE_SELFIE_JITTERS = env_int("FACE_SELFIE_JITTERS", 10, minimum=1)
 # Selfies an attendee's reference keeps; a new one beyond this replaces the oldest.

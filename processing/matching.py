@@ -21,7 +21,11 @@ in the group that holds their selfie:
 - a group never holds two faces of one photo, nor two attendees' selfies;
 - a group without a selfie (the same person in other light, or years apart
   in a portrait) joins the attendee whose selfie it is close to on average
-  (`attach`) when every other attendee's selfie is clearly further (`margin`).
+  (`attach`) when every other attendee's selfie is clearly further (`margin`);
+- a distance is read against how crowded the faces' neighbourhoods are
+  (`Neighbourhoods`): where many strangers look alike, faces must be nearer
+  to count as one person, so the bars above hold where strangers outnumber
+  guests.
 
 The clustering runs per attendee, on the faces within `radius` of their
 selfies and the selfies of the other attendees near those faces, so its cost
@@ -54,6 +58,7 @@ for the final check; see the README.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
@@ -71,6 +76,12 @@ class MatchThresholds:
     margin: float = 0.10
     # How much closer than `single` a weak face must be to join a group.
     weak_margin: float = 0.05
+    # Distances are read relative to how crowded each end's neighbourhood is
+    # (`neighbourhood_distances`): the mean distance to the `cohort` nearest
+    # faces of other photos that are at least `cohort_floor` away, against the
+    # event's median. 0 reads raw distances.
+    cohort: float = 30
+    cohort_floor: float = 0.55
 
 
 # Face quality bands (0..1, processing.detection.face_quality).
@@ -124,7 +135,53 @@ def _squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.sqrt(_squared_distances(a, b))
+    """Distances between rows: descriptors, or points (a descriptor and its neighbourhood scale, `_points`)."""
+    if a.shape[1] == DESCRIPTOR_SIZE:
+        return np.sqrt(_squared_distances(a, b))
+    raw = np.sqrt(_squared_distances(a[:, :DESCRIPTOR_SIZE], b[:, :DESCRIPTOR_SIZE]))
+    return raw / np.sqrt(a[:, DESCRIPTOR_SIZE, None] * b[None, :, DESCRIPTOR_SIZE])
+
+
+def _raw_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Descriptor distances between rows of descriptors or points, without the neighbourhood scale."""
+    return np.sqrt(_squared_distances(a[:, :DESCRIPTOR_SIZE], b[:, :DESCRIPTOR_SIZE]))
+
+
+def neighbourhood_distances(
+    queries: np.ndarray,
+    faces: np.ndarray,
+    thresholds: MatchThresholds,
+    query_photos: np.ndarray | None = None,
+    photos: np.ndarray | None = None,
+    chunk: int = 128,
+) -> np.ndarray:
+    """How crowded each query descriptor's neighbourhood among the event's `faces` is, as a distance.
+
+    It is the mean distance to the `cohort` nearest faces that are at least
+    `cohort_floor` away: nearer faces are most often the person's own, and
+    however many photos they are in, they do not make a crowd. A face's own
+    photo is left out (`query_photos`, `photos`). NaN where fewer such faces
+    exist.
+    """
+    count = int(thresholds.cohort)
+    found = np.full(len(queries), np.nan)
+    if count <= 0 or len(faces) < count:
+        return found
+    for start in range(0, len(queries), chunk):
+        block = np.sqrt(_squared_distances(queries[start : start + chunk], faces))
+        if query_photos is not None and photos is not None:
+            block[query_photos[start : start + chunk, None] == photos[None, :]] = np.inf
+        block[block < thresholds.cohort_floor] = np.inf
+        enough = np.isfinite(block).sum(1) >= count
+        if enough.any():
+            nearest = np.partition(block[enough], count - 1, axis=1)[:, :count]
+            found[start : start + chunk][enough] = nearest.mean(1)
+    return found
+
+
+def _points(vectors: np.ndarray, scales: np.ndarray) -> np.ndarray:
+    """Descriptors with their neighbourhood scale as one more column; `_distances` divides by both ends' scales."""
+    return np.hstack([vectors, np.asarray(scales, np.float32).reshape(-1, 1)])
 
 
 def nearest_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -212,13 +269,17 @@ def _claim(
     thresholds: MatchThresholds,
     rejected: Mapping[int, np.ndarray] | None = None,
     anchors: Mapping[int, int] | None = None,
+    neighbourhoods: Neighbourhoods | None = None,
 ) -> _Claim:
     """Cluster the neighbourhood of `user`'s selfies and return the faces in their group.
 
     `rejected` gives, per person, the faces (indices) they cannot link with;
     `anchors`, the attendee of each anchor (a person with a negative id).
+    `faces` are points whose scales `neighbourhoods` computes as they are read.
     """
-    near_user = _distances(refs[user], faces).min(0) <= thresholds.radius
+    # The whole event's descriptors, contiguous: the search over all of them is the costly read.
+    vectors = neighbourhoods.vectors if neighbourhoods is not None else faces[:, :DESCRIPTOR_SIZE]
+    near_user = _raw_distances(refs[user], vectors).min(0) <= thresholds.radius
     strong = qualities >= WEAK_QUALITY
     local = np.flatnonzero(near_user & strong)
     weak = np.flatnonzero(near_user & ~strong & (qualities >= UNUSABLE_QUALITY))
@@ -227,8 +288,10 @@ def _claim(
         weak = weak[~np.isin(weak, rejected[user])]
     if local.size == 0 and weak.size == 0:
         return _Claim(user, np.zeros(0, np.int64), np.zeros(0), [])
+    if neighbourhoods is not None:
+        neighbourhoods.read(np.concatenate([local, weak, (rejected or {}).get(user, np.zeros(0, np.int64))]))
     # Attendees near weak faces compete for them too, so they are decided together.
-    near = _distances(selfies, faces[np.concatenate([local, weak])]).min(1) <= thresholds.radius
+    near = _raw_distances(selfies, faces[np.concatenate([local, weak])]).min(1) <= thresholds.radius
     competitors = sorted({int(o) for o in owners[near]} - {user})
     people = [user, *competitors]
     attendees = np.array([(anchors or {}).get(p, p) for p in people])
@@ -364,12 +427,15 @@ def match_event(
     users: Collection[int] | None = None,
     face_qualities: np.ndarray | None = None,
     constraints: MatchConstraints | None = None,
+    neighbourhoods: Neighbourhoods | None = None,
 ) -> dict[int, dict[int, float]]:
     """For each attendee id (all, or those in `users`), {face id: similarity} of the event faces that are theirs.
 
     `face_qualities` (0..1 per face, default all 1) decides which faces are
     weak or unusable; see the module docstring. `constraints` are the
-    attendees' corrections (see `MatchConstraints`).
+    attendees' corrections (see `MatchConstraints`). `neighbourhoods` may be
+    kept by the caller from an earlier call on the same faces, given in face
+    id order, with the same thresholds: the scales it computed are reused.
 
     The answer for an attendee is the same whether `users` names them alone or
     everyone: the attendees who could claim the same faces are always decided
@@ -389,27 +455,41 @@ def match_event(
     if np.any(face_ids[1:] < face_ids[:-1]):
         order = np.argsort(face_ids, kind="stable")
         face_ids, faces, photos, qualities = face_ids[order], faces[order], photos[order], qualities[order]
+    if neighbourhoods is None or not neighbourhoods.fits(len(faces), thresholds):
+        neighbourhoods = Neighbourhoods(faces, photos, thresholds)
+    faces, refs = neighbourhoods.points, neighbourhoods.references(refs)
     anchors: dict[int, int] = {}
     rejected: dict[int, np.ndarray] = {}
     forced: dict[int, tuple[float, int]] = {}
     if constraints:
-        held = _held_faces(refs, face_ids, faces, photos, qualities, constraints, thresholds)
+        held = _held_faces(refs, face_ids, faces, photos, qualities, constraints, thresholds, neighbourhoods)
+        # A confirmed face the selfies' group misses becomes a reference, with its own scale.
+        neighbourhoods.read(np.flatnonzero(np.isin(face_ids, [f for c in constraints.confirmed.values() for f in c])))
         refs, anchors, rejected, forced = _constrained_references(refs, face_ids, faces, constraints, held)
         present = sorted(u for u in refs if len(refs[u]))
     selfies = np.concatenate([refs[u] for u in present])
     owners = np.concatenate([np.full(len(refs[u]), u) for u in present])
 
-    claims: dict[int, _Claim] = {}
-    pending = [u for u in wanted if len(refs[u])] + sorted(a for a, u in anchors.items() if u in wanted)
-    for user in pending:
-        claims[user] = _claim(
-            user, faces, photos, qualities, refs, selfies, owners, thresholds, rejected=rejected, anchors=anchors
+    def claim_of(user: int) -> _Claim:
+        return _claim(
+            user,
+            faces,
+            photos,
+            qualities,
+            refs,
+            selfies,
+            owners,
+            thresholds,
+            rejected=rejected,
+            anchors=anchors,
+            neighbourhoods=neighbourhoods,
         )
+
+    pending = [u for u in wanted if len(refs[u])] + sorted(a for a, u in anchors.items() if u in wanted)
+    claims = {user: claim_of(user) for user in pending}
     # Whoever could claim the same faces must be decided as well.
     for user in sorted({c for claim in list(claims.values()) for c in claim.competitors} - set(claims)):
-        claims[user] = _claim(
-            user, faces, photos, qualities, refs, selfies, owners, thresholds, rejected=rejected, anchors=anchors
-        )
+        claims[user] = claim_of(user)
 
     best: dict[int, tuple[float, int]] = {}
     for claim in claims.values():
@@ -426,6 +506,79 @@ def match_event(
                     key = int(face_ids[face])
                     result[user][key] = max(similarity, result[user].get(key, 0.0))
     return result
+
+
+# A face's neighbourhood is compared with the median over at most this many of the event's faces.
+NEIGHBOURHOOD_SAMPLE = 512
+# Distances are read against neighbourhoods only in an event of at least this
+# many cohorts of faces: in a smaller one, a cohort is most of the event, not
+# a neighbourhood (shared/faces, 73 faces, lost a guest's photo to it).
+NEIGHBOURHOOD_EVENT_COHORTS = 5
+
+
+class Neighbourhoods:
+    """The event's faces as points (`_points`), with scales computed when a claim first reads them.
+
+    Why: in descriptor space some faces sit where many people look alike, and
+    there a stranger is as near as the same person's photo elsewhere. Reading
+    each distance against how crowded both ends' neighbourhoods are (the
+    contextual dissimilarity of image retrieval) takes that away: a face's
+    scale is its `neighbourhood_distances` over the event's median, and a
+    distance is divided by the square root of both ends' scales. Faces of a
+    crowded region must be nearer to count as one person, faces of a sparse
+    one may be further, and a face of the event's usual crowding reads as it
+    is. Selfies keep scale 1 (scaling them too let more look-alikes in on the
+    tuning events). An event with too few faces for neighbourhoods
+    (`NEIGHBOURHOOD_EVENT_COHORTS`) reads raw distances.
+
+    A claim reads the faces near its attendee; each one's scale costs its
+    distances to every face of the event, so computing only those keeps a
+    search for one attendee to that attendee's part of the event, and a
+    caller that keeps the object for the same faces (the local backend, per
+    event) computes each face's scale once.
+    """
+
+    def __init__(self, faces: np.ndarray, photos: np.ndarray, thresholds: MatchThresholds) -> None:
+        self.lock = threading.Lock()
+        self.vectors = np.ascontiguousarray(faces, dtype=np.float32)
+        self.points = _points(faces, np.ones(len(faces)))
+        self.photos = photos
+        self.thresholds = thresholds
+        self.known = np.ones(len(faces), bool)
+        self.median = np.nan
+        if thresholds.cohort > 0 and len(faces) >= NEIGHBOURHOOD_EVENT_COHORTS * thresholds.cohort:
+            # An evenly spread sample, by id order, so the median is the same for every caller.
+            sample = np.arange(0, len(faces), -(-len(faces) // NEIGHBOURHOOD_SAMPLE))
+            crowding = self._crowding(sample)
+            if np.isfinite(crowding).any():
+                self.median = float(np.nanmedian(crowding))
+        if np.isfinite(self.median) and self.median > 0:
+            self.known[:] = False
+
+    def _crowding(self, indices: np.ndarray) -> np.ndarray:
+        vectors = self.vectors
+        return neighbourhood_distances(vectors[indices], vectors, self.thresholds, self.photos[indices], self.photos)
+
+    def _scales(self, distances: np.ndarray) -> np.ndarray:
+        return np.where(np.isfinite(distances), distances / self.median, 1.0)
+
+    def fits(self, count: int, thresholds: MatchThresholds) -> bool:
+        """Whether this holds `count` faces read with the same neighbourhood settings as `thresholds`."""
+        same = (self.thresholds.cohort, self.thresholds.cohort_floor) == (thresholds.cohort, thresholds.cohort_floor)
+        return same and len(self.points) == count
+
+    def read(self, indices: np.ndarray) -> None:
+        """Compute the scales of the faces at `indices` that are not known yet."""
+        indices = np.asarray(indices, np.int64)
+        with self.lock:
+            missing = np.unique(indices[~self.known[indices]])
+            if missing.size:
+                self.points[missing, DESCRIPTOR_SIZE] = self._scales(self._crowding(missing))
+                self.known[missing] = True
+
+    def references(self, refs: Mapping[int, np.ndarray]) -> dict[int, np.ndarray]:
+        """Selfies as points of scale 1: the guest's reference is read as it is, the faces against their crowding."""
+        return {user: _points(ref, np.ones(len(ref))) for user, ref in refs.items()}
 
 
 # --- Constraints from attendees' corrections --------------------------------
@@ -502,6 +655,7 @@ def _held_faces(
     qualities: np.ndarray,
     constraints: MatchConstraints,
     thresholds: MatchThresholds,
+    neighbourhoods: Neighbourhoods | None = None,
 ) -> dict[int, set[int]]:
     """{attendee: indices of the faces their selfies' group holds} for the attendees who confirmed faces.
 
@@ -514,12 +668,14 @@ def _held_faces(
     selfies = np.concatenate([refs[u] for u in present])
     owners = np.concatenate([np.full(len(refs[u]), u) for u in present])
     rejected = _rejected_indices(face_ids, constraints)
-    return {
-        user: set(
-            _claim(user, faces, photos, qualities, refs, selfies, owners, thresholds, rejected=rejected).faces.tolist()
+    held = {}
+    for user in confirming:
+        # Without anchors (None): the group of the selfies alone.
+        claim = _claim(
+            user, faces, photos, qualities, refs, selfies, owners, thresholds, rejected, None, neighbourhoods
         )
-        for user in confirming
-    }
+        held[user] = set(claim.faces.tolist())
+    return held
 
 
 def _rejection_links(local: np.ndarray, people: list[int], rejected: Mapping[int, np.ndarray]) -> np.ndarray:

@@ -6,10 +6,11 @@ used. Models load once per process, on first use, never at import time.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -24,6 +25,7 @@ from processing.detection import Box, face_quality, find_boxes, selfie_problem, 
 from processing.matching import (
     DESCRIPTOR_SIZE,
     MatchThresholds,
+    Neighbourhoods,
     match_arrivals,
     match_event,
     match_threshold,
@@ -285,15 +287,17 @@ class LocalBackend(FaceBackend):
             found = match_threshold(face_ids, vectors, selfies, settings.FACE_MATCH_THRESHOLD)
         else:
             constraints = event_constraints(event)
+            thresholds = match_thresholds()
             found = match_event(
                 face_ids,
                 vectors,
                 photo_ids,
                 selfies,
-                match_thresholds(),
+                thresholds,
                 users,
                 faces.qualities[shown],
                 constraints=constraints,
+                neighbourhoods=faces.neighbourhoods(shown, photo_ids, vectors, thresholds),
             )
         # face_ids is sorted, so a matched face's photo is a binary search away.
         return [
@@ -315,6 +319,7 @@ def match_thresholds() -> MatchThresholds:
         radius=settings.FACE_MATCH_RADIUS,
         attach=settings.FACE_MATCH_PIECE_THRESHOLD,
         margin=settings.FACE_MATCH_PIECE_MARGIN,
+        cohort=settings.FACE_MATCH_COHORT,
     )
 
 
@@ -337,6 +342,25 @@ class EventFaces:
     photo_ids: np.ndarray
     vectors: np.ndarray
     qualities: np.ndarray
+    # Neighbourhood scales by set of faces shown (processing.matching.Neighbourhoods).
+    kept: dict[bytes, Neighbourhoods] = field(default_factory=dict)
+
+    def neighbourhoods(
+        self, shown: np.ndarray, photo_ids: np.ndarray, vectors: np.ndarray, thresholds: MatchThresholds
+    ) -> Neighbourhoods:
+        """The neighbourhoods of the faces `shown` (a mask of these faces), kept while these faces last.
+
+        A face's scale costs its distances to every face of the event: kept,
+        each is computed once per process rather than at every search.
+        """
+        key = hashlib.blake2b(np.packbits(shown).tobytes(), digest_size=16).digest()
+        with _event_faces_lock:
+            found = self.kept.get(key)
+            if found is None or not found.fits(int(shown.sum()), thresholds):
+                found = Neighbourhoods(vectors, photo_ids, thresholds)
+                self.kept.clear()
+                self.kept[key] = found
+        return found
 
 
 _EVENT_CACHE_SIZE = 8

@@ -43,3 +43,23 @@ def test_faces_without_descriptors_are_left_out(event):
     Face.objects.filter(pk=faces[0].pk).update(embedding=None)
     ids, _, matrix = event_face_matrix(event)
     assert ids.tolist() == [faces[1].pk] and matrix.shape == (1, 128)
+
+
+def test_neighbourhoods_are_kept_for_the_same_faces_and_dropped_with_new_ones(event):
+    from processing.backends.local import event_faces, match_thresholds
+
+    add_faces(event, 200, 4)
+    thresholds = match_thresholds()
+    faces = event_faces(event)
+    shown = np.ones(len(faces.face_ids), bool)
+    kept = faces.neighbourhoods(shown, faces.photo_ids, faces.vectors, thresholds)
+    assert event_faces(event).neighbourhoods(shown, faces.photo_ids, faces.vectors, thresholds) is kept
+    # Another set of faces shown (a group hidden) is another neighbourhood.
+    fewer = shown.copy()
+    fewer[:10] = False
+    other = faces.neighbourhoods(fewer, faces.photo_ids[fewer], faces.vectors[fewer], thresholds)
+    assert other is not kept and len(other.points) == 190
+    add_faces(event, 1, 5)
+    grown = event_faces(event)
+    everything = np.ones(len(grown.face_ids), bool)
+    assert grown.neighbourhoods(everything, grown.photo_ids, grown.vectors, thresholds) is not kept

@@ -12,11 +12,14 @@ import pytest
 
 from processing.matching import (
     DESCRIPTOR_SIZE,
+    NEIGHBOURHOOD_EVENT_COHORTS,
     MatchThresholds,
+    Neighbourhoods,
     average_linkage,
     match_arrivals,
     match_event,
     match_threshold,
+    neighbourhood_distances,
     unclaimed_groups,
 )
 
@@ -232,3 +235,90 @@ def test_unclaimed_groups_count_people_seen_in_two_photos() -> None:
     photos = np.array([1, 2, 3, 4, 5, 5])
 
     assert unclaimed_groups(vectors, photos, 0.48) == (3, 1)
+
+
+RAW = MatchThresholds(cohort=0)
+
+
+def test_a_neighbourhood_is_the_mean_distance_to_the_nearest_faces_beyond_the_floor() -> None:
+    thresholds = MatchThresholds(cohort=3, cohort_floor=0.5)
+    query = axis(0, 0.0)[None]
+    # Two of the person's own faces (under the floor), then strangers at 0.6, 0.7, 0.8, 0.9.
+    faces = np.stack([axis(1, 0.2), axis(2, 0.3), *(axis(3 + k, 0.6 + 0.1 * k) for k in range(4))])
+    assert neighbourhood_distances(query, faces, thresholds)[0] == pytest.approx(0.7, abs=1e-5)
+    # The faces of the query's own photo are no neighbours: the 0.6 one is left out.
+    photos = np.array([1, 2, 3, 4, 5, 6])
+    assert neighbourhood_distances(query, faces, thresholds, np.array([3]), photos)[0] == pytest.approx(0.8, abs=1e-5)
+
+
+def test_too_few_faces_beyond_the_floor_make_no_neighbourhood() -> None:
+    faces = np.stack([axis(1, 0.2), axis(2, 0.3), axis(3, 0.6), axis(4, 0.7)])
+    assert np.isnan(neighbourhood_distances(axis(0, 0.0)[None], faces, MatchThresholds(cohort=3))[0])
+    assert np.isnan(neighbourhood_distances(axis(0, 0.0)[None], faces, RAW)[0])
+
+
+def cloud(centre: np.ndarray, spacing: float, count: int, seed: int) -> list[np.ndarray]:
+    """`count` faces around `centre`, about `spacing` from each other (random directions in 128-d)."""
+    rng = np.random.default_rng(seed)
+    offsets = rng.normal(size=(count, DESCRIPTOR_SIZE)) * spacing / np.sqrt(2 * DESCRIPTOR_SIZE)
+    return [(centre + offset).astype(np.float32) for offset in offsets]
+
+
+def event_size() -> int:
+    """The fewest faces for which an event reads distances against neighbourhoods."""
+    return NEIGHBOURHOOD_EVENT_COHORTS * int(MatchThresholds().cohort)
+
+
+def test_look_alikes_from_a_crowded_neighbourhood_are_not_taken() -> None:
+    cohort = int(MatchThresholds().cohort)
+    selfie = axis(0, 0.0)
+    # Two cohorts of strangers, all near one point: about 0.62 from each other
+    # and 0.56 from the selfie, under `single`. Where many people look alike,
+    # each is as near the selfie as one of the guest's own photos.
+    crowd = cloud(axis(0, 0.35), 0.62, 2 * cohort, seed=1)
+    # The rest of the event: strangers far from everyone, the usual crowding.
+    others = cloud(axis(1, 2.0), 1.6, event_size(), seed=2)
+    ids, vectors, photos = scene([(k + 1, v) for k, v in enumerate([*crowd, *others])])
+    assert np.mean([distance(selfie, face) for face in crowd]) < MatchThresholds().single
+    # Read raw, the crowd is taken: its faces are within the bar.
+    assert match_event(ids, vectors, photos, {1: selfie[None]}, RAW)[1]
+    assert match_event(ids, vectors, photos, {1: selfie[None]})[1] == {}
+    # In a small event a cohort is not a neighbourhood: distances are read raw.
+    small = len(crowd) + 20
+    small_event = (ids[:small], vectors[:small], photos[:small])
+    assert match_event(*small_event, {1: selfie[None]}) == match_event(*small_event, {1: selfie[None]}, RAW)
+
+
+def test_a_far_own_face_in_a_sparse_neighbourhood_is_found() -> None:
+    selfie = axis(0, 0.0)
+    own = axis(1, 0.61)
+    # Most of the event is a crowd of look-alikes far from the guest (about
+    # 0.57 apart): against it, the guest's part of the event is sparse.
+    crowd = cloud(axis(2, 1.0), 0.57, event_size(), seed=3)
+    ids, vectors, photos = scene([(k + 1, v) for k, v in enumerate([own, *crowd])])
+    assert distance(selfie, own) > MatchThresholds().single
+    assert 1 not in match_event(ids, vectors, photos, {1: selfie[None]}, RAW)[1]
+    assert set(match_event(ids, vectors, photos, {1: selfie[None]})[1]) == {1}
+
+
+def test_an_event_of_the_usual_crowding_reads_distances_as_they_are() -> None:
+    selfie = axis(0, 0.0)
+    faces = [axis(0, 0.5), *cloud(axis(1, 1.5), 1.0, event_size(), seed=4)]
+    ids, vectors, photos = scene([(k + 1, v) for k, v in enumerate(faces)])
+    found = match_event(ids, vectors, photos, {1: selfie[None]})[1]
+    assert set(found) == set(match_event(ids, vectors, photos, {1: selfie[None]}, RAW)[1]) == {1}
+
+
+def test_kept_neighbourhoods_give_the_same_answer_and_compute_each_scale_once() -> None:
+    cohort = int(MatchThresholds().cohort)
+    selfie = axis(0, 0.0)
+    crowd = cloud(axis(0, 0.35), 0.62, 2 * cohort, seed=1)
+    others = cloud(axis(1, 2.0), 1.6, event_size(), seed=2)
+    ids, vectors, photos = scene([(k + 1, v) for k, v in enumerate([*crowd, *others])])
+    kept = Neighbourhoods(vectors, photos, MatchThresholds())
+    first = match_event(ids, vectors, photos, {1: selfie[None]}, neighbourhoods=kept)
+    read = kept.known.copy()
+    assert read.any() and not read.all()  # only the faces near the selfie
+    assert match_event(ids, vectors, photos, {1: selfie[None]}, neighbourhoods=kept) == first
+    assert (kept.known == read).all()
+    assert first == match_event(ids, vectors, photos, {1: selfie[None]})
