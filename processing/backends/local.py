@@ -351,15 +351,20 @@ class EventFaces:
         """The neighbourhoods of the faces `shown` (a mask of these faces), kept while these faces last.
 
         A face's scale costs its distances to every face of the event: kept,
-        each is computed once per process rather than at every search.
+        each is computed once per process rather than at every search. The
+        event's median is built outside the lock (about a second at 50 000
+        faces), so a search of another event does not wait for it; two
+        threads that build the same one at once keep the later.
         """
         key = hashlib.blake2b(np.packbits(shown).tobytes(), digest_size=16).digest()
         with _event_faces_lock:
             found = self.kept.get(key)
-            if found is None or not found.fits(int(shown.sum()), thresholds):
-                found = Neighbourhoods(vectors, photo_ids, thresholds)
-                self.kept.clear()
-                self.kept[key] = found
+        if found is not None and found.fits(int(shown.sum()), thresholds):
+            return found
+        found = Neighbourhoods(vectors, photo_ids, thresholds)
+        with _event_faces_lock:
+            self.kept.clear()
+            self.kept[key] = found
         return found
 
 

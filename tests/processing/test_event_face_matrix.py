@@ -63,3 +63,23 @@ def test_neighbourhoods_are_kept_for_the_same_faces_and_dropped_with_new_ones(ev
     grown = event_faces(event)
     everything = np.ones(len(grown.face_ids), bool)
     assert grown.neighbourhoods(everything, grown.photo_ids, grown.vectors, thresholds) is not kept
+
+
+def test_neighbourhoods_are_built_without_holding_the_descriptor_lock(event, monkeypatch):
+    """A search of another event must not wait while one event's median is computed."""
+    from processing.backends import local
+
+    built_under_lock = []
+    real = local.Neighbourhoods
+
+    def spy(*args, **kwargs):
+        built_under_lock.append(local._event_faces_lock.locked())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(local, "Neighbourhoods", spy)
+    add_faces(event, 200, 6)
+    faces = local.event_faces(event)
+    shown = np.ones(len(faces.face_ids), bool)
+    kept = faces.neighbourhoods(shown, faces.photo_ids, faces.vectors, local.match_thresholds())
+    assert built_under_lock == [False]
+    assert faces.neighbourhoods(shown, faces.photo_ids, faces.vectors, local.match_thresholds()) is kept

@@ -269,16 +269,23 @@ def event_size() -> int:
     return NEIGHBOURHOOD_EVENT_COHORTS * int(MatchThresholds().cohort)
 
 
-def test_look_alikes_from_a_crowded_neighbourhood_are_not_taken() -> None:
-    cohort = int(MatchThresholds().cohort)
-    selfie = axis(0, 0.0)
-    # Two cohorts of strangers, all near one point: about 0.62 from each other
-    # and 0.56 from the selfie, under `single`. Where many people look alike,
-    # each is as near the selfie as one of the guest's own photos.
-    crowd = cloud(axis(0, 0.35), 0.62, 2 * cohort, seed=1)
-    # The rest of the event: strangers far from everyone, the usual crowding.
+def crowded_scene() -> tuple[list[np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
+    """A crowd of look-alikes near the selfie `axis(0, 0.0)`, then strangers far from everyone.
+
+    Returns the crowd's descriptors and the scene's face ids, descriptors and
+    photos, the crowd first. The crowd is two cohorts of strangers near one
+    point: about 0.62 from each other and 0.56 from the selfie, under
+    `single`. Where many people look alike, each is as near the selfie as one
+    of the guest's own photos. The other strangers are of the usual crowding.
+    """
+    crowd = cloud(axis(0, 0.35), 0.62, 2 * int(MatchThresholds().cohort), seed=1)
     others = cloud(axis(1, 2.0), 1.6, event_size(), seed=2)
-    ids, vectors, photos = scene([(k + 1, v) for k, v in enumerate([*crowd, *others])])
+    return crowd, *scene([(k + 1, v) for k, v in enumerate([*crowd, *others])])
+
+
+def test_look_alikes_from_a_crowded_neighbourhood_are_not_taken() -> None:
+    selfie = axis(0, 0.0)
+    crowd, ids, vectors, photos = crowded_scene()
     assert np.mean([distance(selfie, face) for face in crowd]) < MatchThresholds().single
     # Read raw, the crowd is taken: its faces are within the bar.
     assert match_event(ids, vectors, photos, {1: selfie[None]}, RAW)[1]
@@ -310,11 +317,8 @@ def test_an_event_of_the_usual_crowding_reads_distances_as_they_are() -> None:
 
 
 def test_kept_neighbourhoods_give_the_same_answer_and_compute_each_scale_once() -> None:
-    cohort = int(MatchThresholds().cohort)
     selfie = axis(0, 0.0)
-    crowd = cloud(axis(0, 0.35), 0.62, 2 * cohort, seed=1)
-    others = cloud(axis(1, 2.0), 1.6, event_size(), seed=2)
-    ids, vectors, photos = scene([(k + 1, v) for k, v in enumerate([*crowd, *others])])
+    _, ids, vectors, photos = crowded_scene()
     kept = Neighbourhoods(vectors, photos, MatchThresholds())
     first = match_event(ids, vectors, photos, {1: selfie[None]}, neighbourhoods=kept)
     read = kept.known.copy()
