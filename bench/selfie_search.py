@@ -9,7 +9,9 @@ in memory. It also times the parts of a search (fetching the BinaryField rows,
 decoding them, matching) to show where the time goes, and a mat-vec distance
 over a cached matrix, the floor of a search whose face matrix is kept in memory.
 The process's first search, which reads every descriptor and computes what
-the process keeps for the next ones, is timed on its own.
+the process keeps for the next ones, is timed on its own, and so is a search
+after each arrival of one photo's faces (one of them the guest's), which
+brings what the process keeps up to date with the new faces.
 
     .venv/bin/python bench/selfie_search.py [--sizes 1000,10000,50000] [--repeat 30] [--database sqlite|postgres]
 """
@@ -149,6 +151,22 @@ def measure(
     }
 
 
+def after_arrivals(
+    backend: Any, event: Any, owner: Any, reference: Any, selfie: np.ndarray, rng: np.random.Generator, rounds: int
+) -> tuple[list[float], np.ndarray]:
+    """Time a search after each of `rounds` photos of FACES_PER_PHOTO faces arrives; returns the new vectors too."""
+    from gallery.models import Face
+
+    durations, added = [], []
+    for _ in range(rounds):
+        have = Face.objects.filter(event=event).count()
+        added.append(fill(event, owner, have + FACES_PER_PHOTO, selfie, rng))
+        started = time.perf_counter()
+        backend.match_reference(event, reference)
+        durations.append(time.perf_counter() - started)
+    return durations, np.concatenate(added)
+
+
 def report(figures: dict[str, tuple[list[float], int]]) -> None:
     """Print one size's figures."""
     search, found = figures["search"]
@@ -158,6 +176,13 @@ def report(figures: dict[str, tuple[list[float], int]]) -> None:
     rest = p50["search"] - p50["rows"] - p50["decode"]
     out(f"  match_reference: p50 {ms(p50['search'])} p95 {ms(percentile(search, 95))} ({found} matches)")
     out(f"  the process's first search (reads the descriptors, computes what it keeps): {ms(p50['first'])}")
+    if "arrival" in figures:
+        arrival = p50["arrival"]
+        out(
+            f"  a search after a photo of {FACES_PER_PHOTO} faces arrives: p50 {ms(arrival)}; "
+            f"ratio to the first search {ratio(arrival, p50['first'])}, to a search with nothing new "
+            f"{ratio(arrival, p50['search'])}"
+        )
     out(f"  baseline numpy in memory: p50 {ms(p50['baseline'])} p95 {ms(percentile(baseline, 95))} ({hits} matches)")
     out(f"  ratio p95 match_reference/baseline: {ratio(percentile(search, 95), percentile(baseline, 95))}")
     out(
@@ -202,6 +227,11 @@ def main() -> int:
             out(f"\n{size} faces (inserted in {time.perf_counter() - started:.1f} s)")
 
             figures = measure(backend, event, reference, matrix, selfie_vector, args.repeat)
+            arrivals, added = after_arrivals(
+                backend, event, owner, reference, selfie_vector, rng, max(5, args.repeat // 3)
+            )
+            figures["arrival"] = (arrivals, 0)
+            matrix = np.concatenate([matrix, added])
             report(figures)
             if size >= 50_000:
                 met = percentile(figures["search"][0], 95) < BAR_P95_SECONDS

@@ -147,13 +147,50 @@ def _raw_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sqrt(_squared_distances(a[:, :DESCRIPTOR_SIZE], b[:, :DESCRIPTOR_SIZE]))
 
 
-def neighbourhood_distances(
+def nearest_beyond_floor(
     queries: np.ndarray,
     faces: np.ndarray,
     thresholds: MatchThresholds,
     query_photos: np.ndarray | None = None,
     photos: np.ndarray | None = None,
     chunk: int = 128,
+) -> np.ndarray:
+    """Each query's distances to its `cohort` nearest `faces` at least `cohort_floor` away, ascending.
+
+    Returns a (queries, cohort) float32 array, padded with inf where fewer such
+    faces exist. A face's own photo is left out (`query_photos`, `photos`).
+    The nearest of two sets of faces are the nearest of each set's nearest,
+    so a face's row can be brought up to date with new faces alone.
+    """
+    count = max(int(thresholds.cohort), 0)
+    found = np.full((len(queries), count), np.inf, np.float32)
+    if count == 0 or not len(faces):
+        return found
+    kept = min(count, len(faces))
+    for start in range(0, len(queries), chunk):
+        block = np.sqrt(_squared_distances(queries[start : start + chunk], faces))
+        if query_photos is not None and photos is not None:
+            block[query_photos[start : start + chunk, None] == photos[None, :]] = np.inf
+        block[block < thresholds.cohort_floor] = np.inf
+        nearest = block if kept == block.shape[1] else np.partition(block, kept - 1, axis=1)[:, :kept]
+        found[start : start + chunk, :kept] = np.sort(nearest, axis=1)
+    return found
+
+
+def crowding(nearest: np.ndarray) -> np.ndarray:
+    """The mean of each row of `nearest_beyond_floor`; NaN where the row is not full."""
+    if nearest.shape[1] == 0:
+        return np.full(len(nearest), np.nan)
+    full = np.isfinite(nearest).all(1)
+    return np.where(full, np.where(full[:, None], nearest, 0).mean(1), np.nan)
+
+
+def neighbourhood_distances(
+    queries: np.ndarray,
+    faces: np.ndarray,
+    thresholds: MatchThresholds,
+    query_photos: np.ndarray | None = None,
+    photos: np.ndarray | None = None,
 ) -> np.ndarray:
     """How crowded each query descriptor's neighbourhood among the event's `faces` is, as a distance.
 
@@ -163,20 +200,7 @@ def neighbourhood_distances(
     photo is left out (`query_photos`, `photos`). NaN where fewer such faces
     exist.
     """
-    count = int(thresholds.cohort)
-    found = np.full(len(queries), np.nan)
-    if count <= 0 or len(faces) < count:
-        return found
-    for start in range(0, len(queries), chunk):
-        block = np.sqrt(_squared_distances(queries[start : start + chunk], faces))
-        if query_photos is not None and photos is not None:
-            block[query_photos[start : start + chunk, None] == photos[None, :]] = np.inf
-        block[block < thresholds.cohort_floor] = np.inf
-        enough = np.isfinite(block).sum(1) >= count
-        if enough.any():
-            nearest = np.partition(block[enough], count - 1, axis=1)[:, :count]
-            found[start : start + chunk][enough] = nearest.mean(1)
-    return found
+    return crowding(nearest_beyond_floor(queries, faces, thresholds, query_photos, photos))
 
 
 def _points(vectors: np.ndarray, scales: np.ndarray) -> np.ndarray:
@@ -516,6 +540,18 @@ NEIGHBOURHOOD_SAMPLE = 512
 NEIGHBOURHOOD_EVENT_COHORTS = 5
 
 
+def _sample_step(count: int) -> int:
+    """Every how many faces (in id order) one is in the sample for the event's median.
+
+    A power of two, so that as the event grows the sample keeps the faces it
+    had or half of them: their nearest faces are already measured.
+    """
+    step = 1
+    while count > step * NEIGHBOURHOOD_SAMPLE:
+        step *= 2
+    return step
+
+
 class Neighbourhoods:
     """The event's faces as points (`_points`), with scales computed when a claim first reads them.
 
@@ -535,29 +571,74 @@ class Neighbourhoods:
     distances to every face of the event, so computing only those keeps a
     search for one attendee to that attendee's part of the event, and a
     caller that keeps the object for the same faces (the local backend, per
-    event) computes each face's scale once.
+    event) computes each face's scale once. When photos arrive, the kept
+    object is given as `earlier` to the grown event's: a face's nearest
+    faces are brought up to date with the new faces alone, and the median's
+    sample keeps the faces it had.
     """
 
-    def __init__(self, faces: np.ndarray, photos: np.ndarray, thresholds: MatchThresholds) -> None:
+    def __init__(
+        self,
+        faces: np.ndarray,
+        photos: np.ndarray,
+        thresholds: MatchThresholds,
+        earlier: Neighbourhoods | None = None,
+    ) -> None:
+        """Neighbourhoods of `faces` (in id order, of `photos`), read with `thresholds`.
+
+        `earlier` may hold the same event's neighbourhoods before faces were
+        added: the faces it held are the first of `faces`, in the same order.
+        The nearest faces it measured are then brought up to date with the
+        new faces only, so that an event growing photo by photo does not pay
+        its scales again at each search.
+        """
         self.lock = threading.Lock()
         self.vectors = np.ascontiguousarray(faces, dtype=np.float32)
         self.points = _points(faces, np.ones(len(faces)))
-        self.photos = photos
+        self.photos = np.asarray(photos)
         self.thresholds = thresholds
-        self.known = np.ones(len(faces), bool)
+        # Each face's nearest faces beyond the floor (`nearest_beyond_floor`), where `measured`.
+        self.nearest = np.full((len(faces), max(int(thresholds.cohort), 0)), np.inf, np.float32)
+        self.measured = np.zeros(len(faces), bool)
+        self.known = np.ones(len(faces), bool)  # faces whose scale is in `points`
         self.median = np.nan
-        if thresholds.cohort > 0 and len(faces) >= NEIGHBOURHOOD_EVENT_COHORTS * thresholds.cohort:
-            # An evenly spread sample, by id order, so the median is the same for every caller.
-            sample = np.arange(0, len(faces), -(-len(faces) // NEIGHBOURHOOD_SAMPLE))
-            crowding = self._crowding(sample)
-            if np.isfinite(crowding).any():
-                self.median = float(np.nanmedian(crowding))
+        if thresholds.cohort <= 0 or len(faces) < NEIGHBOURHOOD_EVENT_COHORTS * thresholds.cohort:
+            return
+        if earlier is not None and earlier.fits(len(earlier.points), thresholds) and len(earlier.points) <= len(faces):
+            self._carry(earlier)
+        sample = np.arange(0, len(faces), _sample_step(len(faces)))
+        self._measure(sample)
+        sample_crowding = crowding(self.nearest[sample])
+        if np.isfinite(sample_crowding).any():
+            self.median = float(np.nanmedian(sample_crowding))
         if np.isfinite(self.median) and self.median > 0:
             self.known[:] = False
+            measured = np.flatnonzero(self.measured)
+            self.points[measured, DESCRIPTOR_SIZE] = self._scales(crowding(self.nearest[measured]))
+            self.known[measured] = True
 
-    def _crowding(self, indices: np.ndarray) -> np.ndarray:
-        vectors = self.vectors
-        return neighbourhood_distances(vectors[indices], vectors, self.thresholds, self.photos[indices], self.photos)
+    def _carry(self, earlier: Neighbourhoods) -> None:
+        """Take the faces `earlier` measured, and bring their nearest up to date with the faces added since."""
+        held = len(earlier.points)
+        with earlier.lock:
+            rows = np.flatnonzero(earlier.measured)
+            nearest = earlier.nearest[rows]
+        added = nearest_beyond_floor(
+            self.vectors[rows], self.vectors[held:], self.thresholds, self.photos[rows], self.photos[held:]
+        )
+        merged = np.sort(np.concatenate([nearest, added], axis=1), axis=1)[:, : self.nearest.shape[1]]
+        self.nearest[rows] = merged
+        self.measured[rows] = True
+
+    def _measure(self, indices: np.ndarray) -> None:
+        """Measure the nearest faces of the faces at `indices` not measured yet."""
+        missing = np.unique(indices[~self.measured[indices]])
+        if missing.size:
+            vectors, photos = self.vectors, self.photos
+            self.nearest[missing] = nearest_beyond_floor(
+                vectors[missing], vectors, self.thresholds, photos[missing], photos
+            )
+            self.measured[missing] = True
 
     def _scales(self, distances: np.ndarray) -> np.ndarray:
         return np.where(np.isfinite(distances), distances / self.median, 1.0)
@@ -573,7 +654,8 @@ class Neighbourhoods:
         with self.lock:
             missing = np.unique(indices[~self.known[indices]])
             if missing.size:
-                self.points[missing, DESCRIPTOR_SIZE] = self._scales(self._crowding(missing))
+                self._measure(missing)
+                self.points[missing, DESCRIPTOR_SIZE] = self._scales(crowding(self.nearest[missing]))
                 self.known[missing] = True
 
     def references(self, refs: Mapping[int, np.ndarray]) -> dict[int, np.ndarray]:

@@ -6,11 +6,10 @@ used. Models load once per process, on first use, never at import time.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -342,8 +341,8 @@ class EventFaces:
     photo_ids: np.ndarray
     vectors: np.ndarray
     qualities: np.ndarray
-    # Neighbourhood scales by set of faces shown (processing.matching.Neighbourhoods).
-    kept: dict[bytes, Neighbourhoods] = field(default_factory=dict)
+    # The neighbourhoods of the faces last shown (processing.matching.Neighbourhoods), with that mask.
+    kept: tuple[np.ndarray, Neighbourhoods] | None = None
 
     def neighbourhoods(
         self, shown: np.ndarray, photo_ids: np.ndarray, vectors: np.ndarray, thresholds: MatchThresholds
@@ -351,21 +350,27 @@ class EventFaces:
         """The neighbourhoods of the faces `shown` (a mask of these faces), kept while these faces last.
 
         A face's scale costs its distances to every face of the event: kept,
-        each is computed once per process rather than at every search. The
-        event's median is built outside the lock (about a second at 50 000
-        faces), so a search of another event does not wait for it; two
-        threads that build the same one at once keep the later.
+        each is computed once per process rather than at every search. When
+        faces were added since (the copy this one extends kept its
+        neighbourhoods, `event_faces`), the kept ones are brought up to date
+        with the new faces alone. They are built outside the lock (the
+        event's median is about a second at 50 000 faces), so a search of
+        another event does not wait; two threads that build the same one at
+        once keep the later.
         """
-        key = hashlib.blake2b(np.packbits(shown).tobytes(), digest_size=16).digest()
         with _event_faces_lock:
-            found = self.kept.get(key)
-        if found is not None and found.fits(int(shown.sum()), thresholds):
-            return found
-        found = Neighbourhoods(vectors, photo_ids, thresholds)
+            kept = self.kept
+        earlier = None
+        if kept is not None:
+            mask, found = kept
+            if np.array_equal(mask, shown) and found.fits(int(shown.sum()), thresholds):
+                return found
+            if len(mask) <= len(shown) and np.array_equal(mask, shown[: len(mask)]):
+                earlier = found
+        built = Neighbourhoods(vectors, photo_ids, thresholds, earlier)
         with _event_faces_lock:
-            self.kept.clear()
-            self.kept[key] = found
-        return found
+            self.kept = (shown.copy(), built)
+        return built
 
 
 _EVENT_CACHE_SIZE = 8
@@ -417,6 +422,7 @@ def event_faces(event: Event) -> EventFaces:
                 np.concatenate([cached.photo_ids, photo_ids]),
                 np.concatenate([cached.vectors, vectors]),
                 np.concatenate([cached.qualities, qualities]),
+                cached.kept,
             )
         else:
             cached = EventFaces(rows, last_id, *_load_faces(event)[1:])

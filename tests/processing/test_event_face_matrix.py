@@ -83,3 +83,29 @@ def test_neighbourhoods_are_built_without_holding_the_descriptor_lock(event, mon
     kept = faces.neighbourhoods(shown, faces.photo_ids, faces.vectors, local.match_thresholds())
     assert built_under_lock == [False]
     assert faces.neighbourhoods(shown, faces.photo_ids, faces.vectors, local.match_thresholds()) is kept
+
+
+def test_neighbourhoods_are_brought_up_to_date_with_the_faces_added_since(event, monkeypatch):
+    from processing import matching
+    from processing.backends.local import event_faces, match_thresholds
+
+    add_faces(event, 200, 7)
+    thresholds = match_thresholds()
+    faces = event_faces(event)
+    kept = faces.neighbourhoods(np.ones(200, bool), faces.photo_ids, faces.vectors, thresholds)
+    calls = []
+    real = matching.nearest_beyond_floor
+    monkeypatch.setattr(
+        matching, "nearest_beyond_floor", lambda q, f, *a: calls.append((len(q), len(f))) or real(q, f, *a)
+    )
+    add_faces(event, 3, 8)
+    grown = event_faces(event)
+    found = grown.neighbourhoods(np.ones(203, bool), grown.photo_ids, grown.vectors, thresholds)
+    # The 200 faces measured before against the 3 new ones; the new ones (all in the median's sample) against all.
+    assert found is not kept and calls == [(200, 3), (3, 203)]
+    # A group hidden since: the faces shown are not the earlier ones plus new ones, so all are measured again.
+    calls.clear()
+    fewer = np.ones(203, bool)
+    fewer[5] = False
+    grown.neighbourhoods(fewer, grown.photo_ids[fewer], grown.vectors[fewer], thresholds)
+    assert calls == [(202, 202)]

@@ -269,18 +269,19 @@ def event_size() -> int:
     return NEIGHBOURHOOD_EVENT_COHORTS * int(MatchThresholds().cohort)
 
 
-def crowded_scene() -> tuple[list[np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
+def crowded_scene(others: int = 0) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
     """A crowd of look-alikes near the selfie `axis(0, 0.0)`, then strangers far from everyone.
 
     Returns the crowd's descriptors and the scene's face ids, descriptors and
     photos, the crowd first. The crowd is two cohorts of strangers near one
     point: about 0.62 from each other and 0.56 from the selfie, under
     `single`. Where many people look alike, each is as near the selfie as one
-    of the guest's own photos. The other strangers are of the usual crowding.
+    of the guest's own photos. The other strangers (`others`, at least
+    enough for neighbourhoods) are of the usual crowding.
     """
     crowd = cloud(axis(0, 0.35), 0.62, 2 * int(MatchThresholds().cohort), seed=1)
-    others = cloud(axis(1, 2.0), 1.6, event_size(), seed=2)
-    return crowd, *scene([(k + 1, v) for k, v in enumerate([*crowd, *others])])
+    rest = cloud(axis(1, 2.0), 1.6, max(others, event_size()), seed=2)
+    return crowd, *scene([(k + 1, v) for k, v in enumerate([*crowd, *rest])])
 
 
 def test_look_alikes_from_a_crowded_neighbourhood_are_not_taken() -> None:
@@ -318,7 +319,8 @@ def test_an_event_of_the_usual_crowding_reads_distances_as_they_are() -> None:
 
 def test_kept_neighbourhoods_give_the_same_answer_and_compute_each_scale_once() -> None:
     selfie = axis(0, 0.0)
-    _, ids, vectors, photos = crowded_scene()
+    # Enough faces that the sample for the median is not the whole event.
+    _, ids, vectors, photos = crowded_scene(others=1100)
     kept = Neighbourhoods(vectors, photos, MatchThresholds())
     first = match_event(ids, vectors, photos, {1: selfie[None]}, neighbourhoods=kept)
     read = kept.known.copy()
@@ -326,3 +328,40 @@ def test_kept_neighbourhoods_give_the_same_answer_and_compute_each_scale_once() 
     assert match_event(ids, vectors, photos, {1: selfie[None]}, neighbourhoods=kept) == first
     assert (kept.known == read).all()
     assert first == match_event(ids, vectors, photos, {1: selfie[None]})
+
+
+def test_neighbourhoods_grown_from_earlier_ones_measure_the_new_faces_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from processing import matching
+
+    _, ids, vectors, photos = crowded_scene(others=1100)
+    # A guest in the crowd's part of the event, and one who is the last face to arrive.
+    refs = {1: axis(0, 0.0)[None], 2: (vectors[-1] + axis(5, 0.1))[None]}
+    held = len(ids) - 10  # a photo's faces arrive after the earlier search
+    earlier = Neighbourhoods(vectors[:held], photos[:held], MatchThresholds())
+    match_event(ids[:held], vectors[:held], photos[:held], refs, neighbourhoods=earlier)
+    calls: list[tuple[int, int]] = []
+    real = matching.nearest_beyond_floor
+
+    def spy(queries: np.ndarray, faces: np.ndarray, *args: object) -> np.ndarray:
+        calls.append((len(queries), len(faces)))
+        return real(queries, faces, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(matching, "nearest_beyond_floor", spy)
+    grown = Neighbourhoods(vectors, photos, MatchThresholds(), earlier)
+    # The faces measured before are measured against the 10 new faces; of the
+    # others, only new faces in the median's sample are measured.
+    assert calls[0] == (int(earlier.measured.sum()), 10)
+    assert sum(queries for queries, _ in calls[1:]) <= 10
+    assert grown.measured[:held][earlier.measured].all()
+
+    fresh = Neighbourhoods(vectors, photos, MatchThresholds())
+    assert grown.median == pytest.approx(fresh.median)
+    everything = np.arange(len(ids))
+    grown.read(everything)
+    fresh.read(everything)
+    np.testing.assert_allclose(grown.points, fresh.points, rtol=1e-5)
+    found = match_event(ids, vectors, photos, refs, neighbourhoods=grown)
+    assert found[2].keys() == {ids[-1]}
+    assert {u: f.keys() for u, f in found.items()} == {
+        u: f.keys() for u, f in match_event(ids, vectors, photos, refs).items()
+    }
