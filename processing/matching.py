@@ -48,8 +48,11 @@ Face quality (processing.detection: size, sharpness, detector score) decides
 what a face may do. A weak face (below `WEAK_QUALITY`) does not take part in
 the clustering, so it can never pull a group towards a stranger; once the
 groups are settled it joins the attendee's group only if its mean distance to
-the group is `weak_margin` below the bar for a lone face. A face below
-`UNUSABLE_QUALITY` is not matched at all.
+the group is `weak_margin` below the bar for a lone face, on raw distances: a
+small or blurred face's descriptor drifts to a crowded part of descriptor
+space (on the tuning crowd events, weak faces' median scale is 0.97-0.98
+against 1.00), so its neighbourhood tells of its blur rather than of
+look-alikes. A face below `UNUSABLE_QUALITY` is not matched at all.
 
 Thresholds were tuned on composite events built from shared/faces-lfw
 portraits (bench/composite_event.py), with a third of the identities held out
@@ -387,11 +390,12 @@ def _attach_weak(
     """The weak faces close enough to the settled group (selfies weighted as in closeness).
 
     They are judged against the group one by one and never change it; of
-    several in one photo, only the closest can be the attendee's.
+    several in one photo, only the closest can be the attendee's. Distances
+    are raw, not read against neighbourhoods (see the module docstring).
     """
-    totals = weight * _distances(faces[weak], selfie).mean(1)
+    totals = weight * _raw_distances(faces[weak], selfie).mean(1)
     if len(group_faces):
-        totals = totals + _distances(faces[weak], group_faces).sum(1)
+        totals = totals + _raw_distances(faces[weak], group_faces).sum(1)
     means = totals / (len(group_faces) + weight)
     taken = set(group_photos.tolist())
     bar = thresholds.single - thresholds.weak_margin

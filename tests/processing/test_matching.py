@@ -365,3 +365,27 @@ def test_neighbourhoods_grown_from_earlier_ones_measure_the_new_faces_only(monke
     assert {u: f.keys() for u, f in found.items()} == {
         u: f.keys() for u, f in match_event(ids, vectors, photos, refs).items()
     }
+
+
+def test_a_weak_face_joins_on_raw_distances_whatever_its_neighbourhood() -> None:
+    selfie = axis(0, 0.0)
+    own = [axis(k, 0.3) for k in range(20, 23)]
+    # A small, blurred face of the guest: 0.52 from the group on average, under
+    # the weak bar (0.54). Blur draws descriptors to a crowded part of the
+    # event, here a crowd of strangers around it (all beyond `radius`).
+    weak = axis(1, 0.45)
+    crowd = cloud(weak + axis(2, 0.4), 0.62, 2 * int(MatchThresholds().cohort), seed=1)
+    rest = cloud(axis(3, 2.0), 0.8, event_size(), seed=2)
+    ids, vectors, photos = scene([(k + 1, v) for k, v in enumerate([*own, weak, *crowd, *rest])])
+    qualities = np.ones(len(ids))
+    qualities[3] = 0.3
+    neighbourhoods = Neighbourhoods(vectors, photos, MatchThresholds())
+    neighbourhoods.read(np.arange(4))
+    assert neighbourhoods.points[3, DESCRIPTOR_SIZE] < 0.85  # crowded: a strong face there must be nearer
+
+    found = match_event(
+        ids, vectors, photos, {1: selfie[None]}, face_qualities=qualities, neighbourhoods=neighbourhoods
+    )
+    assert set(found[1]) == {1, 2, 3, 4}
+    raw = match_event(ids, vectors, photos, {1: selfie[None]}, RAW, face_qualities=qualities)
+    assert found[1][4] == pytest.approx(raw[1][4])
