@@ -15,7 +15,9 @@ bench/tune_matching.py does) and prints:
 - each false match: the attendee, whose face it is, its distance to the
   attendee's selfie, its quality and width at analysis size;
 - each miss among the detected faces: the distance to the selfie, and who
-  took the face if anyone did (faces the detector did not find are counted);
+  took the face if anyone did; faces the detector did not find are counted,
+  with the size the composite placed them at, and so are all the photos
+  missed;
 - per attendee, the mean distance of their own faces to their selfie beside
   that of the identity whose faces are closest to it on average: a look-alike
   is an identity whose row comes near or under the attendee's own.
@@ -70,6 +72,17 @@ def face_identities(event: DumpedEvent, composite: Path) -> tuple[dict[int, str]
     return found, widths
 
 
+def placed_sizes(composite: Path) -> dict[tuple[str, str], int]:
+    """{(photo, identity): the face's width in pixels at analysis size, as the composite placed it}."""
+    manifest = json.loads((composite / "manifest.json").read_text())
+    return {
+        (entry["file"], identity): int(face_px)
+        for entry in manifest
+        if entry["kind"] == "group"
+        for identity, *_, face_px in entry["placed"]
+    }
+
+
 def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "photoevent.settings")
     import django
@@ -104,16 +117,27 @@ def main() -> int:
                 out(f"  {identity} <- {whose.get(face, 'unplaced')}: {describe(face, identity)}")
     out("misses:")
     photo_of = dict(zip(event.face_ids.tolist(), event.photo_ids.tolist(), strict=True))
+    sizes = placed_sizes(args.composite)
+    missed_photos = undetected_photos = 0
     for identity in attendees:
         own = [face for face, who in whose.items() if who == identity]
         seen = {event.photo_names[photo_of[face]] for face in own}
-        undetected = len(event.truth.get(identity, set()) - seen)
+        undetected = sorted(event.truth.get(identity, set()) - seen)
         for face in sorted(own):
             if owner.get(face) != identity:
                 taken = f"taken by {owner[face]}" if face in owner else "unmatched"
                 out(f"  {identity}: {describe(face, identity)}, {taken}")
         if undetected:
-            out(f"  {identity}: {undetected} photo(s) where the detector found no face of theirs")
+            widths_placed = ", ".join(str(sizes.get((name, identity), "?")) for name in undetected)
+            out(
+                f"  {identity}: {len(undetected)} photo(s) where the detector found no face of theirs "
+                f"(placed {widths_placed} px wide at analysis size)"
+            )
+        missed_photos += len(
+            event.truth.get(identity, set()) - {event.photo_names[photo_of[f]] for f in found[identity]}
+        )
+        undetected_photos += len(undetected)
+    out(f"photos missed: {missed_photos}, of which the detector found no face of the attendee: {undetected_photos}")
     out("own faces against the closest other identity, mean distance to the selfie:")
     for identity in attendees:
         selfie = event.selfies[identity]
