@@ -34,6 +34,15 @@ def check_storage(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
                 id="gallery.E003",
             )
         )
+    if settings.FACE_MATCH_LIVE_THRESHOLD > settings.FACE_MATCH_THRESHOLD:
+        messages.append(
+            Warning(
+                f"FACE_MATCH_LIVE_THRESHOLD={settings.FACE_MATCH_LIVE_THRESHOLD} is above "
+                f"FACE_MATCH_THRESHOLD={settings.FACE_MATCH_THRESHOLD}; guests would be shown, until the "
+                "event-wide pass, faces that the pass itself does not give them.",
+                id="gallery.W002",
+            )
+        )
     if settings.FACE_MATCH_RADIUS < settings.FACE_MATCH_THRESHOLD:
         messages.append(
             Error(

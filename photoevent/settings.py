@@ -350,6 +350,9 @@ FACE_MATCH_STRATEGY = env_choice("FACE_MATCH_STRATEGY", "event", ("event", "thre
 FACE_MATCH_THRESHOLD = env_float("FACE_MATCH_THRESHOLD", 0.59, minimum=0.0)
 # ... shrinking towards this as both groups grow (many pairs, a steadier mean).
 FACE_MATCH_GROUP_THRESHOLD = env_float("FACE_MATCH_GROUP_THRESHOLD", 0.49, minimum=0.0)
+# Mean distance at which a new photo's face joins a guest's group at once, shown
+# until the event-wide pass; stricter, since no stranger's faces compete for it.
+FACE_MATCH_LIVE_THRESHOLD = env_float("FACE_MATCH_LIVE_THRESHOLD", 0.51, minimum=0.0)
 # A guest's matched face this far or further from their selfies is one "Is this you?" asks about.
 FACE_REVIEW_DISTANCE = env_float("FACE_REVIEW_DISTANCE", 0.52, minimum=0.0)
 # ... and so is a face matched to nobody this close to their selfies (events where guests see all photos).

@@ -51,8 +51,8 @@ groups are settled it joins the attendee's group only if its mean distance to
 the group is `weak_margin` below the bar for a lone face, on raw distances: a
 small or blurred face's descriptor drifts to a crowded part of descriptor
 space (on the tuning crowd events, weak faces' median scale is 0.97-0.98
-against 1.00), so its neighbourhood tells of its blur rather than of
-look-alikes. A face below `UNUSABLE_QUALITY` is not matched at all.
+against 1.00, bench/match_errors.py), so its neighbourhood tells of its blur
+rather than of look-alikes. A face below `UNUSABLE_QUALITY` is not matched at all.
 
 Thresholds were tuned on composite events built from shared/faces-lfw
 portraits (bench/composite_event.py), with a third of the identities held out
@@ -85,6 +85,10 @@ class MatchThresholds:
     # event's median. 0 reads raw distances.
     cohort: float = 30
     cohort_floor: float = 0.55
+    # The bar for a face of a new photo to join a group at once (`match_arrivals`),
+    # stricter than `single`: that answer is shown until the event-wide pass, with
+    # no other face to compete for the new one, so a look-alike would be shown too.
+    live: float = 0.51
 
 
 # Face quality bands (0..1, processing.detection.face_quality).
@@ -821,16 +825,19 @@ def match_arrivals(
 ) -> dict[int, dict[int, float]]:
     """The immediate answer for the faces of one new photo: {attendee id: {face id: similarity}}.
 
-    A weak face needs a mean `weak_margin` below `single`; an unusable one never joins.
+    A weak face needs a mean `weak_margin` below `live`; an unusable one never joins.
     `rejected` holds, per attendee, the descriptors of faces they said are not
     them: a new face nearer one of those than to the attendee's group is not theirs.
 
     `groups` are each attendee's selfies plus the faces matched to them so
     far. A face joins the attendee whose group it is closest to on average,
-    when that mean is within `single` (the bar for a lone face joining a
-    group), and an attendee takes at most one face of the photo. This costs
-    O(group size) per face however large the event is; the event-wide pass
-    (`match_event`) settles the answer soon after.
+    when that mean is within `live`, and an attendee takes at most one face
+    of the photo. `live` is stricter than `single`, the event-wide bar for a
+    lone face joining a group: there the face joins only if no stranger's
+    faces are nearer, here nothing competes for it, and the guest sees the
+    answer until the event-wide pass. This costs O(group size) per face
+    however large the event is; the event-wide pass (`match_event`) settles
+    the answer soon after.
     """
     faces = np.asarray(face_vectors, np.float32).reshape(-1, DESCRIPTOR_SIZE)
     users = sorted(u for u, g in groups.items() if len(g))
@@ -842,7 +849,7 @@ def match_arrivals(
         axis=1,
     )
     qualities = np.ones(len(faces)) if face_qualities is None else np.asarray(face_qualities, np.float64)
-    bars = np.where(qualities >= WEAK_QUALITY, thresholds.single, thresholds.single - thresholds.weak_margin)
+    bars = np.where(qualities >= WEAK_QUALITY, thresholds.live, thresholds.live - thresholds.weak_margin)
     bars[qualities < UNUSABLE_QUALITY] = -1.0
     means[means > bars[:, None]] = np.inf
     if rejected:

@@ -319,6 +319,7 @@ def match_thresholds() -> MatchThresholds:
         attach=settings.FACE_MATCH_PIECE_THRESHOLD,
         margin=settings.FACE_MATCH_PIECE_MARGIN,
         cohort=settings.FACE_MATCH_COHORT,
+        live=settings.FACE_MATCH_LIVE_THRESHOLD,
     )
 
 
