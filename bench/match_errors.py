@@ -18,6 +18,7 @@ bench/tune_matching.py does) and prints:
   took the face if anyone did; faces the detector did not find are counted,
   with the size the composite placed them at, and so are all the photos
   missed;
+- the median neighbourhood scale of weak and of clear faces;
 - per attendee, the mean distance of their own faces to their selfie beside
   that of the identity whose faces are closest to it on average: a look-alike
   is an identity whose row comes near or under the attendee's own.
@@ -70,6 +71,21 @@ def face_identities(event: DumpedEvent, composite: Path) -> tuple[dict[int, str]
                 found[face] = identity
                 break
     return found, widths
+
+
+def neighbourhood_scales(event: DumpedEvent, thresholds: object) -> str:
+    """The median neighbourhood scale of the weak and of the clear faces (processing.matching.Neighbourhoods)."""
+    from processing import matching
+
+    neighbourhoods = matching.Neighbourhoods(event.vectors, event.photo_ids, thresholds)  # type: ignore[arg-type]
+    neighbourhoods.read(np.arange(len(event.face_ids)))
+    scales = neighbourhoods.points[:, matching.DESCRIPTOR_SIZE]
+    weak = (event.qualities < matching.WEAK_QUALITY) & (event.qualities >= matching.UNUSABLE_QUALITY)
+    clear = event.qualities >= matching.WEAK_QUALITY
+    medians = [
+        f"{np.median(scales[mask]):.3f} ({int(mask.sum())} faces)" if mask.any() else "-" for mask in (weak, clear)
+    ]
+    return f"median neighbourhood scale: weak faces {medians[0]}, clear faces {medians[1]}"
 
 
 def placed_sizes(composite: Path) -> dict[tuple[str, str], int]:
@@ -153,6 +169,7 @@ def main() -> int:
             f"  {identity:28s} own {np.mean(own_distances):.3f} ({len(own_distances)} faces)   "
             f"{closest:28s} {np.mean(by_identity[closest]):.3f} ({len(by_identity[closest])} faces)"
         )
+    out(neighbourhood_scales(event, match_thresholds()))
     return 0
 
 

@@ -40,8 +40,10 @@ def test_each_detected_face_is_given_the_identity_pasted_there(
     assert int(counts[1]) == int(counts[2]) > 0
     start = lines.index("own faces against the closest other identity, mean distance to the selfie:")
     rows = [
-        re.match(r"\s+(\S+)\s+own (\d\.\d+) \((\d+) faces\)\s+(\S+)\s+(\d\.\d+)", line) for line in lines[start + 1 :]
+        re.match(r"\s+(\S+)\s+own (\d\.\d+) \((\d+) faces\)\s+(\S+)\s+(\d\.\d+)", line)
+        for line in lines[start + 1 : -1]
     ]
+    assert lines[-1].startswith("median neighbourhood scale: weak faces ")
     assert rows and all(rows), lines
     # Every attendee's own faces are closer to their selfie than anyone else's are.
     assert all(float(row[2]) < float(row[5]) for row in rows if row)
