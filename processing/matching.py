@@ -80,7 +80,7 @@ class MatchThresholds:
     # How much closer than `single` a weak face must be to join a group.
     weak_margin: float = 0.05
     # Distances are read relative to how crowded each end's neighbourhood is
-    # (`neighbourhood_distances`): the mean distance to the `cohort` nearest
+    # (`crowding`): the mean distance to the `cohort` nearest
     # faces of other photos that are at least `cohort_floor` away, against the
     # event's median. 0 reads raw distances.
     cohort: float = 30
@@ -185,29 +185,16 @@ def nearest_beyond_floor(
 
 
 def crowding(nearest: np.ndarray) -> np.ndarray:
-    """The mean of each row of `nearest_beyond_floor`; NaN where the row is not full."""
+    """How crowded each face's neighbourhood is, as a distance: the mean of its row of `nearest_beyond_floor`.
+
+    Faces nearer than `cohort_floor` are most often the person's own, and
+    however many photos they are in, they do not make a crowd. NaN where the
+    row is not full (fewer such faces exist).
+    """
     if nearest.shape[1] == 0:
         return np.full(len(nearest), np.nan)
     full = np.isfinite(nearest).all(1)
     return np.where(full, np.where(full[:, None], nearest, 0).mean(1), np.nan)
-
-
-def neighbourhood_distances(
-    queries: np.ndarray,
-    faces: np.ndarray,
-    thresholds: MatchThresholds,
-    query_photos: np.ndarray | None = None,
-    photos: np.ndarray | None = None,
-) -> np.ndarray:
-    """How crowded each query descriptor's neighbourhood among the event's `faces` is, as a distance.
-
-    It is the mean distance to the `cohort` nearest faces that are at least
-    `cohort_floor` away: nearer faces are most often the person's own, and
-    however many photos they are in, they do not make a crowd. A face's own
-    photo is left out (`query_photos`, `photos`). NaN where fewer such faces
-    exist.
-    """
-    return crowding(nearest_beyond_floor(queries, faces, thresholds, query_photos, photos))
 
 
 def _points(vectors: np.ndarray, scales: np.ndarray) -> np.ndarray:
@@ -567,7 +554,7 @@ class Neighbourhoods:
     there a stranger is as near as the same person's photo elsewhere. Reading
     each distance against how crowded both ends' neighbourhoods are (the
     contextual dissimilarity of image retrieval) takes that away: a face's
-    scale is its `neighbourhood_distances` over the event's median, and a
+    scale is its `crowding` over the event's median, and a
     distance is divided by the square root of both ends' scales. Faces of a
     crowded region must be nearer to count as one person, faces of a sparse
     one may be further, and a face of the event's usual crowding reads as it

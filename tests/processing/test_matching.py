@@ -16,10 +16,11 @@ from processing.matching import (
     MatchThresholds,
     Neighbourhoods,
     average_linkage,
+    crowding,
     match_arrivals,
     match_event,
     match_threshold,
-    neighbourhood_distances,
+    nearest_beyond_floor,
     unclaimed_groups,
 )
 
@@ -252,21 +253,25 @@ def test_unclaimed_groups_count_people_seen_in_two_photos() -> None:
 RAW = MatchThresholds(cohort=0)
 
 
+def crowding_of(queries: np.ndarray, faces: np.ndarray, *args: object) -> np.ndarray:
+    return crowding(nearest_beyond_floor(queries, faces, *args))  # type: ignore[arg-type]
+
+
 def test_a_neighbourhood_is_the_mean_distance_to_the_nearest_faces_beyond_the_floor() -> None:
     thresholds = MatchThresholds(cohort=3, cohort_floor=0.5)
     query = axis(0, 0.0)[None]
     # Two of the person's own faces (under the floor), then strangers at 0.6, 0.7, 0.8, 0.9.
     faces = np.stack([axis(1, 0.2), axis(2, 0.3), *(axis(3 + k, 0.6 + 0.1 * k) for k in range(4))])
-    assert neighbourhood_distances(query, faces, thresholds)[0] == pytest.approx(0.7, abs=1e-5)
+    assert crowding_of(query, faces, thresholds)[0] == pytest.approx(0.7, abs=1e-5)
     # The faces of the query's own photo are no neighbours: the 0.6 one is left out.
     photos = np.array([1, 2, 3, 4, 5, 6])
-    assert neighbourhood_distances(query, faces, thresholds, np.array([3]), photos)[0] == pytest.approx(0.8, abs=1e-5)
+    assert crowding_of(query, faces, thresholds, np.array([3]), photos)[0] == pytest.approx(0.8, abs=1e-5)
 
 
 def test_too_few_faces_beyond_the_floor_make_no_neighbourhood() -> None:
     faces = np.stack([axis(1, 0.2), axis(2, 0.3), axis(3, 0.6), axis(4, 0.7)])
-    assert np.isnan(neighbourhood_distances(axis(0, 0.0)[None], faces, MatchThresholds(cohort=3))[0])
-    assert np.isnan(neighbourhood_distances(axis(0, 0.0)[None], faces, RAW)[0])
+    assert np.isnan(crowding_of(axis(0, 0.0)[None], faces, MatchThresholds(cohort=3))[0])
+    assert np.isnan(crowding_of(axis(0, 0.0)[None], faces, RAW)[0])
 
 
 def cloud(centre: np.ndarray, spacing: float, count: int, seed: int) -> list[np.ndarray]:
