@@ -21,7 +21,8 @@ in the group that holds their selfie:
 - a group never holds two faces of one photo, nor two attendees' selfies;
 - a group without a selfie (the same person in other light, or years apart
   in a portrait) joins the attendee whose selfie it is close to on average
-  (`attach`) when every other attendee's selfie is clearly further (`margin`);
+  (`attach`, or about as close as the attendee's own group, `piece_slack`)
+  when every other attendee's selfie is clearly further (`margin`);
 - a distance is read against how crowded the faces' neighbourhoods are
   (`Neighbourhoods`): where many strangers look alike, faces must be nearer
   to count as one person, so the bars above hold where strangers outnumber
@@ -77,6 +78,9 @@ class MatchThresholds:
     radius: float = 0.65
     attach: float = 0.53
     margin: float = 0.10
+    # A group without a selfie also joins when it is at most this much further
+    # from the selfie, on average, than the selfie's own group (`_attach_pieces`).
+    piece_slack: float = 0.06
     # How much closer than `single` a weak face must be to join a group.
     weak_margin: float = 0.05
     # Distances are read relative to how crowded each end's neighbourhood is
@@ -414,10 +418,25 @@ def _attach_pieces(
 
     A person's faces can form two groups that stay apart (a different year,
     light or angle) while the selfie joined only one. Such a group is taken
-    when it is close to the selfie and clearly closer to it than to any other
-    attendee's selfie, the ratio test of descriptor matching.
+    when it is clearly closer to the selfie than to any other attendee's
+    selfie (`margin`, the ratio test of descriptor matching) and close to the
+    selfie: within `attach`, or within `single` and no further from the selfie
+    than the selfie's own group is, give or take `piece_slack`. A selfie taken
+    in poor light can be far from all of its owner's faces, leaving both
+    groups beyond `attach`; a group as near it as the owner's own is then as
+    much evidence. `piece_slack` was chosen on the tuning composites
+    (bench/tune_matching.py --piece-slack).
+
+    A person is in a photo once, so a group with a face in a photo the
+    attendee already has a face in is someone else: a look-alike stranger
+    near the selfie is often seen beside the attendee. Only a group as near
+    the selfie as the attendee's own outweighs that: the second face of one
+    photo (a reflection, a portrait on the wall) starts a group the first
+    cannot join, and the attendee's faces that follow it. Such a group joins
+    without its faces in the shared photos.
     """
     taken = set(photos[members].tolist())
+    own = float(to_people[members, 0].mean()) if members.size else np.inf
     candidates = []
     for root in np.unique(roots).tolist():
         if root in owned:
@@ -427,11 +446,16 @@ def _attach_pieces(
             continue
         means = to_people[piece].mean(0)
         others = means[rivals].min() if rivals.any() else np.inf
-        if means[0] <= thresholds.attach and others - means[0] >= thresholds.margin:
-            candidates.append((float(means[0]), root, piece))
-    for _, _, piece in sorted(candidates, key=lambda c: (c[0], c[1])):
+        as_near_as_own = means[0] <= thresholds.single and means[0] - own <= thresholds.piece_slack
+        if (means[0] <= thresholds.attach or as_near_as_own) and others - means[0] >= thresholds.margin:
+            candidates.append((float(means[0]), root, piece, as_near_as_own))
+    for _, _, piece, as_near_as_own in sorted(candidates, key=lambda c: (c[0], c[1])):
+        shared = np.isin(photos[piece], list(taken))
+        if shared.any() and not as_near_as_own:
+            # A person is in a photo once: a group seen beside the attendee is someone else.
+            continue
         # A face in a photo the attendee already has a face in is someone else's.
-        piece = piece[~np.isin(photos[piece], list(taken))]
+        piece = piece[~shared]
         members = np.concatenate([members, piece])
         taken |= set(photos[piece].tolist())
     return np.sort(members)

@@ -15,6 +15,7 @@ from processing.matching import (
     NEIGHBOURHOOD_EVENT_COHORTS,
     MatchThresholds,
     Neighbourhoods,
+    _attach_pieces,
     average_linkage,
     crowding,
     match_arrivals,
@@ -99,10 +100,13 @@ def full_scan_linkage(
 
 
 def test_a_look_alike_who_forms_a_group_of_his_own_is_left_out() -> None:
-    selfie = axis(0, 0.38) + axis(1, 0.05)
+    selfie = axis(0, 0.36) + axis(1, 0.08)
     own = [axis(1, 0.35) + axis(k, 0.25) for k in range(10, 16)]
     look_alike = [axis(1, -0.35) + axis(k, 0.2) for k in range(20, 26)]
     assert all(distance(selfie, v) < 0.60 for v in look_alike)
+    # Clearly further from the selfie than the attendee's own faces are.
+    slack = MatchThresholds().piece_slack
+    assert distance(selfie, look_alike[0]) - distance(selfie, own[0]) > slack
     ids, vectors, photos = scene([(k, v) for k, v in enumerate(own + look_alike, start=1)])
 
     bare = match_threshold(ids, vectors, {1: selfie[None]}, 0.60)[1]
@@ -406,3 +410,40 @@ def test_a_weak_face_joins_on_raw_distances_whatever_its_neighbourhood() -> None
     assert set(found[1]) == {1, 2, 3, 4}
     raw = match_event(ids, vectors, photos, {1: selfie[None]}, RAW, face_qualities=qualities)
     assert found[1][4] == pytest.approx(raw[1][4])
+
+
+def test_a_group_as_near_a_far_selfie_as_the_selfies_own_group_joins_it() -> None:
+    # Faces 0-2 are the selfie's group, 3 and 4 a group of their own; another
+    # attendee's selfie is far from both. The selfie is 0.56 from its own
+    # group on average: a poor selfie, far from all of its owner's faces.
+    thresholds = MatchThresholds()
+    roots = np.array([0, 0, 0, 4, 4])
+    photos = np.arange(5)
+    rival = np.array([False, True])
+
+    def to_people(own_group: float, piece: float) -> np.ndarray:
+        return np.array([[own_group, 0.9]] * 3 + [[piece, 0.9]] * 2)
+
+    assert thresholds.attach < 0.57 < thresholds.single
+    members = _attach_pieces(np.array([0, 1, 2]), roots, {0}, photos, to_people(0.56, 0.57), rival, thresholds)
+    assert members.tolist() == [0, 1, 2, 3, 4]
+    # The same group beside a selfie its owner's faces are near is clearly further than they are: a stranger's.
+    members = _attach_pieces(np.array([0, 1, 2]), roots, {0}, photos, to_people(0.45, 0.57), rival, thresholds)
+    assert members.tolist() == [0, 1, 2]
+
+
+def test_a_group_seen_beside_the_attendee_is_someone_else_in_all_its_photos() -> None:
+    # Faces 0-2 are the selfie's group, in photos 0-2; faces 3 and 4 a group
+    # near the selfie, in photos 2 and 3: in photo 2 it stands beside the attendee.
+    roots = np.array([0, 0, 0, 3, 3])
+    to_people = np.array([[0.4, 0.9]] * 3 + [[0.5, 0.9]] * 2)
+    rival = np.array([False, True])
+    members = _attach_pieces(
+        np.array([0, 1, 2]), roots, {0}, np.array([0, 1, 2, 2, 3]), to_people, rival, MatchThresholds()
+    )
+    assert members.tolist() == [0, 1, 2]
+    # Seen in other photos only, the same group is the attendee's.
+    members = _attach_pieces(
+        np.array([0, 1, 2]), roots, {0}, np.array([0, 1, 2, 3, 4]), to_people, rival, MatchThresholds()
+    )
+    assert members.tolist() == [0, 1, 2, 3, 4]
