@@ -429,11 +429,12 @@ def _attach_pieces(
 
     A person is in a photo once, so a group with a face in a photo the
     attendee already has a face in is someone else: a look-alike stranger
-    near the selfie is often seen beside the attendee. Only a group as near
-    the selfie as the attendee's own outweighs that: the second face of one
-    photo (a reflection, a portrait on the wall) starts a group the first
-    cannot join, and the attendee's faces that follow it. Such a group joins
-    without its faces in the shared photos.
+    near the selfie is often seen beside the attendee. Only a group near the
+    selfie by both measures, within `attach` and as near as the attendee's
+    own group, outweighs that: the second face of one photo (a reflection, a
+    portrait on the wall) starts a group the first cannot join, and the
+    attendee's faces that follow it. Such a group joins without its faces in
+    the shared photos.
     """
     taken = set(photos[members].tolist())
     own = float(to_people[members, 0].mean()) if members.size else np.inf
@@ -446,12 +447,13 @@ def _attach_pieces(
             continue
         means = to_people[piece].mean(0)
         others = means[rivals].min() if rivals.any() else np.inf
+        close = means[0] <= thresholds.attach
         as_near_as_own = means[0] <= thresholds.single and means[0] - own <= thresholds.piece_slack
-        if (means[0] <= thresholds.attach or as_near_as_own) and others - means[0] >= thresholds.margin:
-            candidates.append((float(means[0]), root, piece, as_near_as_own))
-    for _, _, piece, as_near_as_own in sorted(candidates, key=lambda c: (c[0], c[1])):
+        if (close or as_near_as_own) and others - means[0] >= thresholds.margin:
+            candidates.append((float(means[0]), root, piece, close and as_near_as_own))
+    for _, _, piece, near_by_both in sorted(candidates, key=lambda c: (c[0], c[1])):
         shared = np.isin(photos[piece], list(taken))
-        if shared.any() and not as_near_as_own:
+        if shared.any() and not near_by_both:
             # A person is in a photo once: a group seen beside the attendee is someone else.
             continue
         # A face in a photo the attendee already has a face in is someone else's.
