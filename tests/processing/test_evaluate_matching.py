@@ -61,3 +61,17 @@ def test_refuses_a_folder_without_manifest(tmp_path):
 
     with pytest.raises(CommandError, match=r"manifest\.json"):
         call_command("evaluate_matching", str(tmp_path))
+
+
+def test_a_selfie_without_a_face_stops_with_the_identity_named(tmp_path):
+    from django.core.management.base import CommandError
+    from PIL import Image
+
+    for name in ("a.jpg", "b.jpg"):
+        (tmp_path / "people" / "nobody").mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (400, 400), (120, 130, 140)).save(tmp_path / "people" / "nobody" / name)
+    entries = [{"kind": "person", "identity": "nobody", "file": f"people/nobody/{n}"} for n in ("a.jpg", "b.jpg")]
+    (tmp_path / "manifest.json").write_text(json.dumps(entries))
+
+    with pytest.raises(CommandError, match=r"selfie of nobody \(a\.jpg\)"):
+        call_command("evaluate_matching", str(tmp_path), "--live")

@@ -21,6 +21,7 @@ from django_q.models import Schedule
 from gallery.models import AttendeeProfile, Event, Face, Membership, Photo
 from gallery.uploads import accept_uploads
 from processing import services
+from processing.backends.base import NoFaceError
 from processing.backends.local import event_faces
 from processing.evaluation import evaluate, load_dataset
 from processing.pipeline import enrol_selfie, refresh_event_matches, refresh_member_matches
@@ -73,7 +74,13 @@ class Command(BaseCommand):
                 attendees.append(user)
                 AttendeeProfile.objects.create(user=user, face_consent_at=timezone.now())
                 Membership.objects.create(user=user, event=event)
-                enrol_selfie(user, SimpleUploadedFile(path.name, path.read_bytes()))
+                try:
+                    enrol_selfie(user, SimpleUploadedFile(path.name, path.read_bytes()))
+                except NoFaceError as error:
+                    raise CommandError(
+                        f"The selfie of {identity} ({path.name}) was refused: {error}. "
+                        "Choose another image of each identity with --selfie-index."
+                    ) from error
                 users[identity] = user
             return users, time.monotonic() - started
 
