@@ -336,9 +336,7 @@ def _claim(
         sizes = np.concatenate([np.ones(n), [len(refs[p]) for p in people]])
         root = average_linkage(distances, cannot_link, sizes, thresholds.single, thresholds.group)
         members = np.flatnonzero(root[:n] == root[n])
-        members = _attach_pieces(
-            members, root[:n], set(root[n:].tolist()), photos[local], to_people, rivals, thresholds
-        )
+        members = _attach_pieces(members, root[:n], root[n:], photos[local], to_people, rivals, thresholds)
         if rejected and user in rejected:
             members = _without_rejected_groups(members, root[:n], local, rejected[user])
     else:
@@ -406,7 +404,7 @@ def _attach_weak(
 def _attach_pieces(
     members: np.ndarray,
     roots: np.ndarray,
-    owned: set[int],
+    person_roots: np.ndarray,
     photos: np.ndarray,
     to_people: np.ndarray,
     rivals: np.ndarray,
@@ -414,7 +412,8 @@ def _attach_pieces(
 ) -> np.ndarray:
     """Add the groups without a selfie that are clearly this attendee's (column 0 of `to_people`).
 
-    `rivals` marks the columns of other attendees (not this one's anchors).
+    `person_roots` gives the root of each column's selfie, `rivals` marks the
+    columns of other attendees (not this one's anchors).
 
     A person's faces can form two groups that stay apart (a different year,
     light or angle) while the selfie joined only one. Such a group is taken
@@ -435,9 +434,23 @@ def _attach_pieces(
     portrait on the wall) starts a group the first cannot join, and the
     attendee's faces that follow it. Such a group joins without its faces in
     the shared photos.
+
+    The margin keeps a group from the attendee when another attendee's selfie
+    is nearly as close: the group could be either's. For a group as near the
+    selfie as the attendee's own faces, another attendee counts only if the
+    group could be theirs by the same rules (within `attach` of their selfie,
+    or as near it as their own group): a look-alike attendee whose own faces
+    are far nearer his selfie is no contender for it.
     """
     taken = set(photos[members].tolist())
-    own = float(to_people[members, 0].mean()) if members.size else np.inf
+    owned = set(person_roots.tolist())
+    # Each person's mean distance to the faces of their own group.
+    own_means = np.array(
+        [
+            to_people[group, column].mean() if (group := np.flatnonzero(roots == root)).size else np.inf
+            for column, root in enumerate(person_roots.tolist())
+        ]
+    )
     candidates = []
     for root in np.unique(roots).tolist():
         if root in owned:
@@ -446,9 +459,11 @@ def _attach_pieces(
         if piece.size < PIECE_MIN_SIZE:
             continue
         means = to_people[piece].mean(0)
-        others = means[rivals].min() if rivals.any() else np.inf
+        as_near_as_theirs = (means <= thresholds.single) & (means - own_means <= thresholds.piece_slack)
         close = means[0] <= thresholds.attach
-        as_near_as_own = means[0] <= thresholds.single and means[0] - own <= thresholds.piece_slack
+        as_near_as_own = bool(as_near_as_theirs[0])
+        contenders = rivals & ((means <= thresholds.attach) | as_near_as_theirs) if as_near_as_own else rivals
+        others = means[contenders].min() if contenders.any() else np.inf
         if (close or as_near_as_own) and others - means[0] >= thresholds.margin:
             candidates.append((float(means[0]), root, piece, close and as_near_as_own))
     for _, _, piece, near_by_both in sorted(candidates, key=lambda c: (c[0], c[1])):

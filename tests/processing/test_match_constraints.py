@@ -154,9 +154,11 @@ def test_a_group_near_the_selfie_and_the_attendees_own_anchor_still_joins_them()
     to_people = np.array([[0.3, 0.7, 0.9]] * 2 + [[0.5, 0.55, 0.8]] * 2)
     photos = np.arange(4)
     own_anchor = np.array([False, False, True])
-    members = _attach_pieces(np.array([0, 1]), roots, {0}, photos, to_people, own_anchor, MatchThresholds())
+    members = _attach_pieces(
+        np.array([0, 1]), roots, np.array([0, 8, 9]), photos, to_people, own_anchor, MatchThresholds()
+    )
     assert members.tolist() == [0, 1, 2, 3]
     # Were the confirmed face another attendee's, the group would be too close to both to decide.
     rival = np.array([False, True, True])
-    members = _attach_pieces(np.array([0, 1]), roots, {0}, photos, to_people, rival, MatchThresholds())
+    members = _attach_pieces(np.array([0, 1]), roots, np.array([0, 8, 9]), photos, to_people, rival, MatchThresholds())
     assert members.tolist() == [0, 1]

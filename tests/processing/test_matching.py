@@ -425,10 +425,14 @@ def test_a_group_as_near_a_far_selfie_as_the_selfies_own_group_joins_it() -> Non
         return np.array([[own_group, 0.9]] * 3 + [[piece, 0.9]] * 2)
 
     assert thresholds.attach < 0.57 < thresholds.single
-    members = _attach_pieces(np.array([0, 1, 2]), roots, {0}, photos, to_people(0.56, 0.57), rival, thresholds)
+    members = _attach_pieces(
+        np.array([0, 1, 2]), roots, np.array([0, 9]), photos, to_people(0.56, 0.57), rival, thresholds
+    )
     assert members.tolist() == [0, 1, 2, 3, 4]
     # The same group beside a selfie its owner's faces are near is clearly further than they are: a stranger's.
-    members = _attach_pieces(np.array([0, 1, 2]), roots, {0}, photos, to_people(0.45, 0.57), rival, thresholds)
+    members = _attach_pieces(
+        np.array([0, 1, 2]), roots, np.array([0, 9]), photos, to_people(0.45, 0.57), rival, thresholds
+    )
     assert members.tolist() == [0, 1, 2]
 
 
@@ -439,11 +443,32 @@ def test_a_group_seen_beside_the_attendee_is_someone_else_in_all_its_photos() ->
     to_people = np.array([[0.4, 0.9]] * 3 + [[0.5, 0.9]] * 2)
     rival = np.array([False, True])
     members = _attach_pieces(
-        np.array([0, 1, 2]), roots, {0}, np.array([0, 1, 2, 2, 3]), to_people, rival, MatchThresholds()
+        np.array([0, 1, 2]), roots, np.array([0, 9]), np.array([0, 1, 2, 2, 3]), to_people, rival, MatchThresholds()
     )
     assert members.tolist() == [0, 1, 2]
     # Seen in other photos only, the same group is the attendee's.
     members = _attach_pieces(
-        np.array([0, 1, 2]), roots, {0}, np.array([0, 1, 2, 3, 4]), to_people, rival, MatchThresholds()
+        np.array([0, 1, 2]), roots, np.array([0, 9]), np.array([0, 1, 2, 3, 4]), to_people, rival, MatchThresholds()
     )
     assert members.tolist() == [0, 1, 2, 3, 4]
+
+
+def test_a_look_alike_attendee_whose_own_faces_are_nearer_is_no_contender_for_a_group() -> None:
+    # Faces 0-2 are the attendee's group, far from a poor selfie; 3 and 4 a
+    # group as near it; 5-7 the group of another attendee, whose selfie is
+    # only 0.01 further from faces 3 and 4 than the attendee's is.
+    thresholds = MatchThresholds()
+    roots = np.array([0, 0, 0, 3, 3, 5, 5, 5])
+    photos = np.arange(8)
+    rival = np.array([False, True])
+
+    def to_people(rivals_own: float) -> np.ndarray:
+        return np.array([[0.56, 0.9]] * 3 + [[0.57, 0.58]] * 2 + [[0.9, rivals_own]] * 3)
+
+    assert thresholds.margin > 0.58 - 0.57
+    # The other attendee's own faces are far nearer his selfie than this group is: it is not his.
+    members = _attach_pieces(np.array([0, 1, 2]), roots, np.array([0, 5]), photos, to_people(0.40), rival, thresholds)
+    assert members.tolist() == [0, 1, 2, 3, 4]
+    # Were his own faces as far from his selfie, the group could be either's.
+    members = _attach_pieces(np.array([0, 1, 2]), roots, np.array([0, 5]), photos, to_people(0.55), rival, thresholds)
+    assert members.tolist() == [0, 1, 2]
