@@ -2,10 +2,12 @@
 
 processing/detection.py decides per photo whether the upsampled pass runs
 (SMALL_FACE_PX, the smallest face the first pass may find without it), which
-near misses get an upsampled look (NEAR_MISS_SCORE) and, in a crowd, down to
-which score the upsampled pass keeps its windows (CROWD_MIN_SCORE; 0 keeps
-only the detector's own finds). The first two trade faces found for time, the
-last for false finds, which the composites' plain backgrounds cannot show.
+near misses get an upsampled look (NEAR_MISS_SCORE), how far around each one
+that look reaches (NEAR_MISS_CONTEXT, in near-miss widths) and, in a crowd,
+down to which score the upsampled pass keeps its windows (CROWD_MIN_SCORE; 0
+keeps only the detector's own finds). The first three trade faces found for
+time, the last for false finds, which the composites' plain backgrounds cannot
+show.
 This bench replays the detection alone, in this process, on:
 
 - the scenes of composite events (bench/composite_event.py; tune on the
@@ -14,7 +16,10 @@ This bench replays the detection alone, in this process, on:
 - the photos of bench/processing_throughput.py, timing the detection per photo.
 
 The current setting is measured first, in the same run, and every other row
-prints its time as a ratio to it (the machine is shared).
+prints its time as a ratio to it (the machine is shared). Because a few
+looks more or less are lost in that noise, each row also prints the pixels the
+upsampled detector reads per bench photo (after the doubling), which does not
+depend on the machine.
 
 With --sides, the scenes are also analysed at other sizes than
 PHOTO_ANALYSIS_MAX_SIDE with the current rules (a larger analysis size for
@@ -23,7 +28,8 @@ detection time per scene, as a ratio to the current size.
 
     python -m bench.composite_event /tmp/tune-d3 --split tuning --seed 3
     .venv/bin/python bench/detection_rules.py /tmp/tune-d3 [/tmp/tune-d4 ...] \\
-        [--near=-0.5,-0.9] [--small 80,90] [--crowd-score=0,-0.7] [--photos 60] [--sides 2000,2400]
+        [--near=-0.5,-0.9] [--context 2,4] [--small 80,90] [--crowd-score=0,-0.7] [--photos 60] \\
+        [--sides 2000,2400]
 """
 
 from __future__ import annotations
@@ -88,8 +94,22 @@ def covered(boxes: list[Any], left: float, top: float, width: float, height: flo
     )
 
 
+class CountingDetector:
+    """The detector, counting the pixels its upsampled passes read (each doubling reads four times the pixels)."""
+
+    def __init__(self, detector: Any) -> None:
+        self.detector = detector
+        self.upsampled_pixels = 0
+
+    def run(self, array: Any, upsample: int, threshold: float) -> Any:
+        if upsample > 0:
+            self.upsampled_pixels += array.shape[0] * array.shape[1] * 4**upsample
+        return self.detector.run(array, upsample, threshold)
+
+
 def measure(detector: Any, scenes: list[Scene], photos: list[Any], upsample: int) -> dict[str, float]:
-    """Faces found on the scenes, and detection seconds per photo on both sets, with the module's current rules."""
+    """Faces found on the scenes, detection seconds per photo on both sets, and the upsampled pixels
+    read per bench photo, with the module's current rules."""
     from processing import detection
 
     found = total = small_found = small_total = 0
@@ -107,6 +127,9 @@ def measure(detector: Any, scenes: list[Scene], photos: list[Any], upsample: int
     for grey in photos:
         faces += len(detection.find_boxes(detector, grey, upsample)[0])
     photo_seconds = (time.perf_counter() - started) / max(len(photos), 1)
+    counting = CountingDetector(detector)
+    for grey in photos:
+        detection.find_boxes(counting, grey, upsample)
     return {
         "found": found,
         "total": total,
@@ -115,6 +138,7 @@ def measure(detector: Any, scenes: list[Scene], photos: list[Any], upsample: int
         "scene_ms": scene_seconds * 1000,
         "photo_ms": photo_seconds * 1000,
         "photo_faces": faces,
+        "upsampled_kpx": counting.upsampled_pixels / max(len(photos), 1) / 1000,
     }
 
 
@@ -122,6 +146,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folders", nargs="+", type=Path, help="composite event folders (tuning split)")
     parser.add_argument("--near", default="", help="NEAR_MISS_SCORE values, comma-separated, as --near=-0.5,-0.9")
+    parser.add_argument("--context", default="", help="NEAR_MISS_CONTEXT values, comma-separated (default: current)")
     parser.add_argument("--small", default="", help="SMALL_FACE_PX values, comma-separated (default: current)")
     parser.add_argument("--crowd-score", default="", help="CROWD_MIN_SCORE values, as --crowd-score=0,-0.7")
     parser.add_argument("--photos", type=int, default=60, help="throughput bench photos to time (default 60)")
@@ -141,29 +166,43 @@ def main() -> int:
 
     max_side = settings.PHOTO_ANALYSIS_MAX_SIDE
     upsample = settings.FACE_DETECT_UPSAMPLE
-    current = (detection.NEAR_MISS_SCORE, detection.SMALL_FACE_PX, detection.CROWD_MIN_SCORE)
+    current = (
+        detection.NEAR_MISS_SCORE,
+        detection.NEAR_MISS_CONTEXT,
+        detection.SMALL_FACE_PX,
+        detection.CROWD_MIN_SCORE,
+    )
     nears = [float(v) for v in args.near.split(",")] if args.near else [current[0]]
-    smalls = [int(v) for v in args.small.split(",")] if args.small else [current[1]]
-    crowds = [float(v) for v in args.crowd_score.split(",")] if args.crowd_score else [current[2]]
-    settings_grid = [current] + [row for row in itertools.product(nears, smalls, crowds) if row != current]
+    contexts = [int(v) for v in args.context.split(",")] if args.context else [current[1]]
+    smalls = [int(v) for v in args.small.split(",")] if args.small else [current[2]]
+    crowds = [float(v) for v in args.crowd_score.split(",")] if args.crowd_score else [current[3]]
+    grid = itertools.product(nears, contexts, smalls, crowds)
+    settings_grid = [current] + [row for row in grid if row != current]
 
     detector = models().detector
     scenes = load_scenes(args.folders, max_side)
     photos = [np.asarray(open_upright(io.BytesIO(data), max_side).convert("L")) for _, data in face_photos(args.photos)]
     out(f"{len(scenes)} scenes, {sum(len(s.attendees) for s in scenes)} attendee faces; {len(photos)} bench photos")
-    out("NEAR_MISS_SCORE SMALL_FACE_PX CROWD_MIN_SCORE  found  small  ms/scene  ms/photo  ratio  bench faces")
+    out(
+        "NEAR_MISS_SCORE CONTEXT SMALL_FACE_PX CROWD_MIN_SCORE  found  small  ms/scene  ms/photo  ratio  "
+        "upsampled kpx/photo  bench faces"
+    )
     baseline = 0.0
-    for near, small, crowd in settings_grid:
-        detection.NEAR_MISS_SCORE, detection.SMALL_FACE_PX, detection.CROWD_MIN_SCORE = near, small, crowd
+    for row in settings_grid:
+        near, context, small, crowd = row
+        detection.NEAR_MISS_SCORE, detection.NEAR_MISS_CONTEXT = near, context
+        detection.SMALL_FACE_PX, detection.CROWD_MIN_SCORE = small, crowd
         figures = measure(detector, scenes, photos, upsample)
         baseline = baseline or figures["photo_ms"]
-        label = " (current)" if (near, small, crowd) == current else ""
+        label = " (current)" if row == current else ""
         out(
-            f"{near:15g} {small:13d} {crowd:15g}  {figures['found']:.0f}/{figures['total']:.0f}  "
+            f"{near:15g} {context:7d} {small:13d} {crowd:15g}  {figures['found']:.0f}/{figures['total']:.0f}  "
             f"{figures['small_found']:.0f}/{figures['small_total']:.0f}  {figures['scene_ms']:8.1f}  "
-            f"{figures['photo_ms']:8.1f}  {figures['photo_ms'] / baseline:5.2f}  {figures['photo_faces']:.0f}{label}"
+            f"{figures['photo_ms']:8.1f}  {figures['photo_ms'] / baseline:5.2f}  "
+            f"{figures['upsampled_kpx']:19.0f}  {figures['photo_faces']:.0f}{label}"
         )
-    detection.NEAR_MISS_SCORE, detection.SMALL_FACE_PX, detection.CROWD_MIN_SCORE = current
+    detection.NEAR_MISS_SCORE, detection.NEAR_MISS_CONTEXT = current[0], current[1]
+    detection.SMALL_FACE_PX, detection.CROWD_MIN_SCORE = current[2], current[3]
     if args.sides:
         out("analysis side  found  small  ms/scene  ratio (current rules)")
         scene_baseline = 0.0

@@ -15,7 +15,10 @@ from testsupport.paths import FACES_DIR
 
 SIDES_HEADER = "analysis side  found  small  ms/scene  ratio (current rules)"
 SIDE_ROW = re.compile(r"^\s*(\d+)\s+(\d+)/(\d+)\s+(\d+)/(\d+)\s")
-ROW = re.compile(r"^\s*(-?[\d.]+)\s+(\d+)\s+(-?[\d.]+)\s+(\d+)/(\d+)\s+(\d+)/(\d+)\s")
+# near, context, small, crowd, found/total, small found/total, ms/scene, ms/photo, ratio, upsampled kpx/photo
+ROW = re.compile(
+    r"^\s*(-?[\d.]+)\s+(\d+)\s+(\d+)\s+(-?[\d.]+)\s+(\d+)/(\d+)\s+(\d+)/(\d+)\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+(\d+)\s"
+)
 
 
 @pytest.mark.skipif(not FACES_DIR.is_dir(), reason=f"real faces not found at {FACES_DIR} (PHOTOEVENT_FACES_DIR)")
@@ -27,23 +30,40 @@ def test_rows_report_found_faces_against_the_current_rules(
     monkeypatch.setattr(
         sys,
         "argv",
-        ["detection_rules", str(folder), "--near=-0.5,-1.5", "--crowd-score=-0.5,0", "--photos", "2", "--sides", "800"],
+        [
+            "detection_rules",
+            str(folder),
+            "--near=-0.9,-1.5",
+            "--context",
+            "2,4",
+            "--crowd-score=-0.5,0",
+            "--photos",
+            "2",
+            "--sides",
+            "800",
+        ],
     )
     assert detection_rules.main() == 0
     lines = capsys.readouterr().out.splitlines()
     rows = [ROW.match(line) for line in lines]
-    found = {(float(m[1]), float(m[3])): (int(m[4]), int(m[5])) for m in rows if m}
-    assert len(found) == 4, lines
+    found = {(float(m[1]), int(m[2]), float(m[4])): (int(m[5]), int(m[6])) for m in rows if m}
+    pixels = {(float(m[1]), int(m[2]), float(m[4])): int(m[9]) for m in rows if m}
+    assert len(found) == 8, lines
     assert "(current)" in next(line for line in lines if ROW.match(line))
-    assert next(m for m in rows if m)[1] == "-0.5"
-    total = found[-0.5, -0.5][1]
+    assert next(m for m in rows if m).group(1, 2) == ("-0.9", "2")
+    total = found[-0.9, 2, -0.5][1]
     assert total > 0 and {t for _, t in found.values()} == {total}
-    # Near misses down to -1.5 include those down to -0.5: looking at more places finds no fewer faces;
+    # Near misses down to -1.5 include those down to -0.9: looking at more places finds no fewer faces
+    # and reads no fewer upsampled pixels, nor does a wider look around each near miss;
     # nor does keeping a crowd's windows down to -0.5 rather than only the detector's own finds.
-    for crowd in (-0.5, 0.0):
-        assert found[-0.5, crowd][0] <= found[-1.5, crowd][0] <= total
-    for near in (-0.5, -1.5):
-        assert found[near, 0.0][0] <= found[near, -0.5][0]
+    for context in (2, 4):
+        for crowd in (-0.5, 0.0):
+            assert found[-0.9, context, crowd][0] <= found[-1.5, context, crowd][0] <= total
+            assert pixels[-0.9, context, crowd] <= pixels[-1.5, context, crowd]
+    for near in (-0.9, -1.5):
+        assert pixels[near, 2, -0.5] <= pixels[near, 4, -0.5]
+        for context in (2, 4):
+            assert found[near, context, 0.0][0] <= found[near, context, -0.5][0]
 
     # The same scenes at another analysis size, the current one first; the placed faces are the same.
     sides = [SIDE_ROW.match(line) for line in lines[lines.index(SIDES_HEADER) + 1 :]]

@@ -240,6 +240,18 @@ def test_a_near_miss_gets_an_upsampled_look_at_its_surroundings_only() -> None:
     assert crop[0] * crop[1] < image.size / 10
 
 
+def test_a_window_well_under_the_threshold_gets_a_look_twice_its_width() -> None:
+    image = np.zeros((1000, 3000), np.uint8)
+    # A face of about 60 px scores well under the threshold in the first pass's smallest window.
+    detector = SceneDetector(image, [(100, 100, 150, 1.0, True), (1500, 500, 74, -0.8, True)])
+
+    found, _ = find_boxes(detector, image, 1)
+
+    assert sorted((b.left, b.top) for b in found) == [(100, 100), (1500, 500)]
+    (_, _), (upsample, crop) = detector.looks
+    assert (upsample, crop) == (1, (148, 148))
+
+
 def test_a_near_miss_with_nothing_closer_adds_no_face_and_a_crowd_of_them_gets_the_whole_photo() -> None:
     image = np.zeros((1000, 3000), np.uint8)
     nothing = SceneDetector(image, [(100, 100, 150, 1.0, True), (1500, 500, 74, -0.3, False)])
