@@ -120,25 +120,28 @@ def _detect_faces(
     if grey_array is None:
         grey_array = np.asarray(Image.fromarray(array).convert("L"))
     boxes, _ = find_boxes(m.detector, grey_array if grey else array, upsample, adaptive=adaptive)
-    faces = []
     min_size = settings.FACE_MIN_SIZE
-    for box in boxes:
-        if box.width < min_size or box.height < min_size:
-            continue
-        shape = m.shape_predictor(array, box.rect)
-        descriptor = np.asarray(m.encoder.compute_face_descriptor(array, shape, jitters), dtype=EMBEDDING_DTYPE)
-        faces.append(
-            DetectedFace(
-                left=box.left,
-                top=box.top,
-                width=box.width,
-                height=box.height,
-                confidence=box.score,
-                embedding=descriptor,
-                quality=face_quality(box.width, box.height, sharpness(grey_array, box), box.score),
-            )
+    kept = [box for box in boxes if box.width >= min_size and box.height >= min_size]
+    if not kept:
+        return []
+    shapes = m.dlib.full_object_detections()
+    for box in kept:
+        shapes.append(m.shape_predictor(array, box.rect))
+    # One call for all of the photo's faces: the network takes them as one batch,
+    # a little quicker than face by face, for the same descriptors.
+    descriptors = m.encoder.compute_face_descriptor(array, shapes, jitters)
+    return [
+        DetectedFace(
+            left=box.left,
+            top=box.top,
+            width=box.width,
+            height=box.height,
+            confidence=box.score,
+            embedding=np.asarray(descriptor, dtype=EMBEDDING_DTYPE),
+            quality=face_quality(box.width, box.height, sharpness(grey_array, box), box.score),
         )
-    return faces
+        for box, descriptor in zip(kept, descriptors, strict=True)
+    ]
 
 
 def _detect_padded(array: np.ndarray, upsample: int, **options: Any) -> list[DetectedFace]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from django.test import override_settings
@@ -287,3 +289,19 @@ def test_a_photo_of_a_few_faces_keeps_only_the_clear_finds_of_its_upsampled_pass
     found, _ = find_boxes(few, image, 1)
 
     assert [b.score for b in found] == [1.0, 1.0, 1.0]
+
+
+def test_each_face_of_a_photo_gets_its_own_descriptor_from_the_one_batch(faces_dir: Path) -> None:
+    import dlib
+
+    from processing.backends.local import _detect_faces, models
+
+    array = np.asarray(Image.open(faces_dir / "groups" / "bbt1.jpg").convert("RGB"))
+    faces = _detect_faces(array, 0)
+    assert len(faces) >= 3
+    m = models()
+    for face in faces:
+        rect = dlib.rectangle(face.left, face.top, face.left + face.width, face.top + face.height)
+        alone = m.encoder.compute_face_descriptor(array, m.shape_predictor(array, rect), 1)
+        assert face.embedding is not None
+        assert np.allclose(face.embedding, np.asarray(alone), atol=1e-5)
