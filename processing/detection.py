@@ -134,7 +134,9 @@ def find_boxes(detector: Any, array: np.ndarray, upsample: int, *, adaptive: boo
 
     With `adaptive`, `upsample` is the most the detector may use: a first pass
     runs at 0 and the upsampled pass only when `needs_fine_pass` says so. The
-    upsampled pass sees every face the first one saw, so its boxes replace them.
+    upsampled pass sees the faces the first one saw, and its boxes replace
+    them; a borderline find of the first pass that it scores just under the
+    threshold (the two passes see slightly different pixels) is kept.
     Otherwise the first pass's near misses (`NEAR_MISS_SCORE`) get an upsampled
     look at their surroundings only (`look_closer`).
     """
@@ -142,7 +144,8 @@ def find_boxes(detector: Any, array: np.ndarray, upsample: int, *, adaptive: boo
         return _run(detector, array, upsample), upsample
     boxes, near_misses = _first_pass(detector, array)
     if needs_fine_pass(boxes):
-        return fine_pass(detector, array, upsample), upsample
+        fine = fine_pass(detector, array, upsample)
+        return fine + [box for box in boxes if not _overlaps_any(box, fine)], upsample
     if near_misses:
         found = look_closer(detector, array, near_misses, boxes, upsample)
         return boxes + found, upsample
@@ -217,7 +220,10 @@ def _overlaps_any(box: Box, others: list[Box]) -> bool:
 
 
 def _run(detector: Any, array: np.ndarray, upsample: int, threshold: float = 0.0) -> list[Box]:
-    rects, scores, _ = detector.run(array, upsample, threshold)
+    # dlib reads an image as one C-ordered buffer: a crop (a numpy view with the
+    # whole photo's row stride) must be copied first, or the detector reads
+    # other pixels than the crop's and misses the face it was sent to look at.
+    rects, scores, _ = detector.run(np.ascontiguousarray(array), upsample, threshold)
     height, width = array.shape[:2]
     boxes = (_box(rect, float(score), width, height) for rect, score in zip(rects, scores, strict=True))
     return [box for box in boxes if box is not None]
