@@ -147,6 +147,7 @@ def main() -> int:
     parser.add_argument("--near", default="", help="NEAR_MISS_SCORE values, comma-separated, as --near=-0.5,-0.9")
     parser.add_argument("--context", default="", help="NEAR_MISS_CONTEXT values, comma-separated (default: current)")
     parser.add_argument("--small", default="", help="SMALL_FACE_PX values, comma-separated (default: current)")
+    parser.add_argument("--near-width", default="", help="NEAR_MISS_MAX_PX values, comma-separated (default: current)")
     parser.add_argument("--crowd-score", default="", help="CROWD_MIN_SCORE values, as --crowd-score=0,-0.7")
     parser.add_argument("--photos", type=int, default=60, help="throughput bench photos to time (default 60)")
     parser.add_argument("--sides", default="", help="other analysis sizes for the scenes, comma-separated")
@@ -170,12 +171,14 @@ def main() -> int:
         detection.NEAR_MISS_CONTEXT,
         detection.SMALL_FACE_PX,
         detection.CROWD_MIN_SCORE,
+        detection.NEAR_MISS_MAX_PX,
     )
     nears = [float(v) for v in args.near.split(",")] if args.near else [current[0]]
     contexts = [int(v) for v in args.context.split(",")] if args.context else [current[1]]
     smalls = [int(v) for v in args.small.split(",")] if args.small else [current[2]]
     crowds = [float(v) for v in args.crowd_score.split(",")] if args.crowd_score else [current[3]]
-    grid = itertools.product(nears, contexts, smalls, crowds)
+    widths = [int(v) for v in args.near_width.split(",")] if args.near_width else [current[4]]
+    grid = itertools.product(nears, contexts, smalls, crowds, widths)
     settings_grid = [current] + [row for row in grid if row != current]
 
     detector = models().detector
@@ -183,25 +186,28 @@ def main() -> int:
     photos = [np.asarray(open_upright(io.BytesIO(data), max_side).convert("L")) for _, data in face_photos(args.photos)]
     out(f"{len(scenes)} scenes, {sum(len(s.attendees) for s in scenes)} attendee faces; {len(photos)} bench photos")
     out(
-        "NEAR_MISS_SCORE CONTEXT SMALL_FACE_PX CROWD_MIN_SCORE  found  small  ms/scene  ms/photo  ratio  "
-        "upsampled kpx/photo  bench faces"
+        "NEAR_MISS_SCORE CONTEXT NEAR_MISS_MAX_PX SMALL_FACE_PX CROWD_MIN_SCORE  found  small  ms/scene  ms/photo  "
+        "ratio  upsampled kpx/photo  bench faces"
     )
     baseline = 0.0
     for row in settings_grid:
-        near, context, small, crowd = row
+        near, context, small, crowd, width = row
         detection.NEAR_MISS_SCORE, detection.NEAR_MISS_CONTEXT = near, context
         detection.SMALL_FACE_PX, detection.CROWD_MIN_SCORE = small, crowd
+        detection.NEAR_MISS_MAX_PX = width
         figures = measure(detector, scenes, photos, upsample)
         baseline = baseline or figures["photo_ms"]
         label = " (current)" if row == current else ""
         out(
-            f"{near:15g} {context:7d} {small:13d} {crowd:15g}  {figures['found']:.0f}/{figures['total']:.0f}  "
+            f"{near:15g} {context:7d} {width:16d} {small:13d} {crowd:15g}  "
+            f"{figures['found']:.0f}/{figures['total']:.0f}  "
             f"{figures['small_found']:.0f}/{figures['small_total']:.0f}  {figures['scene_ms']:8.1f}  "
             f"{figures['photo_ms']:8.1f}  {figures['photo_ms'] / baseline:5.2f}  "
             f"{figures['upsampled_kpx']:19.0f}  {figures['photo_faces']:.0f}{label}"
         )
     detection.NEAR_MISS_SCORE, detection.NEAR_MISS_CONTEXT = current[0], current[1]
     detection.SMALL_FACE_PX, detection.CROWD_MIN_SCORE = current[2], current[3]
+    detection.NEAR_MISS_MAX_PX = current[4]
     if args.sides:
         out("analysis side  found  small  ms/scene  ratio (current rules)")
         scene_baseline = 0.0

@@ -56,12 +56,10 @@ CLOSE_UP_FACE_PX = 240
 # pass; the upsampled detector then looks at a square of NEAR_MISS_CONTEXT times
 # its width around it. The face lies within the window, so a square twice its
 # width holds it with the margin the detector needs, and costs a quarter of one
-# four times as wide. At that price the bar can go lower: on ten default tuning
-# composites (bench/detection_rules.py --near --context) -0.9 with a square of
-# 2 finds 12 more of the attendees' faces than -0.5 with 4 (1562 of 1589
-# against 1550), for no more upsampled pixels on the throughput bench's photos;
-# -1.1 with 4 found 4 more than that, for a quarter to a half more detection
-# time on those photos.
+# four times as wide. On four default tuning composites (bench/detection_rules.py
+# --near --near-width), -0.9 with windows under 80 px finds 631 of the 636
+# attendees' faces; -1.1 finds 2 more for 23 % more upsampled pixels on the
+# throughput bench's photos, and windows under 90 px 1 more for 15 %.
 NEAR_MISS_SCORE = -0.9
 # The upsampled pass over a crowd keeps its windows down to this score as faces
 # (fine_pass). Chosen on the tuning crowd composites (bench/detection_rules.py
@@ -72,6 +70,9 @@ NEAR_MISS_SCORE = -0.9
 CROWD_MIN_SCORE = -0.5
 NEAR_MISS_CONTEXT = 2
 MAX_NEAR_MISSES = 4
+# Windows narrower than this can be near misses: the detector's smallest size
+# (72 px at analysis size; the next is 86).
+NEAR_MISS_MAX_PX = 80
 
 # Size at analysis size from which a face counts as fully resolved, and below
 # which it carries no usable detail.
@@ -161,7 +162,7 @@ def _first_pass(detector: Any, array: np.ndarray) -> tuple[list[Box], list[Box]]
     """
     boxes = _run(detector, array, 0, NEAR_MISS_SCORE)
     found = [box for box in boxes if box.score >= 0.0]
-    near = [box for box in boxes if box.score < 0.0 and _width(box) < SMALL_FACE_PX]
+    near = [box for box in boxes if box.score < 0.0 and _width(box) < NEAR_MISS_MAX_PX]
     return found, near
 
 

@@ -15,9 +15,10 @@ from testsupport.paths import FACES_DIR
 
 SIDES_HEADER = "analysis side  found  small  ms/scene  ratio (current rules)"
 SIDE_ROW = re.compile(r"^\s*(\d+)\s+(\d+)/(\d+)\s+(\d+)/(\d+)\s")
-# near, context, small, crowd, found/total, small found/total, ms/scene, ms/photo, ratio, upsampled kpx/photo
+# near, context, near-miss width, small, crowd, found/total, small found/total, ms/scene, ms/photo, ratio,
+# upsampled kpx/photo
 ROW = re.compile(
-    r"^\s*(-?[\d.]+)\s+(\d+)\s+(\d+)\s+(-?[\d.]+)\s+(\d+)/(\d+)\s+(\d+)/(\d+)\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+(\d+)\s"
+    r"^\s*(-?[\d.]+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(-?[\d.]+)\s+(\d+)/(\d+)\s+(\d+)/(\d+)\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+(\d+)\s"
 )
 
 
@@ -46,8 +47,8 @@ def test_rows_report_found_faces_against_the_current_rules(
     assert detection_rules.main() == 0
     lines = capsys.readouterr().out.splitlines()
     rows = [ROW.match(line) for line in lines]
-    found = {(float(m[1]), int(m[2]), float(m[4])): (int(m[5]), int(m[6])) for m in rows if m}
-    pixels = {(float(m[1]), int(m[2]), float(m[4])): int(m[9]) for m in rows if m}
+    found = {(float(m[1]), int(m[2]), float(m[5])): (int(m[6]), int(m[7])) for m in rows if m}
+    pixels = {(float(m[1]), int(m[2]), float(m[5])): int(m[10]) for m in rows if m}
     assert len(found) == 8, lines
     assert "(current)" in next(line for line in lines if ROW.match(line))
     assert next(m for m in rows if m).group(1, 2) == ("-0.9", "2")
