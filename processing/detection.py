@@ -71,7 +71,7 @@ CROWD_MIN_SCORE = -0.5
 NEAR_MISS_CONTEXT = 2
 MAX_NEAR_MISSES = 4
 # Windows narrower than this can be near misses: the detector's smallest size
-# (72 px at analysis size; the next is 86).
+# (the next size of its pyramid is a fifth larger).
 NEAR_MISS_MAX_PX = 80
 
 # Size at analysis size from which a face counts as fully resolved, and below
