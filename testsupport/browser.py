@@ -7,6 +7,8 @@ the flags that keep it from reaching out to the network on start.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,29 @@ def require_chromium() -> None:
     """Skip the calling test, saying how to install it, when Debian's Chromium is absent."""
     if not CHROMIUM.exists():
         pytest.skip(f"Chromium not found at {CHROMIUM}: install Debian's package with `apt-get install -y chromium`")
+
+
+@contextmanager
+def browser_session(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Playwright's sync API, for a test whose ORM calls run between browser steps.
+
+    Skips the test without Debian's Chromium or Playwright. Playwright keeps an
+    event loop running in the test's thread, and Django's connection handler then
+    gives the ORM calls connections of their own, which the test database's
+    teardown does not know of: they are closed on the way out, or PostgreSQL
+    refuses to drop the test database while they are open.
+    """
+    require_chromium()
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the browser is Debian's)")
+    # The ORM calls run synchronously between browser steps, which is safe.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_api.sync_playwright() as playwright:
+        try:
+            yield playwright
+        finally:
+            from django.db import connections
+
+            connections.close_all()
 
 
 def launch_chromium(playwright: Any, *extra_args: str) -> Any:

@@ -24,7 +24,7 @@ from tests.conftest import png_upload
 from tests.correction_scenes import FIRST, scene_file
 from tests.fakes import scene_png
 from tests.gallery.test_guest_flow_browser import assert_fits_the_phone
-from testsupport.browser import PHONE, launch_chromium, require_chromium, screenshot
+from testsupport.browser import PHONE, browser_session, launch_chromium, screenshot
 from testsupport.processes import Proc
 
 pytestmark = pytest.mark.slow
@@ -53,10 +53,7 @@ def scene(transactional_db: None, scene_backend: Any) -> Iterator[tuple[Event, U
 @pytest.fixture
 def phone(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """A Chromium page with a phone viewport and touch."""
-    require_chromium()
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the browser is Debian's)")
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # ORM calls between browser steps, in this thread
-    with sync_api.sync_playwright() as playwright:
+    with browser_session(monkeypatch) as playwright:
         browser = launch_chromium(playwright)
         context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
         context.set_default_timeout(15_000)

@@ -45,7 +45,7 @@ from processing.tasks import process_photos
 from tests.cluster import REPO, subprocess_env
 from tests.conftest import png_upload
 from tests.fakes import scene_png
-from testsupport.browser import PHONE, launch_chromium, require_chromium, screenshot
+from testsupport.browser import PHONE, browser_session, launch_chromium, screenshot
 
 pytestmark = pytest.mark.slow
 
@@ -98,12 +98,7 @@ def live_server_url(transactional_db: None, tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def browser_page(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """A Chromium page with a phone viewport, touch and a phone user agent."""
-    require_chromium()
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the browser is Debian's)")
-    # Playwright's sync API keeps an event loop in this thread; the ORM calls of
-    # the test run in it, synchronously, between browser steps, which is safe.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_api.sync_playwright() as playwright:
+    with browser_session(monkeypatch) as playwright:
         browser = launch_chromium(playwright)
         context = browser.new_context(
             viewport=PHONE,

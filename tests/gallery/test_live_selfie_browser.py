@@ -34,7 +34,7 @@ from processing.pipeline import enrol_selfie
 from processing.tasks import process_photos
 from tests.conftest import png_upload
 from tests.fakes import scene_png
-from testsupport.browser import launch_chromium, require_chromium, screenshot
+from testsupport.browser import browser_session, launch_chromium, screenshot
 
 pytestmark = pytest.mark.slow
 
@@ -96,11 +96,8 @@ def launch(playwright: Any, *extra_args: str) -> Any:
 
 @pytest.fixture
 def playwright(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    require_chromium()
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the browser is Debian's)")
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_api.sync_playwright() as playwright:
-        yield playwright
+    with browser_session(monkeypatch) as session:
+        yield session
 
 
 def log_in(page: Any, base: str, next_path: str) -> None:

@@ -20,7 +20,7 @@ from gallery.uploads import accept_uploads
 from processing.tasks import process_photos
 from tests.conftest import png_upload
 from tests.fakes import scene_png
-from testsupport.browser import launch_chromium, require_chromium
+from testsupport.browser import browser_session, launch_chromium
 from testsupport.processes import Proc
 
 pytestmark = pytest.mark.slow
@@ -44,11 +44,7 @@ def server_user(username: str, *, staff: bool = False, photographer: bool = Fals
 
 @pytest.fixture
 def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    require_chromium()
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the browser is Debian's)")
-    # The ORM calls of the test run between browser steps in this thread.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_api.sync_playwright() as playwright:
+    with browser_session(monkeypatch) as playwright:
         launched = launch_chromium(playwright)
         try:
             yield launched
