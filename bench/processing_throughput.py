@@ -9,16 +9,23 @@ The photos are distinct variants of the real group photos and portraits of
   last photo's finished_at. Workers are warmed up (models loaded) on other
   photos beforehand.
 - baseline ("bare loop"): N processes (multiprocessing, fork), each a plain for
-  loop over its share of the same photos: decode at analysis size
+  loop over the same photos, taking the next one from a shared counter so that
+  the processes finish together (--static-split: every N-th): decode at analysis size
   (processing.images.open_upright), then dlib directly: the HOG detector at
   upsample 0, the 5-point landmarks and the ResNet descriptor of every face.
   No CPU guard, no metrics, no quality. Models load before the clock starts.
+- each round runs the bare loop just before and just after the queue, on the
+  same photos, and compares the queue with the mean of the two: the machine is
+  shared, and its speed drifts between runs.
 - "loop + renditions": the same loop that also writes the thumbnail and web
-  JPEG bytes (no storage, no database), to tell rendition cost from queue cost.
+  JPEG bytes (no storage, no database), once, beside a bare loop, to tell
+  rendition cost from queue cost.
 
 Prints photos/s for each (and per process), the ratio queue / bare loop (goal
 >= 0.9), and faces described per second: the queue's upsampled pass finds
-faces the bare loop cannot see, and each costs a descriptor.
+faces the bare loop cannot see, and each costs a descriptor. Each round also
+prints the tails: how long before the end the first loop process, or the first
+queue worker, ran out of work (photos differ in cost by their faces).
 
 Then the web-size copy's JPEG encoding with and without `optimize` (the
 pipeline leaves it off there), and the latency of a small upload (--burst photos, 5 by default): the time
@@ -36,6 +43,8 @@ import multiprocessing
 import statistics
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +59,22 @@ SEED_SECONDS_PER_PHOTO = 5.0
 _PHOTOS: list[tuple[str, bytes]] = []
 
 
-def _loop(index: int, workers: int, renditions: bool, barrier: Any, results: Any) -> None:
-    """One baseline process: load models, wait for the others, loop over its share.
+def _shares(index: int, workers: int, counter: Any) -> Iterator[tuple[str, bytes]]:
+    """The photos one baseline process works on: the next one nobody took yet, or (no `counter`) every N-th."""
+    if counter is None:
+        yield from _PHOTOS[index::workers]
+        return
+    while True:
+        with counter.get_lock():
+            taken = counter.value
+            counter.value += 1
+        if taken >= len(_PHOTOS):
+            return
+        yield _PHOTOS[taken]
+
+
+def _loop(index: int, workers: int, renditions: bool, barrier: Any, results: Any, counter: Any) -> None:
+    """One baseline process: load models, wait for the others, loop over its photos.
 
     Bare dlib on the image the pipeline would analyse: HOG at upsample 0,
     5-point landmarks and a ResNet descriptor per face, and nothing else.
@@ -64,29 +87,51 @@ def _loop(index: int, workers: int, renditions: bool, barrier: Any, results: Any
 
     m = models()
     barrier.wait()
-    faces = 0
+    per_photo: dict[str, tuple[float, int]] = {}
     started = time.perf_counter()
-    for _, data in _PHOTOS[index::workers]:
+    for name, data in _shares(index, workers, counter):
+        photo_started = time.perf_counter()
         image = open_upright(io.BytesIO(data), settings.PHOTO_ANALYSIS_MAX_SIDE)
         if renditions:
             jpeg_bytes(image, settings.PHOTO_THUMBNAIL_MAX_SIDE, 80)
             jpeg_bytes(image, settings.PHOTO_WEB_MAX_SIDE, optimize=False)
         array = np.asarray(image)
+        faces = 0
         for rect in m.detector(array, 0):
             m.encoder.compute_face_descriptor(array, m.shape_predictor(array, rect), 1)
             faces += 1
-    results.put((time.perf_counter() - started, faces))
+        per_photo[name] = (time.perf_counter() - photo_started, faces)
+    results.put((time.perf_counter() - started, per_photo))
 
 
-def bare_loop(workers: int, renditions: bool) -> tuple[float, int]:
-    """Wall time of N loop processes over all photos, and the faces found."""
+@dataclass(frozen=True)
+class Round:
+    """One run over the photos: wall seconds, faces described, and each photo's (seconds, faces) by name."""
+
+    wall: float
+    faces: int
+    per_photo: dict[str, tuple[float, int]]
+    # The first process or worker's lead on the last: they did not finish together.
+    tail: float
+
+
+def bare_loop(workers: int, renditions: bool, static: bool = False) -> Round:
+    """N loop processes over all photos.
+
+    The processes take the next photo from a shared counter, so that they
+    finish together, as the queue's workers do; with `static`, each takes
+    every N-th photo, which leaves one working alone at the end.
+    """
     from django.db import connections
 
     connections.close_all()
     context = multiprocessing.get_context("fork")
     barrier = context.Barrier(workers + 1)
     results = context.Queue()
-    procs = [context.Process(target=_loop, args=(i, workers, renditions, barrier, results)) for i in range(workers)]
+    counter = None if static else context.Value("i", 0)
+    procs = [
+        context.Process(target=_loop, args=(i, workers, renditions, barrier, results, counter)) for i in range(workers)
+    ]
     for proc in procs:
         proc.start()
     barrier.wait()
@@ -95,7 +140,10 @@ def bare_loop(workers: int, renditions: bool) -> tuple[float, int]:
     wall = time.perf_counter() - started
     for proc in procs:
         proc.join()
-    return wall, sum(faces for _, faces in outcomes)
+    times = [seconds for seconds, _ in outcomes]
+    per_photo = {name: figures for _, share in outcomes for name, figures in share.items()}
+    faces = sum(count for _, count in per_photo.values())
+    return Round(wall=wall, faces=faces, per_photo=per_photo, tail=max(times) - min(times))
 
 
 def store(event: Any, owner: Any, photos: list[tuple[str, bytes]]) -> list[int]:
@@ -111,9 +159,18 @@ def store(event: Any, owner: Any, photos: list[tuple[str, bytes]]) -> list[int]:
     return [a.photo.pk for a in accepted]
 
 
-def queue_run(event: Any, owner: Any, photos: list[tuple[str, bytes]], timeout: float) -> tuple[float, int, float]:
-    """Enqueue the stored photos and wait; returns wall seconds, faces, mean processing_ms."""
-    from django.db.models import Avg, Max, Sum
+@dataclass(frozen=True)
+class QueueRound(Round):
+    """A queue run: from the enqueue to the last photo done; a photo's seconds are its processing_ms."""
+
+    mean_ms: float
+    # From the enqueue to the first photo started (the broker's poll).
+    start: float
+
+
+def queue_run(event: Any, owner: Any, photos: list[tuple[str, bytes]], timeout: float) -> QueueRound:
+    """Enqueue the stored photos and wait for them all to be done."""
+    from django.db.models import Avg, Max, Min, Sum
     from django.utils import timezone
 
     from gallery.models import Photo, PhotoStatus
@@ -127,8 +184,22 @@ def queue_run(event: Any, owner: Any, photos: list[tuple[str, bytes]], timeout: 
     failed = done.exclude(status=PhotoStatus.DONE).count()
     if failed:
         raise RuntimeError(f"{failed} photos did not finish: {list(done.values_list('status', 'error'))[:5]}")
-    figures = done.aggregate(last=Max("finished_at"), faces=Sum("face_count"), mean=Avg("processing_ms"))
-    return (figures["last"] - started).total_seconds(), figures["faces"] or 0, figures["mean"] or 0.0
+    figures = done.aggregate(
+        first=Min("started_at"), last=Max("finished_at"), faces=Sum("face_count"), mean=Avg("processing_ms")
+    )
+    # A worker's last photo; the photo keeps the worker that processed it.
+    idle = min(done.values("worker").annotate(last=Max("finished_at")).values_list("last", flat=True))
+    rows = done.values_list("filename", "processing_ms", "face_count")
+    # Every photo is done here, so each has its processing time.
+    per_photo = {name: ((ms or 0) / 1000, faces) for name, ms, faces in rows}
+    return QueueRound(
+        wall=(figures["last"] - started).total_seconds(),
+        faces=figures["faces"] or 0,
+        per_photo=per_photo,
+        mean_ms=figures["mean"] or 0.0,
+        start=(figures["first"] - started).total_seconds(),
+        tail=(figures["last"] - idle).total_seconds(),
+    )
 
 
 def burst_run(event: Any, owner: Any, photos: list[tuple[str, bytes]], timeout: float, spread: bool) -> float:
@@ -176,6 +247,27 @@ def web_encoding(photos: list[tuple[str, bytes]]) -> None:
     )
 
 
+def equal_work(queue: Round, loops: list[Round]) -> tuple[float, int]:
+    """Seconds the bare loops (mean) spent per second of the queue's processing, on the photos where both
+    describe the same number of faces, and how many photos those are."""
+    names = [
+        name for name, (_, faces) in queue.per_photo.items() if all(loop.per_photo[name][1] == faces for loop in loops)
+    ]
+    bare = sum(statistics.mean(loop.per_photo[name][0] for loop in loops) for name in names)
+    spent = sum(queue.per_photo[name][0] for name in names)
+    return (bare / spent if spent else 0.0), len(names)
+
+
+def unequal_photos(queue: Round, loop: Round) -> list[str]:
+    """One line per photo where the queue describes other faces than the bare loop: seconds and faces of each."""
+    return [
+        f"{name}: queue {seconds:.2f} s, {faces} faces; bare loop {loop.per_photo[name][0]:.2f} s, "
+        f"{loop.per_photo[name][1]} faces"
+        for name, (seconds, faces) in sorted(queue.per_photo.items())
+        if loop.per_photo[name][1] != faces
+    ]
+
+
 def run_line(round_no: int, label: str, wall: float, photos: int, faces: int) -> str:
     return f"round {round_no + 1} {label:20s} {wall:6.1f} s  {photos / wall:5.2f} photos/s  {faces} faces"
 
@@ -190,6 +282,11 @@ def main() -> int:
     parser.add_argument("--batch-size", default="", help="PHOTO_QUEUE_BATCH_SIZE for the cluster (default: settings)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the queue")
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
+    parser.add_argument(
+        "--static-split",
+        action="store_true",
+        help="baseline processes take every N-th photo instead of the next free one (the baseline before 2026-12-01)",
+    )
     parser.add_argument(
         "--burst",
         type=int,
@@ -224,28 +321,51 @@ def main() -> int:
         # loop (its upsampled pass on photos with small faces), each a ResNet pass.
         bare_faces, queue_faces = [], []
         queue_ms: list[float] = []
+        # The queue's tail: from the first worker out of work to the last photo done.
+        tails: list[float] = []
+        same: list[tuple[float, int]] = []
+        first_round: list[Round] = []
         cluster = stack.start_cluster(**cluster_env)
         wait_for(lambda: "[Startup] Photo queue initialized" in cluster.log, 60, "the cluster to start")
         warm_event = Event.objects.create(owner=owner, name="warm-up")
         queue_run(warm_event, owner, warmup, args.timeout)
         for round_no in range(args.rounds):
             _PHOTOS[:] = rest[round_no * args.photos : (round_no + 1) * args.photos]
-            wall, faces = bare_loop(args.workers, renditions=False)
-            bare.append(args.photos / wall)
-            bare_faces.append(faces / wall)
-            out(run_line(round_no, "bare loop", wall, args.photos, faces))
-            wall, faces = bare_loop(args.workers, renditions=True)
-            rend.append(args.photos / wall)
-            out(run_line(round_no, "loop + renditions", wall, args.photos, faces))
-            event = Event.objects.create(owner=owner, name=f"throughput {round_no}")
-            wall, faces, mean_ms = queue_run(event, owner, _PHOTOS, args.timeout)
-            queue.append(args.photos / wall)
-            queue_faces.append(faces / wall)
-            queue_ms.append(mean_ms)
-            out(
-                run_line(round_no, f"queue, {args.workers} workers", wall, args.photos, faces),
-                f"(mean {mean_ms:.0f} ms/photo)",
-            )
+            # The bare loop runs just before and just after the queue, on the
+            # same photos: the machine's speed drifts, and the mean of the two
+            # is the baseline at the time the queue ran.
+            bracket: list[Round] = []
+            for when in ("before", "after"):
+                if when == "after":
+                    event = Event.objects.create(owner=owner, name=f"throughput {round_no}")
+                    run = queue_run(event, owner, _PHOTOS, args.timeout)
+                    queue.append(args.photos / run.wall)
+                    queue_faces.append(run.faces / run.wall)
+                    queue_ms.append(run.mean_ms)
+                    tails.append(run.tail)
+                    out(
+                        run_line(round_no, f"queue, {args.workers} workers", run.wall, args.photos, run.faces),
+                        f"(mean {run.mean_ms:.0f} ms/photo; first photo started at {run.start:.2f} s, "
+                        f"tail {run.tail:.2f} s)",
+                    )
+                loop = bare_loop(args.workers, renditions=False, static=args.static_split)
+                bracket.append(loop)
+                bare_faces.append(loop.faces / loop.wall)
+                out(
+                    run_line(round_no, f"bare loop, {when}", loop.wall, args.photos, loop.faces),
+                    f"(tail {loop.tail:.2f} s)",
+                )
+            bare.append(statistics.mean(args.photos / loop.wall for loop in bracket))
+            same.append(equal_work(run, bracket))
+            if not first_round:
+                first_round[:] = [run, *bracket]
+        # Rendition cost, once, against a bare loop run beside it on the same photos.
+        loop = bare_loop(args.workers, renditions=True, static=args.static_split)
+        rend.append(args.photos / loop.wall)
+        out(run_line(args.rounds - 1, "loop + renditions", loop.wall, args.photos, loop.faces))
+        loop = bare_loop(args.workers, renditions=False, static=args.static_split)
+        rend_bare = args.photos / loop.wall
+        out(run_line(args.rounds - 1, "bare loop", loop.wall, args.photos, loop.faces))
 
         latency: dict[bool, list[float]] = {False: [], True: []}
         for round_no in range(burst_rounds):
@@ -262,7 +382,10 @@ def main() -> int:
     out("")
     n = args.workers
     out(f"bare loop ({n} processes): {b:.2f} photos/s, {b / n:.2f} per process ({n / b:.2f} s per photo per process)")
-    out(f"loop + renditions:           {r:.2f} photos/s, {r / n:.2f} per process")
+    out(
+        f"loop + renditions:           {r:.2f} photos/s, {r / n:.2f} per process "
+        f"({ratio(r, rend_bare)} of the bare loop beside it)"
+    )
     out(f"queue ({n} workers):         {q:.2f} photos/s, {q / n:.2f} per worker")
     bf, qf = statistics.median(bare_faces), statistics.median(queue_faces)
     out(f"faces described per second (median of rounds): bare loop {bf:.1f}, queue {qf:.1f}, ratio {ratio(qf, bf)}")
@@ -270,7 +393,21 @@ def main() -> int:
     median = statistics.median(ratios)
     out(
         f"ratio queue / bare loop: {ratio(q, b)} (mean rates); per round {', '.join(f'{x:.2f}' for x in ratios)}, "
-        f"median {median:.2f}; queue / loop+renditions: {ratio(q, r)}"
+        f"median {median:.2f} (each round against the mean of the bare loops just before and after it)"
+    )
+    out(f"queue tail, first worker idle to last photo done (median of rounds): {statistics.median(tails):.2f} s")
+    equal = statistics.median(r for r, _ in same)
+    out(
+        f"on the photos where the queue describes the same faces as the bare loop ({same[0][1]} of {args.photos} "
+        f"in round 1): bare loop seconds per queue processing second {equal:.2f} (median of rounds); the others "
+        f"(mostly faces under 80 px, which only the queue's upsampled looks find):"
+    )
+    for line in unequal_photos(first_round[0], first_round[1]):
+        out(f"  round 1, {line}")
+    costs = sorted(seconds for seconds, _ in first_round[0].per_photo.values())
+    out(
+        f"queue processing per photo, round 1: {costs[0] * 1000:.0f} ms to {costs[-1] * 1000:.0f} ms "
+        f"(median {statistics.median(costs) * 1000:.0f} ms)"
     )
     met = median >= BAR_RATIO
     out(f"bar ratio >= {BAR_RATIO} (median of rounds): {'MET' if met else 'MISSED'}")

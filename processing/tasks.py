@@ -58,17 +58,22 @@ def waiting_count() -> int:
 def batch_sizes(count: int, batch_size: int, workers: int) -> list[int]:
     """Split `count` photos into batches of at most `batch_size`, shrinking towards the end.
 
-    Each batch takes its share of what is left (remaining / workers, at most
-    `batch_size`: guided self-scheduling), so a large upload goes in full
-    batches and its last batches are small enough for the workers to finish
-    together instead of one working through a full batch while the others
-    wait; a small upload starts every worker at once (five photos with three
-    workers go as 2, 1, 1, 1).
+    Each batch takes its share of half of what is left (remaining / (2 x
+    workers), at most `batch_size`: "factoring", a guided self-scheduling that
+    keeps half of the work back for balancing). A large upload goes in full
+    batches, and its last batches are single photos: photos differ in cost by
+    their number of faces, which nobody knows before they are processed, so
+    the workers finish together only if none of them takes several photos at
+    the end while the others wait. A small upload starts every worker at once
+    (five photos with three workers go as five single photos).
     """
+    if workers <= 1:
+        # One worker has nobody to finish together with.
+        return [min(batch_size, count - start) for start in range(0, count, batch_size)]
     sizes: list[int] = []
     remaining = count
     while remaining > 0:
-        size = min(batch_size, -(-remaining // max(workers, 1)))
+        size = min(batch_size, -(-remaining // (2 * workers)))
         sizes.append(size)
         remaining -= size
     return sizes
