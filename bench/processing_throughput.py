@@ -268,6 +268,13 @@ def unequal_photos(queue: Round, loop: Round) -> list[str]:
     ]
 
 
+def baseline(round_no: int, when: str, workers: int, static: bool) -> Round:
+    """A bare loop over this round's photos, printed."""
+    loop = bare_loop(workers, renditions=False, static=static)
+    out(run_line(round_no, f"bare loop, {when}", loop.wall, len(_PHOTOS), loop.faces), f"(tail {loop.tail:.2f} s)")
+    return loop
+
+
 def run_line(round_no: int, label: str, wall: float, photos: int, faces: int) -> str:
     return f"round {round_no + 1} {label:20s} {wall:6.1f} s  {photos / wall:5.2f} photos/s  {faces} faces"
 
@@ -316,10 +323,12 @@ def main() -> int:
         owner, _ = make_user("bench-photographer", photographer=True)
         batch = args.batch_size or str(settings.PHOTO_QUEUE_BATCH_SIZE)
         out(f"{args.photos} photos per run, {args.workers} workers, batch size {batch}")
-        bare, rend, queue = [], [], []
+        bare: list[float] = []
+        queue: list[float] = []
         # Faces described per second: the queue finds more faces than the bare
         # loop (its upsampled pass on photos with small faces), each a ResNet pass.
-        bare_faces, queue_faces = [], []
+        bare_faces: list[float] = []
+        queue_faces: list[float] = []
         queue_ms: list[float] = []
         # The queue's tail: from the first worker out of work to the last photo done.
         tails: list[float] = []
@@ -334,34 +343,26 @@ def main() -> int:
             # The bare loop runs just before and just after the queue, on the
             # same photos: the machine's speed drifts, and the mean of the two
             # is the baseline at the time the queue ran.
-            bracket: list[Round] = []
-            for when in ("before", "after"):
-                if when == "after":
-                    event = Event.objects.create(owner=owner, name=f"throughput {round_no}")
-                    run = queue_run(event, owner, _PHOTOS, args.timeout)
-                    queue.append(args.photos / run.wall)
-                    queue_faces.append(run.faces / run.wall)
-                    queue_ms.append(run.mean_ms)
-                    tails.append(run.tail)
-                    out(
-                        run_line(round_no, f"queue, {args.workers} workers", run.wall, args.photos, run.faces),
-                        f"(mean {run.mean_ms:.0f} ms/photo; first photo started at {run.start:.2f} s, "
-                        f"tail {run.tail:.2f} s)",
-                    )
-                loop = bare_loop(args.workers, renditions=False, static=args.static_split)
-                bracket.append(loop)
-                bare_faces.append(loop.faces / loop.wall)
-                out(
-                    run_line(round_no, f"bare loop, {when}", loop.wall, args.photos, loop.faces),
-                    f"(tail {loop.tail:.2f} s)",
-                )
+            before = baseline(round_no, "before", args.workers, args.static_split)
+            event = Event.objects.create(owner=owner, name=f"throughput {round_no}")
+            run = queue_run(event, owner, _PHOTOS, args.timeout)
+            queue.append(args.photos / run.wall)
+            queue_faces.append(run.faces / run.wall)
+            queue_ms.append(run.mean_ms)
+            tails.append(run.tail)
+            out(
+                run_line(round_no, f"queue, {args.workers} workers", run.wall, args.photos, run.faces),
+                f"(mean {run.mean_ms:.0f} ms/photo; first photo started at {run.start:.2f} s, tail {run.tail:.2f} s)",
+            )
+            bracket = [before, baseline(round_no, "after", args.workers, args.static_split)]
             bare.append(statistics.mean(args.photos / loop.wall for loop in bracket))
+            bare_faces.extend(loop.faces / loop.wall for loop in bracket)
             same.append(equal_work(run, bracket))
             if not first_round:
                 first_round[:] = [run, *bracket]
         # Rendition cost, once, against a bare loop run beside it on the same photos.
         loop = bare_loop(args.workers, renditions=True, static=args.static_split)
-        rend.append(args.photos / loop.wall)
+        rendered = args.photos / loop.wall
         out(run_line(args.rounds - 1, "loop + renditions", loop.wall, args.photos, loop.faces))
         loop = bare_loop(args.workers, renditions=False, static=args.static_split)
         rend_bare = args.photos / loop.wall
@@ -378,7 +379,7 @@ def main() -> int:
                 label = "spread" if spread else "one batch"
                 out(f"burst {round_no + 1} {args.burst} photos, {label:9s} {seconds:6.2f} s to the last photo done")
 
-    q, b, r = sum(queue) / len(queue), sum(bare) / len(bare), sum(rend) / len(rend)
+    q, b, r = sum(queue) / len(queue), sum(bare) / len(bare), rendered
     out("")
     n = args.workers
     out(f"bare loop ({n} processes): {b:.2f} photos/s, {b / n:.2f} per process ({n / b:.2f} s per photo per process)")
