@@ -34,7 +34,7 @@ from django_q.tasks import async_task, schedule
 
 from gallery.alerts import alerts_open, digest_message, pending_digest, sign_in_messages
 from gallery.models import AlertDelivery, AlertSettings, AlertStatus, Event
-from processing.backoff import backoff_delay
+from processing.backoff import scheduled_retry_delay
 from processing.corrections import faces_to_review
 
 logger = logging.getLogger("processing.alerts")
@@ -167,7 +167,7 @@ def _retry_or_fail(delivery: AlertDelivery, reason: str) -> str:
         )
         logger.error("Digest %s to user %s failed for good: %s", delivery.pk, delivery.user_id, reason)
         return "failed"
-    delay = backoff_delay(delivery.attempts, settings.ALERT_RETRY_BASE_DELAY, cap=RETRY_CAP_SECONDS)
+    delay = scheduled_retry_delay(delivery.attempts, settings.ALERT_RETRY_BASE_DELAY, cap=RETRY_CAP_SECONDS)
     due = timezone.now() + timedelta(seconds=delay)
     AlertDelivery.objects.filter(pk=delivery.pk, status=AlertStatus.SENDING).update(
         status=AlertStatus.RETRYING, error=reason[:2000], next_attempt_at=due

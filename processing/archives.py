@@ -34,7 +34,7 @@ from django_q.tasks import async_task, schedule
 
 from gallery.downloads import ZipEntry, zip_stream
 from gallery.models import ArchiveStatus, Event, Photo, PhotoArchive, archive_key
-from processing.backoff import backoff_delay
+from processing.backoff import scheduled_retry_delay
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -147,7 +147,7 @@ def _retry_or_fail(archive: PhotoArchive, claim: uuid.UUID, reason: str) -> str:
     if not PhotoArchive.objects.filter(pk=archive.pk, claim=claim).update(status=ArchiveStatus.PENDING, error=reason):
         return "dropped"
     due = timezone.now() + timedelta(
-        seconds=backoff_delay(archive.attempts, ARCHIVE_RETRY_BASE_DELAY, cap=ARCHIVE_RETRY_MAX_DELAY)
+        seconds=scheduled_retry_delay(archive.attempts, ARCHIVE_RETRY_BASE_DELAY, cap=ARCHIVE_RETRY_MAX_DELAY)
     )
     schedule(
         BUILD_ARCHIVE,

@@ -15,3 +15,12 @@ def backoff_delay(attempt: int, base: float, cap: float | None = None, floor: fl
     if cap is not None:
         ceiling = min(ceiling, cap)
     return random.uniform(min(floor, ceiling), ceiling)
+
+
+def scheduled_retry_delay(attempt: int, base: float, cap: float | None = None) -> float:
+    """Seconds before a job that failed is run again from the queue: `backoff_delay`, never under half the base.
+
+    A refused connection or a full disk tried again at once fails the same
+    way, so a retry that waits in the queue always waits a while.
+    """
+    return backoff_delay(attempt, base, cap=cap, floor=base / 2)

@@ -27,7 +27,7 @@ from django_q.tasks import async_task, schedule
 from gallery.models import Event, Face, Photo, PhotoStatus
 from processing.backends import get_backend
 from processing.backends.base import BackendError, PermanentBackendError
-from processing.backoff import backoff_delay
+from processing.backoff import scheduled_retry_delay
 from processing.broker import PROCESS_PHOTOS, queued_photo_ids_in_broker
 from processing.images import InvalidImage, fitted_size
 from processing.people import regroup_event
@@ -222,8 +222,7 @@ def fail_photo(photo: Photo, claim: uuid.UUID | None, reason: str) -> None:
 
 def retry_delay(attempt: int) -> float:
     """Seconds before a photo's retry number `attempt`: the one backoff rule, never under half the base."""
-    base: float = settings.PHOTO_RETRY_BASE_DELAY
-    return backoff_delay(attempt, base, floor=base / 2)
+    return scheduled_retry_delay(attempt, settings.PHOTO_RETRY_BASE_DELAY)
 
 
 def retry_or_fail(photo: Photo, claim: uuid.UUID, reason: str) -> str:
@@ -392,7 +391,7 @@ def _retry_cleanup(func: str, attempt: int, *args: object) -> None:
     if attempt > CLEANUP_MAX_ATTEMPTS:
         logger.error("[PhotoQueue] Gave up %s%s after %d attempts", func, args, CLEANUP_MAX_ATTEMPTS)
         return
-    due = timezone.now() + timedelta(seconds=backoff_delay(attempt, CLEANUP_BASE_DELAY, cap=CLEANUP_MAX_DELAY))
+    due = timezone.now() + timedelta(seconds=scheduled_retry_delay(attempt, CLEANUP_BASE_DELAY, cap=CLEANUP_MAX_DELAY))
     schedule(
         func,
         *args,

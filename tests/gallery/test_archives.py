@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import random
 import zipfile
 from datetime import timedelta
 from typing import Any
@@ -207,12 +208,15 @@ def test_a_failing_build_is_retried_with_backoff_then_shown_failed_and_asked_aga
     # Not monkeypatch.undo(): it would also undo the sync queue of the autouse fixture.
     with monkeypatch.context() as patched:
         patched.setattr(default_storage, "save", broken)
+        # The jitter draws its smallest delay: the retry still waits half the base.
+        patched.setattr(random, "uniform", lambda low, high: low)
+        before = timezone.now()
         request_zip(guest, event, django_capture_on_commit_callbacks)
         archive = PhotoArchive.objects.get()
         assert (archive.status, archive.attempts) == (ArchiveStatus.PENDING, 1)
         assert "disk full" in archive.error
         retry = Schedule.objects.get(func=archives.BUILD_ARCHIVE)
-        assert retry.next_run > timezone.now()
+        assert retry.next_run >= before + timedelta(seconds=archives.ARCHIVE_RETRY_BASE_DELAY / 2)
         for _ in range(archives.ARCHIVE_MAX_ATTEMPTS - 1):
             archives.build_archive(archive.pk)
         archive.refresh_from_db()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import mailbox
 import os
+import random
 import re
 import socket
 import sys
@@ -206,18 +207,23 @@ def test_a_failed_send_is_retried_with_backoff_then_shown_to_staff(
     django_capture_on_commit_callbacks: Any,
     settings: Any,
     staff: User,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST = "127.0.0.1"
     settings.EMAIL_PORT = free_port()  # nothing listens there
     settings.ALERT_MAX_ATTEMPTS = 3
+    # The jitter draws its smallest delay: the retry still waits half the base.
+    monkeypatch.setattr(random, "uniform", lambda low, high: low)
     upload(client_for, photographer, event, [[0]], django_capture_on_commit_callbacks, seed=5)
     time_passes(guest)
+    before = timezone.now()
     assert run_alert_schedules() == ["retrying"]
     delivery = AlertDelivery.objects.get(user=guest)
     assert delivery.status == AlertStatus.RETRYING
     assert "ConnectionRefusedError" in delivery.error
-    assert delivery.next_attempt_at is not None and delivery.next_attempt_at > timezone.now()
+    assert delivery.next_attempt_at is not None
+    assert delivery.next_attempt_at >= before + timedelta(seconds=settings.ALERT_RETRY_BASE_DELAY / 2)
     assert Schedule.objects.filter(func=alerts.DELIVER_ALERT).count() == 1
     assert run_alert_schedules() == ["retrying"]
     assert run_alert_schedules() == ["failed"]
