@@ -45,6 +45,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -170,7 +171,6 @@ class QueueRound(Round):
 
 def queue_run(event: Any, owner: Any, photos: list[tuple[str, bytes]], timeout: float) -> QueueRound:
     """Enqueue the stored photos and wait for them all to be done."""
-    from django.db.models import Avg, Max, Min, Sum
     from django.utils import timezone
 
     from gallery.models import Photo, PhotoStatus
@@ -184,21 +184,25 @@ def queue_run(event: Any, owner: Any, photos: list[tuple[str, bytes]], timeout: 
     failed = done.exclude(status=PhotoStatus.DONE).count()
     if failed:
         raise RuntimeError(f"{failed} photos did not finish: {list(done.values_list('status', 'error'))[:5]}")
-    figures = done.aggregate(
-        first=Min("started_at"), last=Max("finished_at"), faces=Sum("face_count"), mean=Avg("processing_ms")
-    )
-    # A worker's last photo; the photo keeps the worker that processed it.
-    idle = min(done.values("worker").annotate(last=Max("finished_at")).values_list("last", flat=True))
-    rows = done.values_list("filename", "processing_ms", "face_count")
-    # Every photo is done here, so each has its processing time.
-    per_photo = {name: ((ms or 0) / 1000, faces) for name, ms, faces in rows}
+    per_photo: dict[str, tuple[float, int]] = {}
+    first_start: datetime | None = None
+    # Each worker's last photo done; the first of them is when a worker ran out of work.
+    worker_last: dict[str, datetime] = {}
+    rows = done.values_list("filename", "processing_ms", "face_count", "started_at", "finished_at", "worker")
+    for name, ms, faces, started_at, finished_at, worker in rows:
+        # Every photo is done here, so each has its times.
+        assert started_at is not None and finished_at is not None
+        per_photo[name] = ((ms or 0) / 1000, faces)
+        first_start = min(started_at, first_start or started_at)
+        worker_last[worker] = max(finished_at, worker_last.get(worker, finished_at))
+    last = max(worker_last.values())
     return QueueRound(
-        wall=(figures["last"] - started).total_seconds(),
-        faces=figures["faces"] or 0,
+        wall=(last - started).total_seconds(),
+        faces=sum(faces for _, faces in per_photo.values()),
         per_photo=per_photo,
-        mean_ms=figures["mean"] or 0.0,
-        start=(figures["first"] - started).total_seconds(),
-        tail=(figures["last"] - idle).total_seconds(),
+        mean_ms=1000 * statistics.mean(seconds for seconds, _ in per_photo.values()),
+        start=((first_start or started) - started).total_seconds(),
+        tail=(last - min(worker_last.values())).total_seconds(),
     )
 
 
