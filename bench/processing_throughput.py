@@ -17,6 +17,10 @@ The photos are distinct variants of the real group photos and portraits of
 - each round runs the bare loop just before and just after the queue, on the
   same photos, and compares the queue with the mean of the two: the machine is
   shared, and its speed drifts between runs.
+- each queue round also reads, from /proc, the CPU seconds the cluster's
+  processes used during it: the workers' (their share of the round's wall
+  time tells whether they waited for anything) and the rest of the cluster's
+  (sentinel, pusher, monitor).
 - "loop + renditions": the same loop that also writes the thumbnail and web
   JPEG bytes (no storage, no database), once, beside a bare loop, to tell
   rendition cost from queue cost.
@@ -40,6 +44,7 @@ from __future__ import annotations
 import argparse
 import io
 import multiprocessing
+import os
 import statistics
 import sys
 import time
@@ -160,6 +165,32 @@ def store(event: Any, owner: Any, photos: list[tuple[str, bytes]]) -> list[int]:
     return [a.photo.pk for a in accepted]
 
 
+def group_cpu_seconds(group: int, proc: Path = Path("/proc")) -> dict[int, float]:
+    """CPU seconds (user and system) used so far by each live process of process group `group`, by pid."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    used: dict[int, float] = {}
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # the process ended meanwhile
+            continue
+        # The command name, in parentheses, may hold spaces: the fields start after its last ")".
+        fields = stat.rpartition(")")[2].split()
+        # fields[0] is the state (field 3 of proc(5)): pgrp is field 5, utime 14 and stime 15.
+        if int(fields[2]) == group:
+            used[int(entry.name)] = (int(fields[11]) + int(fields[12])) / ticks
+    return used
+
+
+def cpu_split(before: dict[int, float], after: dict[int, float], workers: set[int]) -> tuple[float, float]:
+    """CPU seconds used between two `group_cpu_seconds` readings: by the `workers` pids, and by the others."""
+    used = {pid: seconds - before.get(pid, 0.0) for pid, seconds in after.items()}
+    mine = sum(seconds for pid, seconds in used.items() if pid in workers)
+    return mine, sum(used.values()) - mine
+
+
 @dataclass(frozen=True)
 class QueueRound(Round):
     """A queue run: from the enqueue to the last photo done; a photo's seconds are its processing_ms."""
@@ -167,19 +198,30 @@ class QueueRound(Round):
     mean_ms: float
     # From the enqueue to the first photo started (the broker's poll).
     start: float
+    # CPU seconds of the workers that processed the photos, and of the cluster's other processes.
+    worker_cpu: float = 0.0
+    other_cpu: float = 0.0
 
 
-def queue_run(event: Any, owner: Any, photos: list[tuple[str, bytes]], timeout: float) -> QueueRound:
-    """Enqueue the stored photos and wait for them all to be done."""
+def queue_run(
+    event: Any, owner: Any, photos: list[tuple[str, bytes]], timeout: float, cluster_group: int | None = None
+) -> QueueRound:
+    """Enqueue the stored photos and wait for them all to be done.
+
+    With `cluster_group` (the cluster's process group), the round also reads
+    the CPU seconds its processes used meanwhile.
+    """
     from django.utils import timezone
 
     from gallery.models import Photo, PhotoStatus
     from processing.tasks import enqueue_photos
 
     ids = store(event, owner, photos)
+    cpu_before = group_cpu_seconds(cluster_group) if cluster_group else {}
     started = timezone.now()
     enqueue_photos(ids)
     wait_for(lambda: settled(event.pk), timeout, "the queue to drain", interval=0.25)
+    cpu_after = group_cpu_seconds(cluster_group) if cluster_group else {}
     done = Photo.objects.filter(pk__in=ids)
     failed = done.exclude(status=PhotoStatus.DONE).count()
     if failed:
@@ -196,6 +238,9 @@ def queue_run(event: Any, owner: Any, photos: list[tuple[str, bytes]], timeout: 
         first_start = min(started_at, first_start or started_at)
         worker_last[worker] = max(finished_at, worker_last.get(worker, finished_at))
     last = max(worker_last.values())
+    # A worker's identity is host:pid (processing.tasks.worker_identity).
+    worker_pids = {int(worker.rpartition(":")[2]) for worker in worker_last}
+    worker_cpu, other_cpu = cpu_split(cpu_before, cpu_after, worker_pids)
     return QueueRound(
         wall=(last - started).total_seconds(),
         faces=sum(faces for _, faces in per_photo.values()),
@@ -203,6 +248,8 @@ def queue_run(event: Any, owner: Any, photos: list[tuple[str, bytes]], timeout: 
         mean_ms=1000 * statistics.mean(seconds for seconds, _ in per_photo.values()),
         start=((first_start or started) - started).total_seconds(),
         tail=(last - min(worker_last.values())).total_seconds(),
+        worker_cpu=worker_cpu,
+        other_cpu=other_cpu,
     )
 
 
@@ -336,6 +383,9 @@ def main() -> int:
         queue_ms: list[float] = []
         # The queue's tail: from the first worker out of work to the last photo done.
         tails: list[float] = []
+        # The workers' CPU seconds against their wall time, and the other cluster processes' CPU seconds.
+        busy: list[float] = []
+        others: list[float] = []
         same: list[tuple[float, int]] = []
         first_round: list[Round] = []
         cluster = stack.start_cluster(**cluster_env)
@@ -349,14 +399,17 @@ def main() -> int:
             # is the baseline at the time the queue ran.
             before = baseline(round_no, "before", args.workers, args.static_split)
             event = Event.objects.create(owner=owner, name=f"throughput {round_no}")
-            run = queue_run(event, owner, _PHOTOS, args.timeout)
+            run = queue_run(event, owner, _PHOTOS, args.timeout, cluster_group=cluster.pid)
             queue.append(args.photos / run.wall)
             queue_faces.append(run.faces / run.wall)
             queue_ms.append(run.mean_ms)
             tails.append(run.tail)
+            busy.append(run.worker_cpu / (args.workers * run.wall))
+            others.append(run.other_cpu)
             out(
                 run_line(round_no, f"queue, {args.workers} workers", run.wall, args.photos, run.faces),
-                f"(mean {run.mean_ms:.0f} ms/photo; first photo started at {run.start:.2f} s, tail {run.tail:.2f} s)",
+                f"(mean {run.mean_ms:.0f} ms/photo; first photo started at {run.start:.2f} s, tail {run.tail:.2f} s;",
+                f"workers on CPU {busy[-1]:.0%} of the time, rest of the cluster {run.other_cpu:.2f} CPU-s)",
             )
             bracket = [before, baseline(round_no, "after", args.workers, args.static_split)]
             bare.append(statistics.mean(args.photos / loop.wall for loop in bracket))
@@ -401,6 +454,10 @@ def main() -> int:
         f"median {median:.2f} (each round against the mean of the bare loops just before and after it)"
     )
     out(f"queue tail, first worker idle to last photo done (median of rounds): {statistics.median(tails):.2f} s")
+    out(
+        f"queue workers on CPU {statistics.median(busy):.0%} of the round's wall time, the cluster's other "
+        f"processes {statistics.median(others):.2f} CPU-s per round (medians of rounds)"
+    )
     equal = statistics.median(r for r, _ in same)
     out(
         f"on the photos where the queue describes the same faces as the bare loop ({same[0][1]} of {args.photos} "
