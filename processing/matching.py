@@ -21,7 +21,8 @@ in the group that holds their selfie:
 - a group never holds two faces of one photo, nor two attendees' selfies;
 - a group without a selfie (the same person in other light, or years apart
   in a portrait) joins the attendee whose selfie it is close to on average
-  (`attach`, or about as close as the attendee's own group, `piece_slack`)
+  (`attach`, unless the attendee's own group is far nearer it, `attach_slack`;
+  or about as close as the attendee's own group, `piece_slack`)
   when every other attendee's selfie is clearly further (`margin`);
 - a distance is read against how crowded the faces' neighbourhoods are
   (`Neighbourhoods`): where many strangers look alike, faces must be nearer
@@ -81,6 +82,10 @@ class MatchThresholds:
     # A group without a selfie also joins when it is at most this much further
     # from the selfie, on average, than the selfie's own group (`_attach_pieces`).
     piece_slack: float = 0.06
+    # A group within `attach` of the selfie still stays out when it is more than
+    # this much further from it, on average, than the selfie's own group: a
+    # look-alike stranger, where the attendee's own faces are far nearer.
+    attach_slack: float = 0.12
     # How much closer than `single` a weak face must be to join a group.
     weak_margin: float = 0.05
     # Distances are read relative to how crowded each end's neighbourhood is
@@ -423,8 +428,11 @@ def _attach_pieces(
     than the selfie's own group is, give or take `piece_slack`. A selfie taken
     in poor light can be far from all of its owner's faces, leaving both
     groups beyond `attach`; a group as near it as the owner's own is then as
-    much evidence. `piece_slack` was chosen on the tuning composites
-    (bench/tune_matching.py --piece-slack).
+    much evidence. Conversely, a group within `attach` of a selfie whose own
+    group is far nearer it (more than `attach_slack`) is a look-alike: the
+    attendee's own faces, in whatever light, gather much closer to it.
+    `piece_slack` and `attach_slack` were chosen on the tuning composites
+    (bench/tune_matching.py --piece-slack --attach-slack).
 
     A person is in a photo once, so a group with a face in a photo the
     attendee already has a face in is someone else: a look-alike stranger
@@ -460,7 +468,7 @@ def _attach_pieces(
             continue
         means = to_people[piece].mean(0)
         as_near_as_theirs = (means <= thresholds.single) & (means - own_means <= thresholds.piece_slack)
-        close = means[0] <= thresholds.attach
+        close = means[0] <= thresholds.attach and means[0] - own_means[0] <= thresholds.attach_slack
         as_near_as_own = bool(as_near_as_theirs[0])
         contenders = rivals & ((means <= thresholds.attach) | as_near_as_theirs) if as_near_as_own else rivals
         others = means[contenders].min() if contenders.any() else np.inf

@@ -148,10 +148,10 @@ def test_thats_me_on_a_face_already_matched_does_not_bring_a_stranger_near_it() 
 
 
 def test_a_group_near_the_selfie_and_the_attendees_own_anchor_still_joins_them() -> None:
-    # Faces 0 and 1 are the selfie's group; 2 and 3 a group of their own, 0.5
+    # Faces 0 and 1 are the selfie's group, 0.42 from it; 2 and 3 a group of their own, 0.5
     # from the selfie, 0.55 from a face the attendee confirmed, 0.8 from another attendee.
     roots = np.array([0, 0, 2, 2])
-    to_people = np.array([[0.3, 0.7, 0.9]] * 2 + [[0.5, 0.55, 0.8]] * 2)
+    to_people = np.array([[0.42, 0.7, 0.9]] * 2 + [[0.5, 0.55, 0.8]] * 2)
     photos = np.arange(4)
     own_anchor = np.array([False, False, True])
     members = _attach_pieces(

@@ -209,7 +209,8 @@ def test_a_weak_face_joins_only_on_stronger_evidence_and_an_unusable_one_never()
 
 def test_weak_faces_of_a_look_alike_do_not_form_a_group_that_takes_the_selfie() -> None:
     selfie = axis(0, 0.3)
-    own = [axis(0, 0.3) + axis(k, 0.3) for k in range(20, 23)]
+    # 0.41 from the selfie: the stranger's faces are not far further from it than these.
+    own = [axis(0, 0.3) + axis(2, 0.33) + axis(k, 0.25) for k in range(20, 23)]
     # Close to each other, each 0.51 from the selfie: as clear faces they make
     # a group that joins it, the way a look-alike's photos pull a group over.
     stranger = [axis(0, 0.3) + axis(1, 0.5) + axis(k, 0.1) for k in range(10, 14)]
@@ -434,6 +435,28 @@ def test_a_group_as_near_a_far_selfie_as_the_selfies_own_group_joins_it() -> Non
         np.array([0, 1, 2]), roots, np.array([0, 9]), photos, to_people(0.45, 0.57), rival, thresholds
     )
     assert members.tolist() == [0, 1, 2]
+
+
+def test_a_group_within_attach_stays_out_when_the_attendees_own_group_is_far_nearer_the_selfie() -> None:
+    # Faces 0-2 are the selfie's group, 3 and 4 a group of their own within
+    # `attach` of the selfie; another attendee's selfie is far from both.
+    thresholds = MatchThresholds()
+    roots = np.array([0, 0, 0, 3, 3])
+    photos = np.arange(5)
+    rival = np.array([False, True])
+
+    def to_people(own_group: float) -> np.ndarray:
+        return np.array([[own_group, 0.9]] * 3 + [[0.51, 0.9]] * 2)
+
+    assert thresholds.attach >= 0.51
+    # The attendee's own faces are 0.36 from the selfie: a group 0.15 further is a look-alike stranger's.
+    assert thresholds.attach_slack < 0.51 - 0.36
+    members = _attach_pieces(np.array([0, 1, 2]), roots, np.array([0, 9]), photos, to_people(0.36), rival, thresholds)
+    assert members.tolist() == [0, 1, 2]
+    # Beside an own group 0.10 nearer the selfie, the same group is the attendee in other light.
+    assert thresholds.piece_slack < 0.51 - 0.41
+    members = _attach_pieces(np.array([0, 1, 2]), roots, np.array([0, 9]), photos, to_people(0.41), rival, thresholds)
+    assert members.tolist() == [0, 1, 2, 3, 4]
 
 
 def test_a_group_seen_beside_the_attendee_is_someone_else_in_all_its_photos() -> None:
