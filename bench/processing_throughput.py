@@ -21,6 +21,8 @@ The photos are distinct variants of the real group photos and portraits of
   processes used during it: the workers' (their share of the round's wall
   time tells whether they waited for anything) and the rest of the cluster's
   (sentinel, pusher, monitor).
+- the cluster idle for --idle seconds (10 by default) after the rounds: the
+  CPU its processes use when nothing is queued (the ORM broker's polling).
 - "loop + renditions": the same loop that also writes the thumbnail and web
   JPEG bytes (no storage, no database), once, beside a bare loop, to tell
   rendition cost from queue cost.
@@ -275,6 +277,13 @@ def burst_run(event: Any, owner: Any, photos: list[tuple[str, bytes]], timeout: 
     return float((last - started).total_seconds())
 
 
+def idle_cpu(cluster_group: int, seconds: float) -> float:
+    """CPU seconds the cluster's processes use over `seconds` with nothing queued."""
+    before = group_cpu_seconds(cluster_group)
+    time.sleep(seconds)
+    return sum(cpu_split(before, group_cpu_seconds(cluster_group), set()))
+
+
 def web_encoding(photos: list[tuple[str, bytes]]) -> None:
     """Encoding time and size of the web-size copy with and without `optimize`, alternately, in this process."""
     from django.conf import settings
@@ -346,6 +355,9 @@ def main() -> int:
         help="baseline processes take every N-th photo instead of the next free one (the baseline before 2026-12-01)",
     )
     parser.add_argument(
+        "--idle", type=float, default=10.0, help="seconds to measure the idle cluster's CPU for (0: skip; default 10)"
+    )
+    parser.add_argument(
         "--burst",
         type=int,
         default=5,
@@ -368,6 +380,7 @@ def main() -> int:
         stack.prepare()
         django_setup(stack)
         from django.conf import settings
+        from django_q.models import Schedule
 
         from gallery.models import Event
 
@@ -417,6 +430,12 @@ def main() -> int:
             same.append(equal_work(run, bracket))
             if not first_round:
                 first_round[:] = [run, *bracket]
+        if args.idle:
+            # The last round's event refresh runs EVENT_REFRESH_DELAY after it: wait it out first.
+            refreshes = Schedule.objects.filter(name__startswith="refresh-event-")
+            wait_for(lambda: not refreshes.exists(), 120, "the event refreshes to run", interval=0.5)
+            idle = idle_cpu(cluster.pid, args.idle)
+            out(f"cluster idle {args.idle:.0f} s: {idle:.2f} CPU-s ({idle / args.idle:.1%} of a core)")
         # Rendition cost, once, against a bare loop run beside it on the same photos.
         loop = bare_loop(args.workers, renditions=True, static=args.static_split)
         rendered = args.photos / loop.wall
