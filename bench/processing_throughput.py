@@ -46,7 +46,6 @@ from __future__ import annotations
 import argparse
 import io
 import multiprocessing
-import os
 import statistics
 import sys
 import time
@@ -60,6 +59,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import Stack, django_setup, make_user, out, ratio, settled, wait_for
 from bench.images import face_photos
+from testsupport.processes import cpu_seconds, descendants
 
 BAR_RATIO = 0.9
 SEED_SECONDS_PER_PHOTO = 5.0
@@ -167,27 +167,13 @@ def store(event: Any, owner: Any, photos: list[tuple[str, bytes]]) -> list[int]:
     return [a.photo.pk for a in accepted]
 
 
-def group_cpu_seconds(group: int, proc: Path = Path("/proc")) -> dict[int, float]:
-    """CPU seconds (user and system) used so far by each live process of process group `group`, by pid."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    used: dict[int, float] = {}
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:  # the process ended meanwhile
-            continue
-        # The command name, in parentheses, may hold spaces: the fields start after its last ")".
-        fields = stat.rpartition(")")[2].split()
-        # fields[0] is the state (field 3 of proc(5)): pgrp is field 5, utime 14 and stime 15.
-        if int(fields[2]) == group:
-            used[int(entry.name)] = (int(fields[11]) + int(fields[12])) / ticks
-    return used
+def cluster_cpu_seconds(cluster_pid: int) -> dict[int, float]:
+    """CPU seconds used so far by the cluster's process and each of its descendants, by pid."""
+    return {pid: cpu_seconds([pid]) for pid in [cluster_pid, *descendants(cluster_pid)]}
 
 
 def cpu_split(before: dict[int, float], after: dict[int, float], workers: set[int]) -> tuple[float, float]:
-    """CPU seconds used between two `group_cpu_seconds` readings: by the `workers` pids, and by the others."""
+    """CPU seconds used between two `cluster_cpu_seconds` readings: by the `workers` pids, and by the others."""
     used = {pid: seconds - before.get(pid, 0.0) for pid, seconds in after.items()}
     mine = sum(seconds for pid, seconds in used.items() if pid in workers)
     return mine, sum(used.values()) - mine
@@ -206,12 +192,12 @@ class QueueRound(Round):
 
 
 def queue_run(
-    event: Any, owner: Any, photos: list[tuple[str, bytes]], timeout: float, cluster_group: int | None = None
+    event: Any, owner: Any, photos: list[tuple[str, bytes]], timeout: float, cluster_pid: int | None = None
 ) -> QueueRound:
     """Enqueue the stored photos and wait for them all to be done.
 
-    With `cluster_group` (the cluster's process group), the round also reads
-    the CPU seconds its processes used meanwhile.
+    With `cluster_pid` (the cluster's main process), the round also reads the
+    CPU seconds its processes used meanwhile.
     """
     from django.utils import timezone
 
@@ -219,11 +205,11 @@ def queue_run(
     from processing.tasks import enqueue_photos
 
     ids = store(event, owner, photos)
-    cpu_before = group_cpu_seconds(cluster_group) if cluster_group else {}
+    cpu_before = cluster_cpu_seconds(cluster_pid) if cluster_pid else {}
     started = timezone.now()
     enqueue_photos(ids)
     wait_for(lambda: settled(event.pk), timeout, "the queue to drain", interval=0.25)
-    cpu_after = group_cpu_seconds(cluster_group) if cluster_group else {}
+    cpu_after = cluster_cpu_seconds(cluster_pid) if cluster_pid else {}
     done = Photo.objects.filter(pk__in=ids)
     failed = done.exclude(status=PhotoStatus.DONE).count()
     if failed:
@@ -277,11 +263,11 @@ def burst_run(event: Any, owner: Any, photos: list[tuple[str, bytes]], timeout: 
     return float((last - started).total_seconds())
 
 
-def idle_cpu(cluster_group: int, seconds: float) -> float:
+def idle_cpu(cluster_pid: int, seconds: float) -> float:
     """CPU seconds the cluster's processes use over `seconds` with nothing queued."""
-    before = group_cpu_seconds(cluster_group)
+    before = cluster_cpu_seconds(cluster_pid)
     time.sleep(seconds)
-    return sum(cpu_split(before, group_cpu_seconds(cluster_group), set()))
+    return sum(cpu_split(before, cluster_cpu_seconds(cluster_pid), set()))
 
 
 def web_encoding(photos: list[tuple[str, bytes]]) -> None:
@@ -412,7 +398,7 @@ def main() -> int:
             # is the baseline at the time the queue ran.
             before = baseline(round_no, "before", args.workers, args.static_split)
             event = Event.objects.create(owner=owner, name=f"throughput {round_no}")
-            run = queue_run(event, owner, _PHOTOS, args.timeout, cluster_group=cluster.pid)
+            run = queue_run(event, owner, _PHOTOS, args.timeout, cluster_pid=cluster.pid)
             queue.append(args.photos / run.wall)
             queue_faces.append(run.faces / run.wall)
             queue_ms.append(run.mean_ms)
