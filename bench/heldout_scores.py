@@ -114,7 +114,9 @@ def commit_of(checkout: Path) -> str | None:
 def parse(report: dict[str, Any]) -> Score:
     """The counts of evaluate_matching's JSON report (its first threshold: the current setting)."""
     overall = report["results"][0]["overall"]
-    return Score(tp=int(overall["tp"]), fp=int(overall["fp"]), fn=int(overall["fn"]))
+    return Score(
+        tp=int(overall["true_positives"]), fp=int(overall["false_positives"]), fn=int(overall["false_negatives"])
+    )
 
 
 def score(event: Event, folder: Path, checkout: Path, work: Path) -> Score:

@@ -6,6 +6,7 @@ import pytest
 
 from bench import heldout_scores as bench
 from bench.heldout_scores import Event, Score, parse, seeds
+from processing.evaluation import evaluate
 
 
 def test_seeds_take_ranges_and_single_numbers() -> None:
@@ -14,13 +15,11 @@ def test_seeds_take_ranges_and_single_numbers() -> None:
 
 
 def test_a_score_is_read_from_the_reports_first_threshold() -> None:
-    report = {
-        "results": [
-            {"overall": {"tp": 139, "fp": 0, "fn": 3}},
-            {"overall": {"tp": 1, "fp": 1, "fn": 1}},
-        ]
-    }
-    assert parse(report) == Score(tp=139, fp=0, fn=3)
+    # The report's results are what processing.evaluation.evaluate returns, one per threshold.
+    truth = {"ann": {"a.jpg", "b.jpg", "c.jpg"}, "bob": {"c.jpg"}}
+    first = evaluate(truth, {"ann": {"a.jpg", "b.jpg", "d.jpg"}, "bob": {"c.jpg"}})
+    second = evaluate(truth, {"ann": set(), "bob": set()})
+    assert parse({"results": [first, second]}) == Score(tp=3, fp=1, fn=1)
 
 
 def test_the_bar_needs_both_precision_and_recall() -> None:
