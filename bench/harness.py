@@ -88,6 +88,8 @@ class Stack:
     procs: list[Proc] = field(default_factory=list)
     pg_name: str = ""
     base_url: str = ""
+    # The project checkout whose manage.py `manage` runs (another commit, in a git worktree), with this venv.
+    checkout: Path = REPO
 
     def __post_init__(self) -> None:
         if self.data_dir is None:
@@ -130,7 +132,7 @@ class Stack:
         """Run a manage.py command to completion; returns its stdout."""
         result = subprocess.run(
             [PYTHON, "manage.py", *args],
-            cwd=REPO,
+            cwd=self.checkout,
             env=self.child_env(**env),
             capture_output=True,
             text=True,

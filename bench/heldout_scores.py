@@ -3,7 +3,8 @@
 One held-out event is a small sample: one stranger's group near a selfie
 moves its precision by several points. This bench builds the held-out
 composites of a range of seeds (bench/composite_event.py), scores each one
-with ``manage.py evaluate_matching --live --json`` in a fresh data directory,
+with ``manage.py evaluate_matching --live --json`` in a throwaway installation
+(bench/harness.py's `Stack`),
 ``--jobs`` at a time, and prints:
 
 - per event: appearances, true and false matches, misses, precision and
@@ -32,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -43,7 +43,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import REPO, out
+from bench.harness import REPO, Stack, out
 
 BAR_PRECISION = 0.98
 BAR_RECALL = 0.95
@@ -120,29 +120,20 @@ def parse(report: dict[str, Any]) -> Score:
 
 
 def score(event: Event, folder: Path, checkout: Path, work: Path) -> Score:
-    """Score one event with `checkout`'s code, in a fresh data directory (or read the kept score)."""
+    """Score one event with `checkout`'s code, in a throwaway installation (or read the kept score)."""
     commit = commit_of(checkout)
     kept = work / "scores" / f"{commit}-{event.name}.json" if commit else None
     if kept is not None and kept.is_file():
         return parse(json.loads(kept.read_text()))
-    with tempfile.TemporaryDirectory(prefix="heldout-") as data:
-        env = {**os.environ, "SECRET_KEY": "heldout-scores", "DATA_DIR": data, "LOG_LEVEL": "WARNING"}
-        for name in ("DATABASE_URL", "SQLITE_PATH", "MEDIA_ROOT", "REDIS_URL", "Q_BROKER", "FACE_BACKEND"):
-            env.pop(name, None)
-        manage = [sys.executable, "manage.py"]
-        subprocess.run([*manage, "migrate", "-v0"], cwd=checkout, env=env, check=True, capture_output=True)
-        run = subprocess.run(
-            [*manage, "evaluate_matching", str(folder), "--live", "--json"],
-            cwd=checkout,
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-    if run.returncode != 0:
-        lines = (run.stderr or run.stdout).strip().splitlines()
-        return Score(error=lines[-1] if lines else f"exit status {run.returncode}")
-    # The JSON document is the command's whole standard output.
-    report = json.loads(run.stdout)
+    with Stack(checkout=checkout) as stack:
+        try:
+            stack.prepare()
+            # The JSON document is the command's whole standard output.
+            output = stack.manage("evaluate_matching", str(folder), "--live", "--json", LOG_LEVEL="WARNING")
+        except RuntimeError as error:
+            lines = str(error).strip().splitlines()
+            return Score(error=lines[-1] if lines else "evaluate_matching failed")
+    report = json.loads(output)
     if kept is not None:
         kept.parent.mkdir(parents=True, exist_ok=True)
         kept.write_text(json.dumps(report))
