@@ -44,6 +44,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import REPO, Stack, out
+from processing.evaluation import score as score_counts
 
 BAR_PRECISION = 0.98
 BAR_RECALL = 0.95
@@ -72,11 +73,11 @@ class Score:
 
     @property
     def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
+        return score_counts(self.tp, self.fp, self.fn).precision
 
     @property
     def recall(self) -> float:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
+        return score_counts(self.tp, self.fp, self.fn).recall
 
     @property
     def meets_bar(self) -> bool:
