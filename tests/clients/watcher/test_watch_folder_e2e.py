@@ -168,6 +168,23 @@ class Stack:
         with sqlite3.connect(self.root / "server-data" / "db.sqlite3") as db:
             return db.execute("SELECT sha256, status FROM gallery_photo WHERE event_id = ?", (event_id,)).fetchall()
 
+    def unfinished_report(self, event_id: int) -> str:
+        """The photos not done, with what the server recorded about them, and the end of the queue's log."""
+        with sqlite3.connect(self.root / "server-data" / "db.sqlite3") as db:
+            rows = db.execute(
+                "SELECT id, filename, status, attempts, worker, error FROM gallery_photo"
+                " WHERE event_id = ? AND status != 'done'",
+                (event_id,),
+            ).fetchall()
+        lines = [
+            f"photo {pk} {name}: {status}, {attempts} attempt(s), worker {worker!r}, error {error!r}"
+            for pk, name, status, attempts, worker, error in rows
+        ]
+        cluster = next((proc for proc in self.procs if proc.name == "qcluster"), None)
+        if cluster is not None:
+            lines += ["qcluster log, last 40 lines:", *cluster.log.splitlines()[-40:]]
+        return "\n".join(lines)
+
     def close(self) -> None:
         for proc in reversed(self.procs):
             proc.stop(timeout=10)
@@ -293,9 +310,12 @@ def test_every_photo_arrives_exactly_once_through_outage_and_restart(stack: Stac
 
     # Every photo is on the server exactly once, and processed.
     # A busy machine processes slowly but steadily: the bound is on progress, not on the total time.
-    wait_for_drain(
-        lambda: sum(1 for _, status in stack.db_photos(event_id) if status != "done"), 60, "photos left to process"
-    )
+    try:
+        wait_for_drain(
+            lambda: sum(1 for _, status in stack.db_photos(event_id) if status != "done"), 60, "photos left to process"
+        )
+    except TimeoutError as exc:
+        raise AssertionError(f"{exc}\n{stack.unfinished_report(event_id)}") from None
     on_server = stack.db_photos(event_id)
     assert len(on_server) == PHOTOS
     assert {sha for sha, _ in on_server} == shas
