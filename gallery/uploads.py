@@ -111,6 +111,12 @@ def accept_uploads(
             checked.append(result)
     existing = {p.sha256: p for p in Photo.objects.filter(event=event, sha256__in=[c.sha256 for c in checked])}
     fresh: dict[str, _Checked] = {}
+    # A photo stored by a request that died before handing it to the queue: the
+    # client got no answer and sends it again, so it goes to the queue now rather
+    # than at the next recovery sweep. A second task for it finds nothing to claim.
+    never_queued = sorted(
+        {p.pk for p in existing.values() if p.status == PhotoStatus.QUEUED and p.dispatched_at is None}
+    )
     for item in checked:
         if item.sha256 in existing:
             accepted.append(Accepted(existing[item.sha256], duplicate=True, index=item.index, filename=item.filename))
@@ -127,8 +133,9 @@ def accept_uploads(
         if not duplicate:
             new_ids.append(photo.pk)
     if new_ids and enqueue:
-        transaction.on_commit(lambda: enqueue_photos(new_ids))
         event.bump_version()
+    if (new_ids or never_queued) and enqueue:
+        transaction.on_commit(lambda: enqueue_photos(new_ids + never_queued))
     return accepted, rejected
 
 

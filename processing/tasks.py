@@ -108,12 +108,15 @@ def enqueue_photos(photo_ids: Sequence[int]) -> None:
     photos = Photo.objects.filter(pk__in=list(photo_ids))
     sizes = {pk: (width, height) for pk, width, height in photos.values_list("pk", "width", "height")}
     ids = largest_first(list(photo_ids), sizes)
-    photos.update(dispatched_at=timezone.now())
     start = 0
     for size in batch_sizes(len(ids), settings.PHOTO_QUEUE_BATCH_SIZE, settings.PHOTO_QUEUE_WORKERS):
         batch = ids[start : start + size]
         start += size
         async_task(PROCESS_PHOTOS, batch, task_name=f"photos-{batch[0]}-{batch[-1]}", group="photos")
+    # Marked once the tasks exist: a process that dies before this leaves the
+    # photos undispatched, for the next recovery sweep (which skips those the
+    # broker holds), instead of looking dispatched for `retry` seconds.
+    photos.update(dispatched_at=timezone.now())
     if ids:
         queue_size = waiting_count()
         for photo_id in ids:

@@ -3,6 +3,7 @@ import io
 import pytest
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 from PIL import Image
 
 from gallery.models import Photo, PhotoStatus
@@ -172,3 +173,32 @@ def test_jpeg_padded_after_its_end_marker_is_accepted(client_for, photographer, 
     data = jpeg_upload(size=(300, 200)).read() + b"\0" * 300
     response = upload(client_for(photographer), event, [SimpleUploadedFile("padded.jpg", data)])
     assert response.status_code == 202
+
+
+def test_a_photo_stored_but_never_queued_is_queued_when_sent_again(
+    client_for, photographer, event, fake_backend, django_capture_on_commit_callbacks
+):
+    client = client_for(photographer)
+    # The first request stored the photo, then died before its commit callbacks
+    # handed it to the queue (here: they never run).
+    first = upload(client, event, [jpeg_upload("a.jpg")]).json()["jobs"][0]
+    photo = Photo.objects.get(pk=first["photo_id"])
+    assert photo.status == PhotoStatus.QUEUED and photo.dispatched_at is None
+    with django_capture_on_commit_callbacks(execute=True):
+        second = upload(client, event, [jpeg_upload("a.jpg")]).json()["jobs"][0]
+    assert second["duplicate"] is True and second["photo_id"] == photo.pk
+    photo.refresh_from_db()
+    # In sync mode the enqueue runs the task at once.
+    assert photo.status == PhotoStatus.DONE and photo.dispatched_at is not None
+
+
+def test_a_duplicate_already_on_the_queue_is_not_queued_again(
+    client_for, photographer, event, fake_backend, django_capture_on_commit_callbacks
+):
+    client = client_for(photographer)
+    first = upload(client, event, [jpeg_upload("a.jpg")]).json()["jobs"][0]
+    Photo.objects.filter(pk=first["photo_id"]).update(dispatched_at=timezone.now())
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        upload(client, event, [jpeg_upload("a.jpg")])
+    assert callbacks == []
+    assert Photo.objects.get(pk=first["photo_id"]).status == PhotoStatus.QUEUED

@@ -153,6 +153,23 @@ def test_stalled_photo_is_recovered(event, fake_backend, settings):
     assert photo.status == PhotoStatus.DONE
 
 
+def test_photos_whose_task_could_not_be_sent_are_left_for_the_recovery_sweep(event, fake_backend, monkeypatch):
+    photo = make_photo(event, scene_png([0]))
+    send = tasks.async_task
+
+    def broker_down(*args: object, **kwargs: object) -> None:
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(tasks, "async_task", broker_down)
+    with pytest.raises(ConnectionError):
+        tasks.enqueue_photos([photo.pk])
+    # Not marked as dispatched: the sweep sends it at once, not `retry` seconds later.
+    assert Photo.objects.get(pk=photo.pk).dispatched_at is None
+    monkeypatch.setattr(tasks, "async_task", send)
+    assert tasks.recover_stalled_photos() == 1
+    assert Photo.objects.get(pk=photo.pk).status == PhotoStatus.DONE
+
+
 def test_member_without_consent_is_not_matched(event, member, fake_backend):
     from tests.fakes import marker_faces
 
